@@ -1,0 +1,1 @@
+"""What people touch: the `gridrank` command line and the Gradio web UI."""

@@ -1,0 +1,194 @@
+"""The `gridrank` command: index a media folder, search it, see its status."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from app import last_index
+from app.render import StatusReport, print_status, search_table, summary_line, to_json
+from indexer.pipeline import IndexProgress, RootNotFoundError, run_index
+from retrieval.encoder import ModelLoadError
+from retrieval.image_io import ImageRejected, load_rgb
+from retrieval.index_store import IndexBusyError, IndexNotFoundError, IndexStore, ModelMismatchError, remove_index
+from retrieval.search import Query, SearchKind, Searcher
+from retrieval.settings import SettingsError, load_settings
+
+app = typer.Typer(
+    help="Search your photos and videos by text, by example image, or for a moment in a video.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+# Errors a user can fix: one line on stderr, exit code 2.
+USER_ERRORS = (SettingsError, RootNotFoundError, IndexNotFoundError, ModelMismatchError, IndexBusyError,
+               ModelLoadError, ImageRejected, NotADirectoryError, PermissionError, FileNotFoundError, ValueError)
+
+IndexOpt = Annotated[Optional[Path], typer.Option(
+    "--index", help="Index folder. Default: ROOT/.gridrank when indexing; for other commands $GRIDRANK_INDEX, "
+    "else the folder of the last `gridrank index` run.")]
+TinyOpt = Annotated[bool, typer.Option(
+    "--tiny", help="Offline smoke profile: tiny random-weight models, meaningless results (GRIDRANK_PROFILE=tiny).")]
+ModelOpt = Annotated[Optional[str], typer.Option(
+    "--model", help="open_clip model name (default ViT-B-32) or local-dir:/path/to/model.")]
+PretrainedOpt = Annotated[Optional[str], typer.Option(
+    "--pretrained", help="open_clip pretrained tag (default laion2b_s34b_b79k) or a checkpoint file.")]
+DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="auto (default), cpu, cuda, cuda:1 ...")]
+
+
+def _model_flags(tiny: bool, model: str | None, pretrained: str | None, device: str | None) -> dict:
+    # Naming a model asks for a real one, whatever profile the index folder recorded.
+    profile = "tiny" if tiny else ("default" if model or pretrained else None)
+    return {"profile": profile, "clip_model": model, "clip_pretrained": pretrained, "device": device}
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(message)s",
+        handlers=[RichHandler(console=err_console, show_time=False, show_path=False)],
+    )
+
+
+def _index_dir_for_query(index: Path | None) -> Path:
+    resolved = last_index.resolve(index)
+    if resolved is None:
+        _fail("no index given: pass --index DIR (or set GRIDRANK_INDEX), or build one with `gridrank index ROOT`")
+    return resolved
+
+
+@app.callback()
+def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False) -> None:
+    _setup_logging(verbose)
+
+
+@app.command()
+def index(
+    root: Annotated[Path, typer.Argument(help="Folder of photos and videos, searched recursively.")],
+    index: IndexOpt = None,
+    tiny: TinyOpt = False,
+    model: ModelOpt = None,
+    pretrained: PretrainedOpt = None,
+    device: DeviceOpt = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Images/frames per model forward (default 32).")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Decode worker processes (default 2).")] = None,
+    frames_per_video: Annotated[Optional[int], typer.Option(help="Frames sampled per video (default 16).")] = None,
+    seconds_per_frame: Annotated[Optional[float], typer.Option(
+        help="Sample one frame every N seconds instead of a fixed count.")] = None,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Drop the existing index and embed everything again "
+                                          "(needed to switch models).")] = False,
+) -> None:
+    """Index (or update the index of) a media folder. Re-runs only embed what changed."""
+    if not root.is_dir():
+        _fail(f"media folder not found: {root}")
+    index_dir = (index or root / ".gridrank").absolute()
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        probe = index_dir / ".write-test"
+        probe.touch()
+        probe.unlink()
+    except OSError as e:
+        _fail(f"cannot write the index folder {index_dir}: {e.strerror}. Pass --index DIR on a writable disk")
+    settings = load_settings(
+        None if rebuild else index_dir, **_model_flags(tiny, model, pretrained, device), batch_size=batch_size,
+        workers=workers, frames_per_video=frames_per_video, seconds_per_frame=seconds_per_frame,
+    )
+    if rebuild:
+        remove_index(index_dir)
+    with Progress(
+        TextColumn("[bold]indexing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[current]}"),
+        console=err_console, transient=False,
+    ) as bar:
+        task = bar.add_task("index", total=None, rate="", current="scanning...")
+
+        def show(p: IndexProgress) -> None:
+            rate = f"{p.done / p.elapsed_s:.1f} files/s" if p.elapsed_s > 0 else ""
+            bar.update(task, total=p.total, completed=p.done, rate=rate, current=p.current[-50:])
+
+        summary = run_index(root, index_dir, settings, on_progress=show)
+        bar.update(task, current="")
+    last_index.remember(index_dir)
+    console.print(summary_line(summary))
+    if summary.interrupted:
+        console.print("interrupted: the work above is committed; run the same command again to resume")
+        raise typer.Exit(130)
+
+
+@app.command()
+def search(
+    query: Annotated[Optional[str], typer.Argument(help="What to look for, in words.")] = None,
+    image: Annotated[Optional[Path], typer.Option(
+        "--image", help="An example image; with QUERY too, the image changed as the words say.")] = None,
+    k: Annotated[int, typer.Option("--k", min=1, max=10_000, help="How many results.")] = 10,
+    kind: Annotated[str, typer.Option(help="image, video (moments with timestamps) or any.")] = "any",
+    json_output: Annotated[bool, typer.Option("--json", help="JSON for scripts instead of a table.")] = False,
+    index: IndexOpt = None,
+    tiny: TinyOpt = False,
+    model: ModelOpt = None,
+    pretrained: PretrainedOpt = None,
+    device: DeviceOpt = None,
+) -> None:
+    """Search an index by text, by an example image, or both."""
+    if kind not in ("any", "image", "video"):
+        _fail(f"--kind must be image, video or any, not {kind!r}")
+    if not query and image is None:
+        _fail("give a QUERY, an --image, or both")
+    index_dir = _index_dir_for_query(index)
+    settings = load_settings(index_dir, **_model_flags(tiny, model, pretrained, device))
+    picture = load_rgb(image, settings.max_image_pixels).image if image is not None else None
+    searcher = Searcher.open(index_dir, settings)
+    response = searcher.search(Query(query, picture), k=k, kind=kind_literal(kind))
+    if json_output:
+        console.print_json(to_json(response))
+    else:
+        console.print(search_table(response))
+
+
+def kind_literal(kind: str) -> SearchKind:
+    return kind  # type: ignore[return-value]  # validated by the caller
+
+
+@app.command()
+def status(
+    index: IndexOpt = None,
+    json_output: Annotated[bool, typer.Option("--json", help="JSON for scripts.")] = False,
+) -> None:
+    """Model, counts of images / videos / frames, and files skipped with the reason."""
+    index_dir = _index_dir_for_query(index)
+    store = IndexStore.open(index_dir)
+    report = StatusReport(index_dir, store.info, store.catalog.counts(),
+                          list(store.catalog.skipped_by_path().values()), store.catalog.media_with_notes())
+    if json_output:
+        console.print_json(to_json(report))
+    else:
+        print_status(console, report)
+
+
+def main() -> None:
+    try:
+        app()
+    except USER_ERRORS as e:
+        err_console.print(f"[bold red]error:[/] {e}", highlight=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

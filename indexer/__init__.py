@@ -1,0 +1,1 @@
+"""Build-time: scan a media root, decode, embed, write the index incrementally."""

@@ -1,0 +1,1 @@
+"""Query-time: encoders, vector index, search, fusion, rerankers, metrics."""

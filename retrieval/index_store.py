@@ -1,0 +1,210 @@
+"""One index folder: the SQLite catalog and two FAISS files, committed together.
+
+Layout of an index folder:
+    catalog.sqlite          media, frames, subtitles, skipped files, metadata (WAL mode)
+    frames-<gen>.faiss      one vector per image and per sampled video frame
+    videos-<gen>.faiss      one mean-pooled vector per video
+    gridrank.toml           the settings the index was built with (model name, profile, ...)
+
+Atomic commit: new FAISS files are written for generation g+1 (temp file, fsync, rename), then
+the catalog transaction that sets generation = g+1 commits. A crash before that commit leaves
+generation g and its files untouched; stray files of other generations are removed when a
+writer next opens the folder. Readers load the files of the generation the catalog names, so
+they always see a matching pair.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from retrieval.catalog import Catalog, FrameRecord, MediaRecord, SubtitleCue
+from retrieval.ids import media_id_range
+from retrieval.vector_index import VectorIndex
+
+CATALOG_FILE = "catalog.sqlite"
+LOCK_FILE = ".writer.lock"
+
+
+class IndexNotFoundError(FileNotFoundError):
+    pass
+
+
+class ModelMismatchError(ValueError):
+    pass
+
+
+class IndexBusyError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    model: str
+    pretrained: str
+    dim: int
+    root: Path
+    generation: int
+
+
+def remove_index(index_dir: Path) -> None:
+    """Delete an index's catalog and vectors (for --rebuild); its settings file stays."""
+    for name in (CATALOG_FILE, f"{CATALOG_FILE}-wal", f"{CATALOG_FILE}-shm"):
+        (index_dir / name).unlink(missing_ok=True)
+    for path in index_dir.glob("*.faiss"):
+        path.unlink()
+
+
+def _faiss_paths(index_dir: Path, generation: int) -> tuple[Path, Path]:
+    return index_dir / f"frames-{generation}.faiss", index_dir / f"videos-{generation}.faiss"
+
+
+class IndexStore:
+    def __init__(self, index_dir: Path, catalog: Catalog):
+        self.index_dir = index_dir
+        self.catalog = catalog
+        self.info = self._read_info()
+        self.frames, self.videos = self._load_vectors(self.info.generation)
+        self._lock_fd: int | None = None
+        self._vectors_changed = False
+
+    # -- opening ------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, index_dir: Path) -> IndexStore:
+        """Open an existing index for searching."""
+        if not (index_dir / CATALOG_FILE).is_file():
+            raise IndexNotFoundError(
+                f"no gridrank index in {index_dir}: run `gridrank index ROOT` first, or pass --index DIR"
+            )
+        return cls(index_dir, Catalog(index_dir / CATALOG_FILE))
+
+    @classmethod
+    def open_for_writing(cls, index_dir: Path, root: Path, model: str, pretrained: str, dim: int) -> IndexStore:
+        """Open (creating if needed) an index for an indexing run; one writer at a time."""
+        index_dir.mkdir(parents=True, exist_ok=True)
+        lock_fd = os.open(index_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(lock_fd)
+            raise IndexBusyError(f"another `gridrank index` is writing {index_dir}; wait for it to finish") from None
+        catalog = Catalog(index_dir / CATALOG_FILE)
+        catalog.create_schema()
+        if catalog.get_meta("model") is None:
+            catalog.begin()
+            for key, value in {"model": model, "pretrained": pretrained, "dim": str(dim),
+                               "root": str(root), "generation": "0"}.items():
+                catalog.set_meta(key, value)
+            first = VectorIndex.empty(dim)
+            for path in _faiss_paths(index_dir, 0):
+                first.write_atomic(path)
+            catalog.commit()
+        store = cls(index_dir, catalog)
+        store._lock_fd = lock_fd
+        store.check_model(model, pretrained, dim)
+        if store.info.root != root:
+            store.close()
+            raise ModelMismatchError(
+                f"{index_dir} indexes {store.info.root}, not {root}: pass another --index folder for this root"
+            )
+        store._remove_stray_generations()
+        return store
+
+    def close(self) -> None:
+        self.catalog.rollback()
+        self.catalog.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _read_info(self) -> IndexInfo:
+        meta = {k: self.catalog.get_meta(k) for k in ("model", "pretrained", "dim", "root", "generation")}
+        if None in meta.values():
+            raise IndexNotFoundError(f"{self.index_dir / CATALOG_FILE} is not a complete gridrank index; "
+                                     "re-run `gridrank index ROOT --rebuild`")
+        return IndexInfo(meta["model"], meta["pretrained"], int(meta["dim"]), Path(meta["root"]),
+                         int(meta["generation"]))
+
+    def _load_vectors(self, generation: int) -> tuple[VectorIndex, VectorIndex]:
+        frames_path, videos_path = _faiss_paths(self.index_dir, generation)
+        return VectorIndex.read(frames_path), VectorIndex.read(videos_path)
+
+    def _remove_stray_generations(self) -> None:
+        keep = set(_faiss_paths(self.index_dir, self.info.generation))
+        for path in self.index_dir.glob("*.faiss"):
+            if path not in keep:
+                path.unlink(missing_ok=True)
+        for tmp in self.index_dir.glob(".*.faiss.tmp"):
+            tmp.unlink(missing_ok=True)
+
+    def check_model(self, model: str, pretrained: str, dim: int | None = None) -> None:
+        if (model, pretrained) != (self.info.model, self.info.pretrained) or (dim is not None and dim != self.info.dim):
+            raise ModelMismatchError(
+                f"the index in {self.index_dir} was built with {self.info.model} ({self.info.pretrained}, "
+                f"{self.info.dim}-d) but {model} ({pretrained}) was asked for. Drop the model flags or "
+                "GRIDRANK_* variables to use the index's own model, or rebuild it: "
+                "`gridrank index ROOT --rebuild` with the model you want"
+            )
+
+    def refresh(self) -> bool:
+        """Reload the vectors if a writer committed a newer generation; True if it did."""
+        generation = int(self.catalog.get_meta("generation") or 0)
+        if generation == self.info.generation:
+            return False
+        self.frames, self.videos = self._load_vectors(generation)
+        self.info = self._read_info()
+        return True
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def begin(self) -> None:
+        self.catalog.begin()
+
+    def put_media(self, record: MediaRecord, frames: Sequence[FrameRecord], frame_vectors: np.ndarray,
+                  cues: Sequence[SubtitleCue]) -> None:
+        """Stage a media item and its vectors, replacing whatever the item had before."""
+        self._drop_vectors(record.id, record.kind)
+        self.catalog.put_media(record, frames, cues)
+        self.frames.add(np.array([f.vector_id for f in frames], dtype=np.int64), frame_vectors)
+        if record.kind == "video":
+            mean = frame_vectors.mean(axis=0)
+            mean /= max(float(np.linalg.norm(mean)), 1e-12)
+            self.videos.add(np.array([record.id], dtype=np.int64), mean[None, :])
+
+    def delete_media(self, record: MediaRecord) -> None:
+        self._drop_vectors(record.id, record.kind)
+        self.catalog.delete_media(record.id)
+
+    def _drop_vectors(self, media_id: int, kind) -> None:
+        self._vectors_changed = True
+        self.frames.remove_range(*media_id_range(kind, media_id))
+        if kind == "video":
+            self.videos.remove_ids(np.array([media_id], dtype=np.int64))
+
+    def commit(self) -> None:
+        """Make everything staged since begin() durable and visible, all or nothing."""
+        if not self._vectors_changed:  # catalog-only changes (touched or skipped files): no new FAISS files
+            self.catalog.commit()
+            return
+        generation = self.info.generation + 1
+        for index, path in zip((self.frames, self.videos), _faiss_paths(self.index_dir, generation)):
+            index.write_atomic(path)
+        self.catalog.set_meta("generation", str(generation))
+        self.catalog.commit()
+        old = _faiss_paths(self.index_dir, self.info.generation - 1)
+        self.info = self._read_info()
+        self._vectors_changed = False
+        # Keep the previous generation one commit longer: a reader may be loading it right now.
+        for path in old:
+            path.unlink(missing_ok=True)
+
+    def rollback(self) -> None:
+        self.catalog.rollback()
+        self.frames, self.videos = self._load_vectors(self.info.generation)
+        self._vectors_changed = False

@@ -1,0 +1,108 @@
+"""One settings object for the whole app.
+
+Precedence, highest first: explicit overrides (CLI flags), `GRIDRANK_*` environment variables,
+`gridrank.toml` in the index folder, the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+import tomlkit
+from platformdirs import user_cache_dir
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SETTINGS_FILE = "gridrank.toml"
+TINY_MODEL_NAME = "gridrank-tiny-clip"
+TINY_PRETRAINED = "random-init"
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot work; the message names it and the fix."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GRIDRANK_", extra="forbid", validate_default=True)
+
+    profile: Literal["default", "tiny"] = Field(
+        "default", description="'tiny' uses small random-weight models: offline smoke tests only."
+    )
+    clip_model: str = Field("ViT-B-32", description="open_clip model name, or 'local-dir:/path'.")
+    clip_pretrained: str = Field(
+        "laion2b_s34b_b79k", description="open_clip pretrained tag or a checkpoint file path."
+    )
+    device: str = Field("auto", description="'auto' (cuda when available), 'cpu', 'cuda', 'cuda:1'.")
+    batch_size: int = Field(32, ge=1, le=4096, description="Images or frames per model forward.")
+    workers: int = Field(2, ge=0, le=64, description="Decode worker processes (0 = decode inline).")
+    frames_per_video: int = Field(16, ge=1, le=4096, description="Frames sampled uniformly per video.")
+    seconds_per_frame: float | None = Field(
+        None, gt=0, description="If set, sample one frame every N seconds instead (capped at 4096)."
+    )
+    max_image_pixels: int = Field(
+        100_000_000, ge=1, description="Images with more pixels are skipped (decompression-bomb guard)."
+    )
+    commit_every_s: float = Field(
+        30.0, gt=0, description="While indexing, commit finished work at least this often."
+    )
+    composed_text_weight: float = Field(
+        0.8, ge=0, le=1, description="Image + text query: weight a of the text in (1-a)*image + a*text."
+    )
+    cache_dir: Path = Field(
+        Path(user_cache_dir("gridrank")), description="Where tiny models and thumbnails are cached."
+    )
+
+    @property
+    def model_identity(self) -> tuple[str, str]:
+        """The (model, pretrained) pair recorded in an index and checked at query time."""
+        if self.profile == "tiny":
+            return TINY_MODEL_NAME, TINY_PRETRAINED
+        return self.clip_model, self.clip_pretrained
+
+
+def read_settings_file(path: Path) -> dict:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as e:
+        raise SettingsError(f"{path}: not valid TOML ({e}). Fix or delete the file.") from e
+
+
+MODEL_KEYS = ("profile", "clip_model", "clip_pretrained")
+
+
+def record_model_settings(index_dir: Path, settings: Settings) -> None:
+    """Write the model an index is built with into its settings file, keeping the user's other keys.
+
+    Later queries read it back, so they use the same model without being told.
+    """
+    path = index_dir / SETTINGS_FILE
+    document = tomlkit.parse(path.read_text()) if path.is_file() else tomlkit.document()
+    if all(document.get(key) == getattr(settings, key) for key in MODEL_KEYS):
+        return
+    for key in MODEL_KEYS:
+        document[key] = getattr(settings, key)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(tomlkit.dumps(document))
+    os.replace(tmp, path)
+
+
+def load_settings(index_dir: Path | None = None, **overrides) -> Settings:
+    """Settings for an index folder; `overrides` are the CLI flags that were given (None = not given)."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    file_values = read_settings_file(index_dir / SETTINGS_FILE) if index_dir else {}
+    try:
+        env_and_flags = Settings(**given)
+        explicit = env_and_flags.model_dump(include=env_and_flags.model_fields_set)
+        return Settings(**{**file_values, **explicit})
+    except ValidationError as e:
+        where = f" (flags, GRIDRANK_* variables or {index_dir / SETTINGS_FILE})" if index_dir else ""
+        problems = "; ".join(
+            f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()
+        )
+        raise SettingsError(f"invalid settings{where}: {problems}") from e
