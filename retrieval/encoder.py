@@ -42,7 +42,9 @@ class ModelSource:
     def from_settings(cls, settings: Settings) -> ModelSource:
         if settings.profile == "tiny":
             return cls(f"local-dir:{build_tiny_clip(settings.cache_dir)}", None)
-        return cls(settings.clip_model, settings.clip_pretrained or None)
+        # 'none' (or empty) gives the architecture with random weights: for speed measurements.
+        pretrained = settings.clip_pretrained
+        return cls(settings.clip_model, None if pretrained.lower() in ("", "none") else pretrained)
 
 
 class ClipEncoder:
