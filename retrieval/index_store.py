@@ -90,8 +90,9 @@ class IndexStore:
         index_dir.mkdir(parents=True, exist_ok=True)
         lock_fd = os.open(index_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+            # A POSIX lock, not flock: forked decode workers must not inherit it and outlive a killed writer.
+            fcntl.lockf(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
             os.close(lock_fd)
             raise IndexBusyError(f"another `gridrank index` is writing {index_dir}; wait for it to finish") from None
         catalog = Catalog(index_dir / CATALOG_FILE)
