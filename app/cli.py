@@ -53,15 +53,20 @@ def _model_flags(tiny: bool, model: str | None, pretrained: str | None, device: 
     return {"profile": profile, "clip_model": model, "clip_pretrained": pretrained, "device": device}
 
 
+def _print_error(message: str) -> None:
+    # soft_wrap: one line however long, so it can be grepped and copied.
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+
+
 def _fail(message: str, code: int = 2) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    _print_error(message)
     raise typer.Exit(code)
 
 
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(message)s",
-        handlers=[RichHandler(console=err_console, show_time=False, show_path=False)],
+        handlers=[RichHandler(console=err_console, show_time=False, show_path=False)], force=True,
     )
 
 
@@ -184,7 +189,7 @@ def main() -> None:
     try:
         app()
     except USER_ERRORS as e:
-        err_console.print(f"[bold red]error:[/] {e}", highlight=False)
+        _print_error(str(e))
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
