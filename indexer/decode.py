@@ -22,7 +22,7 @@ from indexer.subtitles import find_sidecar, read_subtitles
 from retrieval.catalog import SubtitleCue
 from retrieval.ids import MAX_FRAMES
 from retrieval.image_io import ImageRejected, load_rgb
-from retrieval.sampling import uniform_indices
+from retrieval.sampling import sample_uniform_indices
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ def _decode_video(result: DecodedMedia, options: DecodeOptions) -> None:
     wanted = frames_to_sample(result.duration, options)
     if n_total < wanted:
         result.note = f"only {n_total} frames, fewer than the {wanted} asked: all of them indexed"
-    indices = uniform_indices(n_total, min(wanted, n_total))
+    indices = sample_uniform_indices(n_total, min(wanted, n_total))
     frames = reader.get_batch(indices).asnumpy()
     result.height, result.width = int(frames.shape[1]), int(frames.shape[2])
     result.timestamps = [float(t) for t in reader.get_frame_timestamp(indices)[:, 0]]

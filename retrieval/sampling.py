@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 
-def uniform_indices(n_total: int, n_pick: int) -> list[int]:
-    """Indices of the centres of `n_pick` equal segments of range(n_total).
+def sample_uniform_indices(n_total: int, n_pick: int) -> list[int]:
+    """Indices at the centres of n_pick equal segments of range(n_total), in order.
 
-    Picking centres rather than edges avoids the first and last frames, which are often black
-    or a fade. With n_pick > n_total indices repeat, which keeps grids full for short videos.
+    When n_pick > n_total the indices repeat evenly, which pads a short video uniformly.
     """
-    if n_total <= 0 or n_pick <= 0:
-        return []
-    return [min(n_total - 1, int((i + 0.5) * n_total / n_pick)) for i in range(n_pick)]
+    if n_pick < 0:
+        raise ValueError(f"n_pick must be >= 0, got {n_pick}")
+    if n_pick and n_total < 1:
+        raise ValueError(f"cannot pick {n_pick} indices from {n_total} items")
+    # floor((i + 0.5) * n_total / n_pick) in integers: exact, and always < n_total.
+    return [(2 * i + 1) * n_total // (2 * n_pick) for i in range(n_pick)]

@@ -1,0 +1,1 @@
+"""MLLM reranking: marked grids, prompts, output parsing, sliding windows and list fusion."""
