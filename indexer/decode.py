@@ -8,21 +8,17 @@ never stops a run.
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import decord
-import numpy as np
 import torch
 from PIL import Image
 
 from indexer.scan import FileEntry
 from indexer.subtitles import find_sidecar, read_subtitles
 from retrieval.catalog import SubtitleCue
-from retrieval.ids import MAX_FRAMES
 from retrieval.image_io import ImageRejected, load_rgb
-from retrieval.sampling import sample_uniform_indices
+from retrieval.video_frames import frames_wanted, read_uniform_frames
 
 
 @dataclass(frozen=True)
@@ -100,28 +96,16 @@ def _decode_image(result: DecodedMedia, options: DecodeOptions) -> None:
     result.timestamps = [None]
 
 
-def frames_to_sample(duration: float | None, options: DecodeOptions) -> int:
-    if options.seconds_per_frame and duration:
-        return max(1, min(MAX_FRAMES, math.ceil(duration / options.seconds_per_frame)))
-    return options.frames_per_video
-
-
 def _decode_video(result: DecodedMedia, options: DecodeOptions) -> None:
     path = result.entry.abs_path
-    reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
-    n_total = len(reader)
-    if n_total == 0:
-        raise SkipMedia("video has no decodable frames")
-    fps = reader.get_avg_fps()
-    result.duration = n_total / fps if fps > 0 else None
-    wanted = frames_to_sample(result.duration, options)
-    if n_total < wanted:
-        result.note = f"only {n_total} frames, fewer than the {wanted} asked: all of them indexed"
-    indices = sample_uniform_indices(n_total, min(wanted, n_total))
-    frames = reader.get_batch(indices).asnumpy()
-    result.height, result.width = int(frames.shape[1]), int(frames.shape[2])
-    result.timestamps = [float(t) for t in reader.get_frame_timestamp(indices)[:, 0]]
-    result.pixels = torch.stack([options.preprocess(Image.fromarray(np.ascontiguousarray(f))) for f in frames])
+    video = read_uniform_frames(path, options.frames_per_video, every_s=options.seconds_per_frame)
+    wanted = frames_wanted(options.frames_per_video, options.seconds_per_frame, video.duration)
+    if video.total_frames < wanted:
+        result.note = f"only {video.total_frames} frames, fewer than the {wanted} asked: all of them indexed"
+    result.duration = video.duration
+    result.height, result.width = int(video.frames.shape[1]), int(video.frames.shape[2])
+    result.timestamps = list(video.timestamps)
+    result.pixels = torch.stack([options.preprocess(Image.fromarray(f)) for f in video.frames])
     sidecar = find_sidecar(path)
     if sidecar is not None:
         try:
