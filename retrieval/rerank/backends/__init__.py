@@ -1,0 +1,1 @@
+"""MLLM backends: the contract rerankers call, a local transformers model, an OpenAI-compatible server."""
