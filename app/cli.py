@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
-import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -14,12 +15,15 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from app import last_index
-from app.render import StatusReport, print_status, search_table, summary_line, to_json
+from app.render import (StatusReport, print_explanation, print_status, response_dict, search_table, summary_line,
+                        to_json)
 from indexer.pipeline import IndexProgress, RootNotFoundError, run_index
 from retrieval.encoder import ModelLoadError
 from retrieval.image_io import ImageRejected, load_rgb
 from retrieval.index_store import IndexBusyError, IndexNotFoundError, IndexStore, ModelMismatchError, remove_index
+from retrieval.rerank.reranker import RERANK_METHODS
 from retrieval.search import Query, SearchKind, Searcher
+from retrieval.service import FUSION_METHODS, SearchRequest, SearchService
 from retrieval.settings import SettingsError, load_settings
 
 app = typer.Typer(
@@ -142,6 +146,22 @@ def search(
         "--image", help="An example image; with QUERY too, the image changed as the words say.")] = None,
     k: Annotated[int, typer.Option("--k", min=1, max=10_000, help="How many results.")] = 10,
     kind: Annotated[str, typer.Option(help="image, video (moments with timestamps) or any.")] = "any",
+    rerank: Annotated[str, typer.Option(
+        help="MLLM reranking of the top candidates: none, grid (one marked grid, SQUARE), cot (chain of "
+        "thought, CoTRR), first (single-token logits, FIRST), sgrid (video S-Grids, ViC).")] = "none",
+    rerank_k: Annotated[Optional[int], typer.Option(
+        min=2, max=200, help="How many first-stage candidates to rerank (default 9).")] = None,
+    fuse: Annotated[Optional[str], typer.Option(
+        help="Videos: fuse best-frame, mean-pooled and subtitle retrievers: combsum, rrf, or vic "
+        "(interleave, then one S-Grid ranking by the MLLM).")] = None,
+    reranker_model: Annotated[Optional[str], typer.Option(
+        help="Qwen-VL model: Hub name or local folder (default Qwen/Qwen2.5-VL-3B-Instruct); with "
+        "--reranker-url, the served model's name.")] = None,
+    reranker_url: Annotated[Optional[str], typer.Option(
+        help="OpenAI-compatible server for the reranker, e.g. http://127.0.0.1:8000/v1 (vLLM).")] = None,
+    explain: Annotated[bool, typer.Option(
+        "--explain", help="Print the rationale, parsed ranking, tokens and per-stage timings; save the "
+        "images the model saw.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="JSON for scripts instead of a table.")] = False,
     index: IndexOpt = None,
     tiny: TinyOpt = False,
@@ -149,20 +169,42 @@ def search(
     pretrained: PretrainedOpt = None,
     device: DeviceOpt = None,
 ) -> None:
-    """Search an index by text, by an example image, or both."""
+    """Search an index by text, by an example image, or both; optionally rerank with an MLLM."""
     if kind not in ("any", "image", "video"):
         _fail(f"--kind must be image, video or any, not {kind!r}")
+    if rerank != "none" and rerank not in RERANK_METHODS:
+        _fail(f"--rerank must be none or one of {', '.join(RERANK_METHODS)}, not {rerank!r}")
+    if fuse is not None and fuse not in FUSION_METHODS:
+        _fail(f"--fuse must be one of {', '.join(FUSION_METHODS)}, not {fuse!r}")
     if not query and image is None:
         _fail("give a QUERY, an --image, or both")
     index_dir = _index_dir_for_query(index)
-    settings = load_settings(index_dir, **_model_flags(tiny, model, pretrained, device))
+    settings = load_settings(index_dir, **_model_flags(tiny, model, pretrained, device),
+                             reranker_model=reranker_model, reranker_url=reranker_url)
     picture = load_rgb(image, settings.max_image_pixels).image if image is not None else None
-    searcher = Searcher.open(index_dir, settings)
-    response = searcher.search(Query(query, picture), k=k, kind=kind_literal(kind))
+    service = SearchService(Searcher.open(index_dir, settings), settings)
+    request = SearchRequest(Query(query, picture), k=k, kind=kind_literal(kind),
+                            rerank=None if rerank == "none" else rerank, rerank_k=rerank_k, fuse=fuse)
+    response = service.run(request)
+    saved = save_images_sent(response) if explain and response.rerank else []
     if json_output:
-        console.print_json(to_json(response))
-    else:
-        console.print(search_table(response))
+        console.print_json(json.dumps(response_dict(response, saved), default=str))
+        return
+    console.print(search_table(response))
+    if response.rerank and response.rerank.fallback:
+        err_console.print(f"[yellow]note:[/] {response.rerank.fallback}", soft_wrap=True)
+    if explain:
+        print_explanation(console, response, saved)
+
+
+def save_images_sent(response) -> list[Path]:
+    folder = Path(tempfile.mkdtemp(prefix="gridrank-explain-"))
+    paths = []
+    for i, image in enumerate(response.rerank.images_sent):
+        path = folder / f"model_input_{i + 1}.png"
+        image.save(path)
+        paths.append(path)
+    return paths
 
 
 def kind_literal(kind: str) -> SearchKind:

@@ -12,7 +12,7 @@ from rich.table import Table
 from indexer.pipeline import IndexSummary
 from retrieval.catalog import CatalogCounts, MediaRecord, SkipRecord
 from retrieval.index_store import IndexInfo
-from retrieval.search import SearchResponse
+from retrieval.search import SearchHit, SearchResponse
 
 
 def _jsonable(value):
@@ -33,18 +33,73 @@ def format_moment(seconds: float | None) -> str:
     return f"{int(minutes)}:{secs:04.1f}"
 
 
+def response_dict(response: SearchResponse, saved_images: list[Path] | None = None) -> dict:
+    """JSON-ready form of a response; the images the model saw appear as saved file paths."""
+    data = {
+        "hits": [dataclasses.asdict(h) for h in response.hits],
+        "timings": dataclasses.asdict(response.timings),
+        "caption": response.caption,
+        "fusion": response.fusion,
+        "rerank": None,
+    }
+    if response.rerank is not None:
+        report = {k: v for k, v in vars(response.rerank).items() if k != "images_sent"}
+        data["rerank"] = report | {"images_sent": [str(p) for p in saved_images or []]}
+    return data
+
+
+def _movement(hit: SearchHit) -> str:
+    """How far reranking moved a hit: up arrows for promotions."""
+    if hit.first_stage_rank is None or hit.first_stage_rank == hit.rank:
+        return ""
+    moved = hit.first_stage_rank - hit.rank
+    return f"{'↑' if moved > 0 else '↓'}{abs(moved)}"
+
+
 def search_table(response: SearchResponse) -> Table:
+    reordered = response.rerank is not None or response.fusion is not None
     table = Table(title=f"{len(response.hits)} results", title_justify="left")
     table.add_column("#", justify="right")
+    if reordered:
+        table.add_column("was", justify="right")
     table.add_column("score", justify="right")
     table.add_column("kind")
     table.add_column("moment", justify="right")
     table.add_column("path", overflow="fold")
     for hit in response.hits:
-        table.add_row(str(hit.rank), f"{hit.score:.3f}", hit.kind, format_moment(hit.timestamp), str(hit.path))
-    timings = response.timings
-    table.caption = f"encode {timings.encode_s * 1000:.0f} ms, search {timings.search_s * 1000:.1f} ms"
+        moved = [f"{hit.first_stage_rank} {_movement(hit)}".strip()] if reordered else []
+        table.add_row(str(hit.rank), *moved, f"{hit.score:.3f}", hit.kind, format_moment(hit.timestamp),
+                      str(hit.path))
+    t = response.timings
+    table.caption = f"encode {t.encode_s * 1000:.0f} ms, search {t.search_s * 1000:.1f} ms" + (
+        f", rerank {t.rerank_s:.2f} s" if response.rerank else "")
     return table
+
+
+def print_explanation(console: Console, response: SearchResponse, saved_images: list[Path]) -> None:
+    """--explain: what the reranker saw and said, and what each stage cost."""
+    t = response.timings
+    console.print(f"[bold]timings[/] encode {t.encode_s * 1000:.0f} ms, search {t.search_s * 1000:.1f} ms, "
+                  f"caption {t.caption_s:.2f} s, rerank {t.rerank_s:.2f} s")
+    if response.fusion:
+        console.print(f"[bold]fusion[/] {response.fusion}")
+    if response.caption:
+        console.print(f"[bold]target caption (SQAF)[/] {response.caption}")
+    report = response.rerank
+    if report is None:
+        return
+    console.print(f"[bold]rerank[/] {report.method} with {report.model}: {report.calls} call(s), "
+                  f"{report.prompt_tokens} prompt tokens ({report.visual_tokens} visual), "
+                  f"{report.completion_tokens} generated, {report.seconds:.2f} s in the model")
+    console.print(f"[bold]parsed ranking[/] {[i + 1 for i in report.order]}")
+    if report.fallback:
+        console.print(f"[bold yellow]fallback[/] {report.fallback}")
+    if report.rationale:
+        console.print(f"[bold]rationale[/] {report.rationale}")
+    for text in report.raw_outputs:
+        console.print(f"[bold]model said[/] {text!r}", soft_wrap=True)
+    for path in saved_images:
+        console.print(f"[bold]model saw[/] {path}")
 
 
 def summary_line(summary: IndexSummary) -> str:

@@ -232,6 +232,15 @@ class Catalog:
             ).fetchall()
         return [SubtitleCue(*r) for r in rows]
 
+    def subtitle_texts(self) -> dict[int, str]:
+        """Each subtitled video's cues joined in time order: the text a subtitle retriever matches."""
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT media_id, group_concat(text, ' ') FROM "
+                "(SELECT media_id, text FROM subtitles ORDER BY media_id, start) GROUP BY media_id"
+            ).fetchall()
+        return dict(rows)
+
     # -- skipped files ------------------------------------------------------------------------
 
     def skipped_by_path(self) -> dict[str, SkipRecord]:

@@ -13,6 +13,7 @@ from PIL import Image
 from retrieval.encoder import ClipEncoder
 from retrieval.ids import MediaKind, media_id_of
 from retrieval.index_store import IndexStore
+from retrieval.rerank.reranker import RerankReport
 from retrieval.settings import Settings
 from retrieval.vector_index import Neighbours
 
@@ -37,21 +38,27 @@ class SearchHit:
     path: Path
     kind: MediaKind
     score: float
-    rank: int  # 1-based, first-stage
+    rank: int  # 1-based, final
     timestamp: float | None = None  # videos: start of the best-matching frame, in seconds
     frame_index: int | None = None
+    first_stage_rank: int | None = None  # rank before reranking or fusion (same as rank without them)
 
 
 @dataclass(frozen=True)
 class StageTimings:
     encode_s: float
     search_s: float
+    rerank_s: float = 0.0
+    caption_s: float = 0.0  # SQAF: the MLLM writing the composed query's target caption
 
 
 @dataclass(frozen=True)
 class SearchResponse:
     hits: list[SearchHit]
     timings: StageTimings
+    rerank: RerankReport | None = None
+    caption: str | None = None  # SQAF target caption, for composed queries that were reranked
+    fusion: str | None = None  # which fusion produced the first-stage list, if any
 
 
 @dataclass(frozen=True)
@@ -132,6 +139,10 @@ class Searcher:
         neighbours = self.store.videos.search(vector, k)
         return self._hits([BestFrame(int(m), -1, float(s)) for m, s in zip(neighbours.ids, neighbours.scores)])
 
+    def hits_for_media(self, media_ids: list[int]) -> list[SearchHit]:
+        """Hits for media found by another retriever (no vector score: 0), in the given order."""
+        return self._hits([BestFrame(m, -1, 0.0) for m in media_ids])
+
     def _hits(self, best: list[BestFrame]) -> list[SearchHit]:
         catalog = self.store.catalog
         media = catalog.media_by_ids(b.media_id for b in best)
@@ -144,9 +155,11 @@ class Searcher:
                 continue
             frame = frames.get(b.vector_id)
             is_video = record.kind == "video"
+            rank = len(hits) + 1
             hits.append(SearchHit(
-                b.media_id, root / record.path, record.kind, b.score, len(hits) + 1,
+                b.media_id, root / record.path, record.kind, b.score, rank,
                 frame.timestamp if frame and is_video else None,
                 frame.frame_index if frame and is_video else None,
+                first_stage_rank=rank,
             ))
         return hits

@@ -51,6 +51,27 @@ class Settings(BaseSettings):
     composed_text_weight: float = Field(
         0.8, ge=0, le=1, description="Image + text query: weight a of the text in (1-a)*image + a*text."
     )
+    reranker_model: str = Field(
+        "Qwen/Qwen2.5-VL-3B-Instruct", description="Qwen-VL model for reranking: Hub name, local folder, or the "
+        "served model's name with reranker_url."
+    )
+    reranker_url: str | None = Field(
+        None, description="OpenAI-compatible server (vLLM, SGLang, Ollama...), e.g. http://127.0.0.1:8000/v1."
+    )
+    reranker_api_key: str | None = Field(None, description="API key for reranker_url, if it needs one.")
+    reranker_timeout_s: float = Field(120.0, gt=0, description="Per-call timeout for reranker_url.")
+    reranker_max_pixels: int = Field(
+        1024 * 28 * 28, ge=4 * 28 * 28, description="Largest image (in pixels) the local reranker sees."
+    )
+    rerank_k: int = Field(9, ge=2, le=200, description="How many first-stage candidates are reranked.")
+    rerank_window: int = Field(9, ge=2, le=20, description="Candidates per model call (sliding window).")
+    rerank_step: int = Field(4, ge=1, le=19, description="Sliding-window step, smaller than the window.")
+    grid_cell_size: int = Field(224, ge=32, le=1024, description="Cell side of the marked grid, pixels.")
+    sgrid_frames_side: int = Field(3, ge=1, le=6, description="A video S-Grid shows g x g frames.")
+    sgrid_size: int = Field(448, ge=64, le=2048, description="Side of a video S-Grid, pixels.")
+    sqaf_caption_weight: float = Field(
+        0.5, ge=0, le=1, description="Composed queries: weight b of the MLLM's target caption in the query."
+    )
     cache_dir: Path = Field(
         Path(user_cache_dir("gridrank")), description="Where tiny models and thumbnails are cached."
     )

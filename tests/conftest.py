@@ -10,9 +10,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SAMPLE = REPO / "assets" / "sample"
-BROKEN = REPO / "assets" / "broken"
+from sample_media import SAMPLE
 
 
 @pytest.fixture(scope="session", autouse=True)

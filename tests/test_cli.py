@@ -63,3 +63,18 @@ def test_bad_flags_exit_2(run_cli, media_dir):
     assert run_cli("search", "--k", "3").code == 2
     result = run_cli("index", media_dir, "--tiny", "--batch-size", "0")
     assert result.code == 2 and "batch_size" in result.err
+
+
+def test_rerank_and_fusion_flags(run_cli, media_dir):
+    assert run_cli("index", media_dir, "--tiny").code == 0
+    result = run_cli("search", "a cat", "--rerank", "first", "--k", "3", "--explain")
+    assert result.code == 0, result.err
+    assert "was" in result.out and "rerank first with tiny-qwen2-vl" in result.out
+    saved = [line.split("model saw ", 1)[1].strip() for line in result.out.splitlines() if "model saw" in line]
+    assert saved and all(path.endswith(".png") for path in saved)
+
+    data = json.loads(run_cli("search", "a ball", "--kind", "video", "--fuse", "rrf", "--json").out)
+    assert data["fusion"] == "rrf" and data["rerank"] is None and data["hits"]
+
+    assert run_cli("search", "x", "--rerank", "magic").code == 2
+    assert run_cli("search", "x", "--fuse", "rrf", "--kind", "image").code == 2

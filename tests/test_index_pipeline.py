@@ -11,7 +11,7 @@ from indexer.pipeline import run_index
 from indexer.scan import scan
 from retrieval.index_store import IndexStore
 
-from conftest import BROKEN
+from sample_media import BROKEN
 
 
 def _index(media_dir, settings, encoder, **kw):

@@ -16,7 +16,7 @@ from retrieval.ids import vector_id
 def searcher(tmp_path_factory, tiny_settings, tiny_encoder):
     import shutil
 
-    from conftest import SAMPLE
+    from sample_media import SAMPLE
 
     media = tmp_path_factory.mktemp("search") / "media"
     shutil.copytree(SAMPLE, media)

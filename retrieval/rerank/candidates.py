@@ -1,0 +1,50 @@
+"""Turn first-stage hits into what the reranking model is shown: photos, or videos as S-Grids."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PIL import Image, ImageDraw
+
+from retrieval.catalog import Catalog
+from retrieval.image_io import load_rgb
+from retrieval.rerank.grids import make_video_sgrid
+from retrieval.rerank.reranker import Candidate
+from retrieval.search import SearchHit
+from retrieval.video_frames import read_uniform_frames
+
+
+@dataclass(frozen=True)
+class CandidateOptions:
+    cell_size: int = 224  # photos are decoded at about this size (JPEG draft mode)
+    max_image_pixels: int = 100_000_000
+    sgrid_frames_side: int = 3
+    sgrid_size: int = 448
+
+
+def unavailable_image(size: int, why: str) -> Image.Image:
+    """A grey tile that says why a candidate can't be shown, so one lost file doesn't stop a rerank."""
+    tile = Image.new("RGB", (size, size), (90, 90, 90))
+    ImageDraw.Draw(tile).text((8, size // 2), f"unavailable: {why}"[:60], fill=(255, 255, 255))
+    return tile
+
+
+def video_sgrid(hit: SearchHit, options: CandidateOptions) -> Image.Image:
+    g = options.sgrid_frames_side
+    video = read_uniform_frames(hit.path, g * g, max_side=options.sgrid_size // g * 2)
+    frames = [Image.fromarray(f) for f in video.frames]
+    return make_video_sgrid(frames, g, options.sgrid_size, video.timestamps)
+
+
+def build_candidate(hit: SearchHit, catalog: Catalog, options: CandidateOptions) -> Candidate:
+    try:
+        if hit.kind == "image":
+            image = load_rgb(hit.path, options.max_image_pixels, draft_size=options.cell_size).image
+        else:
+            image = video_sgrid(hit, options)
+    except Exception as e:  # moved, deleted or broken since it was indexed
+        return Candidate(unavailable_image(options.cell_size, type(e).__name__))
+    subtitle = None
+    if hit.kind == "video":
+        subtitle = " ".join(cue.text for cue in catalog.subtitles_of(hit.media_id)) or None
+    return Candidate(image, subtitle)

@@ -1,0 +1,199 @@
+"""The one search path behind the CLI, the web UI and its API: first stage, fusion, reranking."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from retrieval.rerank.backends.base import BackendError, RerankBackend
+from retrieval.rerank.candidates import CandidateOptions, build_candidate
+from retrieval.rerank.fusion import RankedList, collapse_duplicates, combsum, round_robin_interleave, rrf
+from retrieval.rerank.prompts import sqaf_caption_prompt
+from retrieval.rerank.reranker import RerankMethod, RerankOptions, RerankQuery, Reranker, RerankReport
+from retrieval.search import Query, SearchHit, SearchKind, SearchResponse, Searcher, StageTimings, blend
+from retrieval.settings import Settings
+
+FusionMethod = Literal["combsum", "rrf", "vic"]
+FUSION_METHODS: tuple[str, ...] = ("combsum", "rrf", "vic")
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    query: Query
+    k: int = 10
+    kind: SearchKind = "any"
+    rerank: RerankMethod | None = None
+    rerank_k: int | None = None  # None: the settings' rerank_k
+    fuse: FusionMethod | None = None  # videos: fuse best-frame, mean-pooled and subtitle retrievers
+
+
+def make_backend(settings: Settings) -> tuple[RerankBackend, str]:
+    """The reranker backend the settings ask for, and the model's name for reports."""
+    if settings.reranker_url:
+        from retrieval.rerank.backends.server import ServerBackend
+
+        backend = ServerBackend(settings.reranker_url, settings.reranker_model, settings.reranker_api_key,
+                                timeout_s=settings.reranker_timeout_s)
+        return backend, settings.reranker_model
+    from retrieval.rerank.backends.local import LocalBackend
+
+    if settings.profile == "tiny":
+        from retrieval.rerank.tiny_vlm import build_tiny_qwen2_vl
+
+        path = build_tiny_qwen2_vl(settings.cache_dir / "models" / "tiny-qwen2-vl-v1")
+        return LocalBackend(path, settings.device, max_pixels=settings.reranker_max_pixels), "tiny-qwen2-vl"
+    return LocalBackend(settings.reranker_model, settings.device,
+                        max_pixels=settings.reranker_max_pixels), settings.reranker_model
+
+
+class SearchService:
+    """Holds the searcher and, once first needed, the reranker: neither reloads per query."""
+
+    def __init__(self, searcher: Searcher, settings: Settings, backend: RerankBackend | None = None,
+                 backend_name: str | None = None):
+        self.searcher = searcher
+        self.settings = settings
+        self._backend = backend
+        self._backend_name = backend_name or settings.reranker_model
+        self._backend_lock = threading.Lock()
+        self._subtitle_vectors: tuple[int, dict[int, np.ndarray]] | None = None  # (generation, vectors)
+
+    def reranker(self) -> Reranker:
+        with self._backend_lock:
+            if self._backend is None:
+                self._backend, self._backend_name = make_backend(self.settings)
+        s = self.settings
+        return Reranker(self._backend, self._backend_name,
+                        RerankOptions(cell_size=s.grid_cell_size, window=s.rerank_window, step=s.rerank_step))
+
+    def run(self, request: SearchRequest) -> SearchResponse:
+        if request.k < 1:
+            raise ValueError("k must be at least 1")
+        if request.fuse and request.kind != "video":
+            raise ValueError("fusion combines video retrievers: use it with kind video")
+        started = time.perf_counter()
+        vector = self.searcher.encode(request.query)
+        encode_s = time.perf_counter() - started
+
+        caption, caption_s = None, 0.0
+        if request.rerank and request.query.image is not None and request.query.text:
+            caption, vector, caption_s = self._sqaf(request.query, vector)
+
+        rerank_k = request.rerank_k or self.settings.rerank_k
+        depth = max(request.k, rerank_k) if (request.rerank or request.fuse) else request.k
+        started = time.perf_counter()
+        if request.fuse in ("combsum", "rrf"):
+            hits = self._fused(vector, depth, request.fuse)
+        elif request.fuse == "vic":
+            hits = self._video_retrievers_interleaved(vector, depth)
+        else:
+            hits = self.searcher.search_vector(vector, depth, request.kind)
+        search_s = time.perf_counter() - started
+
+        report, rerank_s = None, 0.0
+        if request.fuse == "vic":
+            hits, report, rerank_s = self._vic(request, hits, rerank_k)
+        elif request.rerank:
+            hits, report, rerank_s = self._rerank(request, hits[:rerank_k], hits[rerank_k:])
+        hits = [dataclasses.replace(h, rank=i + 1) for i, h in enumerate(hits[: request.k])]
+        return SearchResponse(hits, StageTimings(encode_s, search_s, rerank_s, caption_s), report, caption,
+                              request.fuse)
+
+    # -- SQAF -----------------------------------------------------------------------------------
+
+    def _sqaf(self, query: Query, base: np.ndarray) -> tuple[str | None, np.ndarray, float]:
+        """Blend the MLLM's one-sentence description of the target image into the composed query."""
+        started = time.perf_counter()
+        reranker = self.reranker()
+        try:
+            generation = reranker.backend.generate(sqaf_caption_prompt(query.text), [query.image], 64)
+        except BackendError:
+            return None, base, time.perf_counter() - started  # the rerank report will say the model failed
+        caption = " ".join(generation.text.split())
+        if caption:
+            text_vector = self.searcher.encoder.encode_texts([caption])[0]
+            base = blend(base, text_vector, self.settings.sqaf_caption_weight)
+        return caption or None, base, time.perf_counter() - started
+
+    # -- reranking ------------------------------------------------------------------------------
+
+    def _candidate_options(self) -> CandidateOptions:
+        s = self.settings
+        return CandidateOptions(s.grid_cell_size, s.max_image_pixels, s.sgrid_frames_side, s.sgrid_size)
+
+    def _rerank(self, request: SearchRequest, head: list[SearchHit], tail: list[SearchHit]
+                ) -> tuple[list[SearchHit], RerankReport, float]:
+        started = time.perf_counter()
+        reranker = self.reranker()
+        options = self._candidate_options()
+        candidates = [build_candidate(h, self.searcher.store.catalog, options) for h in head]
+        query = RerankQuery(request.query.text or "", request.query.image)
+        if query.composed and not query.text:
+            query = RerankQuery("find images like this one", request.query.image)
+        method = request.rerank
+        if method == "sgrid" and any(h.kind != "video" for h in head):
+            method = "grid"  # S-Grids are for videos; photos among the candidates go on a marked grid
+        report = reranker.rerank(method, query, candidates)
+        return [head[i] for i in report.order] + tail, report, time.perf_counter() - started
+
+    # -- video fusion ---------------------------------------------------------------------------
+
+    def _video_lists(self, vector: np.ndarray, depth: int) -> tuple[list[RankedList], dict[int, SearchHit]]:
+        """Best-frame, mean-pooled and (where subtitles exist) subtitle retrievers, as ranked lists."""
+        frames = self.searcher.search_vector(vector, depth, "video")
+        means = self.searcher.search_video_means(vector, depth)
+        by_id = {h.media_id: h for h in means} | {h.media_id: h for h in frames}  # best-frame hits carry moments
+        lists = [RankedList([h.media_id for h in frames], [h.score for h in frames]),
+                 RankedList([h.media_id for h in means], [h.score for h in means])]
+        subtitle_scores = self._subtitle_scores(vector)
+        if subtitle_scores:
+            ranked = sorted(subtitle_scores.items(), key=lambda item: -item[1])[:depth]
+            lists.append(RankedList([m for m, _ in ranked], [s for _, s in ranked]))
+            missing = [m for m, _ in ranked if m not in by_id]
+            by_id |= {h.media_id: h for h in self.searcher.hits_for_media(missing)}
+        return lists, by_id
+
+    def _subtitle_scores(self, vector: np.ndarray) -> dict[int, float]:
+        store = self.searcher.store
+        generation = store.info.generation
+        if self._subtitle_vectors is None or self._subtitle_vectors[0] != generation:
+            texts = store.catalog.subtitle_texts()
+            ids = list(texts)
+            encoded = self.searcher.encoder.encode_texts([texts[i] for i in ids]) if ids else []
+            self._subtitle_vectors = (generation, dict(zip(ids, encoded)))
+        return {m: float(v @ vector) for m, v in self._subtitle_vectors[1].items()}
+
+    def _fused(self, vector: np.ndarray, depth: int, method: FusionMethod) -> list[SearchHit]:
+        lists, by_id = self._video_lists(vector, depth)
+        fused = combsum(lists) if method == "combsum" else rrf(lists)
+        return [dataclasses.replace(by_id[m], score=s, first_stage_rank=i + 1)
+                for i, (m, s) in enumerate(zip(fused.ids, fused.scores))]
+
+    def _video_retrievers_interleaved(self, vector: np.ndarray, depth: int) -> list[SearchHit]:
+        """ViC's candidate list: the retrievers' lists round-robin, duplicates kept."""
+        lists, by_id = self._video_lists(vector, depth)
+        return [by_id[m] for m in round_robin_interleave(lists)]
+
+    def _vic(self, request: SearchRequest, interleaved: list[SearchHit], rerank_k: int
+             ) -> tuple[list[SearchHit], RerankReport, float]:
+        """One S-Grid ranking over the interleaved list, then each video where its best copy landed."""
+        started = time.perf_counter()
+        shown = interleaved[: min(rerank_k, self.settings.rerank_window)]
+        options = self._candidate_options()
+        cache: dict[int, object] = {}
+        candidates = [cache.setdefault(h.media_id, build_candidate(h, self.searcher.store.catalog, options))
+                      for h in shown]
+        report = self.reranker().rerank("sgrid", RerankQuery(request.query.text or ""), candidates)
+        report.method = "vic"
+        order = collapse_duplicates(report.order, [h.media_id for h in shown])
+        rest = [h.media_id for h in interleaved[len(shown):]]
+        unique = list(dict.fromkeys([*order, *rest]))
+        first_seen = {m: i + 1 for i, m in reversed(list(enumerate(h.media_id for h in interleaved)))}
+        by_id = {h.media_id: h for h in interleaved}
+        hits = [dataclasses.replace(by_id[m], first_stage_rank=first_seen[m]) for m in unique]
+        return hits, report, time.perf_counter() - started

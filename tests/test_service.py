@@ -1,0 +1,188 @@
+"""The full search path with reranking and fusion: tiny real models, and scripted model text."""
+
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fake_chat_server import Reply, completion, start_server
+from indexer.pipeline import run_index
+from retrieval.rerank.backends.local import LocalBackend
+from retrieval.rerank.backends.server import ServerBackend
+from retrieval.rerank.fusion import RankedList, combsum, rrf
+from retrieval.search import Query, Searcher, blend
+from retrieval.service import SearchRequest, SearchService, make_backend
+
+from sample_media import SAMPLE
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory, tiny_settings, tiny_encoder):
+    media = tmp_path_factory.mktemp("service") / "media"
+    shutil.copytree(SAMPLE, media)
+    run_index(media, media / ".gridrank", tiny_settings, encoder=tiny_encoder)
+    return Searcher.open(media / ".gridrank", tiny_settings, encoder=tiny_encoder)
+
+
+@pytest.fixture(scope="module")
+def tiny_service(indexed, tiny_settings):
+    settings = tiny_settings.model_copy(update={"reranker_max_pixels": 112 * 112, "grid_cell_size": 64,
+                                                "sgrid_size": 96})
+    backend, name = make_backend(settings)
+    assert isinstance(backend, LocalBackend) and name == "tiny-qwen2-vl"
+    return SearchService(indexed, settings, backend, name)
+
+
+@pytest.fixture
+def scripted(indexed, tiny_settings):
+    """A SearchService whose model is a local chat server answering the given replies in order."""
+    servers = []
+
+    def make(*replies, **settings_update):
+        server = start_server(*replies)
+        servers.append(server)
+        settings = tiny_settings.model_copy(update=settings_update)
+        backend = ServerBackend(server.base_url, "scripted", timeout_s=0.5, retries=0, backoff_s=0.01)
+        return SearchService(indexed, settings, backend, "scripted"), server
+
+    yield make
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("method", ["grid", "cot", "first"])
+def test_every_method_runs_end_to_end_through_the_tiny_qwen2_vl(tiny_service, method):
+    response = tiny_service.run(SearchRequest(Query("a cat"), k=5, kind="image", rerank=method, rerank_k=6))
+    report = response.rerank
+    assert sorted(report.order) == list(range(6))
+    assert [h.rank for h in response.hits] == [1, 2, 3, 4, 5]
+    assert sorted(h.first_stage_rank for h in response.hits) != [] and len({h.path for h in response.hits}) == 5
+    assert report.calls == 1 and report.prompt_tokens > report.visual_tokens > 0
+    assert response.timings.rerank_s >= report.seconds > 0
+    assert report.images_sent
+    if method == "first":
+        assert report.completion_tokens == 0 and report.fallback is None
+    else:
+        assert report.completion_tokens > 0 and report.raw_outputs
+        # random weights write garbage: whatever it says, the result is a permutation; if no candidate
+        # was named, the fallback is flagged
+        if report.fallback:
+            assert report.order == list(range(6))
+
+
+def test_first_ranks_by_the_logits_over_the_marks(tiny_service):
+    response = tiny_service.run(SearchRequest(Query("a cat"), k=4, kind="image", rerank="first", rerank_k=4))
+    first_stage = tiny_service.searcher.search(Query("a cat"), k=4, kind="image").hits
+    from retrieval.rerank.candidates import build_candidate
+    from retrieval.rerank.grids import make_marked_grid
+    from retrieval.rerank.prompts import first_prompt
+
+    options = tiny_service._candidate_options()
+    grid = make_marked_grid([build_candidate(h, tiny_service.searcher.store.catalog, options).image
+                             for h in first_stage], 64)
+    scores = tiny_service._backend.first_token_logprobs(first_prompt("a cat", list("ABCD")), [grid.image], "ABCD")
+    expected = sorted(range(4), key=lambda i: -scores.logprobs["ABCD"[i]])
+    assert response.rerank.order == expected
+    assert [h.path for h in response.hits] == [first_stage[i].path for i in expected]
+
+
+def test_sgrid_on_videos(tiny_service):
+    response = tiny_service.run(SearchRequest(Query("a ball"), k=4, kind="video", rerank="sgrid"))
+    assert response.hits and all(h.kind == "video" and h.timestamp is not None for h in response.hits)
+    assert response.rerank.method == "sgrid" and response.rerank.visual_tokens > 0
+
+
+def test_scripted_ranking_reorders_the_hits(scripted):
+    service, server = scripted(Reply(body=completion("Ranking: C > A > B")))
+    first = service.searcher.search(Query("coffee"), k=3, kind="image").hits
+    response = service.run(SearchRequest(Query("coffee"), k=3, kind="image", rerank="grid", rerank_k=3))
+    assert [h.path for h in response.hits] == [first[2].path, first[0].path, first[1].path]
+    assert [h.first_stage_rank for h in response.hits] == [3, 1, 2]
+    assert response.rerank.fallback is None
+    sent = server.requests[0]["json"]["messages"]
+    assert any(part.get("type") == "image_url" for m in sent for part in m["content"] if isinstance(part, dict))
+
+
+def test_cot_rationale_is_returned(scripted):
+    answer = '{"reasoning": "B shows the cup up close.", "ranking": [2, 1, 3]}'
+    service, _ = scripted(Reply(body=completion(answer)))
+    response = service.run(SearchRequest(Query("coffee"), k=3, kind="image", rerank="cot", rerank_k=3))
+    assert response.rerank.rationale == "B shows the cup up close."
+    assert [h.first_stage_rank for h in response.hits] == [2, 1, 3]
+
+
+@pytest.mark.parametrize("reply,why", [
+    (Reply(body="<html>bad gateway</html>"), "model call failed"),
+    (Reply(body=completion("I cannot help with that."), delay_s=2.0), "model call failed"),
+    (Reply(body=completion("no idea, sorry")), "named no candidate"),
+])
+def test_failures_fall_back_to_first_stage_order_and_say_so(scripted, reply, why):
+    service, _ = scripted(reply)
+    first = service.searcher.search(Query("coffee"), k=5, kind="image").hits
+    response = service.run(SearchRequest(Query("coffee"), k=5, kind="image", rerank="grid", rerank_k=5))
+    assert [h.path for h in response.hits] == [h.path for h in first]
+    assert why in response.rerank.fallback
+
+
+def test_first_without_logprobs_generates_a_list_instead(scripted):
+    service, _ = scripted(Reply(body=completion("B")), Reply(body=completion("B > A")))
+    response = service.run(SearchRequest(Query("coffee"), k=3, kind="image", rerank="first", rerank_k=3))
+    assert "ranked by a generated list instead" in response.rerank.fallback
+    assert [h.first_stage_rank for h in response.hits][:2] == [2, 1]
+
+
+def test_sliding_window_covers_more_candidates_than_one_call(scripted):
+    service, server = scripted(Reply(body=completion("A > B")), rerank_window=4, rerank_step=2)
+    response = service.run(SearchRequest(Query("coffee"), k=10, kind="image", rerank="grid", rerank_k=10))
+    assert response.rerank.calls == len(server.requests) == 4  # windows start at 6, 4, 2, 0
+    assert sorted(response.rerank.order) == list(range(10))
+
+
+def test_sqaf_blends_the_target_caption_into_a_composed_query(scripted, tiny_encoder):
+    caption = "a black and white photo of a cup of coffee"
+    service, server = scripted(Reply(body=completion(caption)), Reply(body=completion("A > B > C")))
+    reference = Image.open(SAMPLE / "photos" / "cat_chelsea.jpg").convert("RGB")
+    response = service.run(SearchRequest(Query("but black and white", reference), k=3, kind="image",
+                                         rerank="grid", rerank_k=3))
+    assert response.caption == caption
+    base = blend(tiny_encoder.encode_images([reference])[0], tiny_encoder.encode_texts(["but black and white"])[0],
+                 0.8)
+    expected = blend(base, tiny_encoder.encode_texts([caption])[0], 0.5)
+    first_stage = service.searcher.search_vector(expected, 3, "image")
+    assert [h.path for h in response.hits] == [h.path for h in first_stage]
+    assert len(server.requests) == 2 and response.timings.caption_s > 0
+
+
+@pytest.mark.parametrize("fuse,fuser", [("combsum", combsum), ("rrf", rrf)])
+def test_score_fusion_of_video_retrievers(indexed, tiny_settings, fuse, fuser, tiny_encoder):
+    service = SearchService(indexed, tiny_settings)
+    response = service.run(SearchRequest(Query("a ball"), k=10, kind="video", fuse=fuse))
+    vector = tiny_encoder.encode_texts(["a ball"])[0]
+    frames = indexed.search_vector(vector, 10, "video")
+    means = indexed.search_video_means(vector, 10)
+    subtitles = service._subtitle_scores(vector)
+    ranked_subs = sorted(subtitles.items(), key=lambda item: -item[1])
+    expected = fuser([RankedList([h.media_id for h in frames], [h.score for h in frames]),
+                      RankedList([h.media_id for h in means], [h.score for h in means]),
+                      RankedList([m for m, _ in ranked_subs], [s for _, s in ranked_subs])])
+    assert [h.media_id for h in response.hits] == expected.ids
+    assert np.allclose([h.score for h in response.hits], expected.scores)
+    assert response.fusion == fuse and service._backend is None  # no model needed
+
+
+def test_vic_fusion_ranks_unique_videos_once(scripted):
+    service, server = scripted(Reply(body=completion("[3, 1, 2]")))
+    response = service.run(SearchRequest(Query("a ball"), k=10, kind="video", fuse="vic"))
+    ids = [h.media_id for h in response.hits]
+    assert len(ids) == len(set(ids)) == service.searcher.store.catalog.counts().videos
+    assert response.rerank.method == "vic" and response.rerank.fallback is None
+    prompt = server.requests[0]["json"]["messages"]
+    text = " ".join(p.get("text", "") for m in prompt for p in m["content"] if isinstance(p, dict))
+    assert "Image-1" in text and "Subtitle-" in text
+
+
+def test_fusion_needs_video_kind(indexed, tiny_settings):
+    with pytest.raises(ValueError, match="kind video"):
+        SearchService(indexed, tiny_settings).run(SearchRequest(Query("x"), kind="image", fuse="rrf"))
