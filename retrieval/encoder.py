@@ -12,6 +12,7 @@ import open_clip
 import torch
 from PIL import Image
 
+from retrieval.devices import resolve_device
 from retrieval.settings import Settings
 from retrieval.tiny_clip import build_tiny_clip
 
@@ -23,12 +24,6 @@ TINY_WARNING = (
 
 class ModelLoadError(RuntimeError):
     """The model could not be loaded; the message says what to do."""
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from PIL import Image
 from qwen_vl_utils import process_vision_info
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
+from retrieval.devices import resolve_device
 from retrieval.rerank.backends.base import BackendError, Generation, TokenScores
 from retrieval.rerank.backends.messages import qwen_messages
 from retrieval.rerank.chat import Prompt
@@ -30,12 +31,6 @@ _DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torc
 class _Loaded:
     processor: Any
     model: Any
-
-
-def _resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def _resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
@@ -68,7 +63,7 @@ class LocalBackend:
         max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
         self.model_name = str(model)
-        self.device = _resolve_device(device)
+        self.device = resolve_device(device)
         self.dtype = _resolve_dtype(dtype, self.device)
         self.max_pixels = max_pixels
         self._loaded: _Loaded | None = None
