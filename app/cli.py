@@ -18,7 +18,7 @@ from app import last_index
 from app.render import (StatusReport, print_explanation, print_status, response_dict, search_table, summary_line,
                         to_json)
 from indexer.pipeline import IndexProgress, RootNotFoundError, run_index
-from retrieval.encoder import ModelLoadError
+from retrieval.encoder import ClipEncoder, ModelLoadError
 from retrieval.image_io import ImageRejected, load_rgb
 from retrieval.index_store import IndexBusyError, IndexNotFoundError, IndexStore, ModelMismatchError, remove_index
 from retrieval.rerank.reranker import RERANK_METHODS
@@ -81,6 +81,14 @@ def _index_dir_for_query(index: Path | None) -> Path:
     return resolved
 
 
+def _load_encoder(settings) -> ClipEncoder:
+    name, pretrained = settings.model_identity
+    with err_console.status(f"loading {name} ({pretrained})..."):
+        encoder = ClipEncoder.from_settings(settings)
+    err_console.print(f"loaded {name} in {encoder.load_seconds:.1f} s", highlight=False)
+    return encoder
+
+
 @app.callback()
 def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False) -> None:
     _setup_logging(verbose)
@@ -117,6 +125,7 @@ def index(
         None if rebuild else index_dir, **_model_flags(tiny, model, pretrained, device), batch_size=batch_size,
         workers=workers, frames_per_video=frames_per_video, seconds_per_frame=seconds_per_frame,
     )
+    encoder = _load_encoder(settings)
     if rebuild:
         remove_index(index_dir)
     with Progress(
@@ -130,7 +139,7 @@ def index(
             rate = f"{p.done / p.elapsed_s:.1f} files/s" if p.elapsed_s > 0 else ""
             bar.update(task, total=p.total, completed=p.done, rate=rate, current=p.current[-50:])
 
-        summary = run_index(root, index_dir, settings, on_progress=show)
+        summary = run_index(root, index_dir, settings, encoder=encoder, on_progress=show)
         bar.update(task, current="")
     last_index.remember(index_dir)
     console.print(summary_line(summary))
@@ -182,7 +191,7 @@ def search(
     settings = load_settings(index_dir, **_model_flags(tiny, model, pretrained, device),
                              reranker_model=reranker_model, reranker_url=reranker_url)
     picture = load_rgb(image, settings.max_image_pixels).image if image is not None else None
-    service = SearchService(Searcher.open(index_dir, settings), settings)
+    service = SearchService(Searcher.open(index_dir, settings, load_encoder=_load_encoder), settings)
     request = SearchRequest(Query(query, picture), k=k, kind=kind_literal(kind),
                             rerank=None if rerank == "none" else rerank, rerank_k=rerank_k, fuse=fuse)
     response = service.run(request)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -95,10 +96,11 @@ class Searcher:
         self.composed_text_weight = composed_text_weight
 
     @classmethod
-    def open(cls, index_dir: Path, settings: Settings, encoder: ClipEncoder | None = None) -> Searcher:
+    def open(cls, index_dir: Path, settings: Settings, encoder: ClipEncoder | None = None,
+             load_encoder: Callable[[Settings], ClipEncoder] = ClipEncoder.from_settings) -> Searcher:
         store = IndexStore.open(index_dir)
-        store.check_model(*settings.model_identity)
-        encoder = encoder or ClipEncoder.from_settings(settings)
+        store.check_model(*settings.model_identity)  # before a possibly long model load
+        encoder = encoder or load_encoder(settings)
         store.check_model(*settings.model_identity, dim=encoder.dim)
         return cls(store, encoder, settings.composed_text_weight)
 
