@@ -236,6 +236,83 @@ def status(
         print_status(console, report)
 
 
+HostOpt = Annotated[str, typer.Option(
+    "--host", help="Address to listen on. 127.0.0.1 (default) is this machine only; 0.0.0.0 opens it to the network.")]
+PortOpt = Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")]
+AuthOpt = Annotated[Optional[str], typer.Option("--auth", help="Require a sign-in: user:password.")]
+AuthFileOpt = Annotated[Optional[Path], typer.Option(
+    "--auth-file", help="Require a sign-in: a file of user:password lines.")]
+UploadOpt = Annotated[float, typer.Option(
+    "--max-upload-mb", min=0.1, help="Largest reference image a visitor may upload, in MB.")]
+ReadOnlyOpt = Annotated[bool, typer.Option(
+    "--read-only", help="No Index tab: visitors can search but not index folders of this server.")]
+
+
+def _serve(index_dir: Path, settings, host: str, port: int, auth: str | None, auth_file: Path | None,
+           max_upload_mb: float, read_only: bool, encoder=None) -> None:
+    from app.web import server  # gradio loads only for the web commands
+
+    try:
+        credentials = server.parse_credentials(auth, auth_file)
+    except ValueError as e:
+        _fail(str(e))
+    if not server.is_loopback(host) and not credentials:
+        err_console.print(
+            f"[bold red]WARNING: serving on {host}:{port} with no sign-in.[/] Anyone who can reach this machine "
+            "can search your media, see every indexed file" + ("" if read_only else " and index its folders")
+            + ". Add --auth user:password (or --auth-file), or keep the default --host 127.0.0.1.",
+            highlight=False, soft_wrap=True)
+    options = server.ServeOptions(host=host, port=port, credentials=credentials, max_upload_mb=max_upload_mb,
+                                  read_only=read_only)
+    try:
+        server.serve(index_dir, settings, options, encoder=encoder)
+    except OSError as e:  # the port is taken, or the address is not this machine's
+        _fail(f"cannot listen on {host}:{port} ({str(e).split('. ')[0]}): pick another --port or --host")
+
+
+@app.command()
+def serve(
+    index: IndexOpt = None,
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 7860,
+    auth: AuthOpt = None,
+    auth_file: AuthFileOpt = None,
+    max_upload_mb: UploadOpt = 20.0,
+    read_only: ReadOnlyOpt = False,
+    tiny: TinyOpt = False,
+    model: ModelOpt = None,
+    pretrained: PretrainedOpt = None,
+    device: DeviceOpt = None,
+) -> None:
+    """Open the web app on an index: search, composed search, video moments, indexing."""
+    index_dir = _index_dir_for_query(index)
+    settings = load_settings(index_dir, **_model_flags(tiny, model, pretrained, device))
+    _serve(index_dir, settings, host, port, auth, auth_file, max_upload_mb, read_only)
+
+
+@app.command()
+def demo(
+    tiny: TinyOpt = False,
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 7860,
+    auth: AuthOpt = None,
+    auth_file: AuthFileOpt = None,
+    device: DeviceOpt = None,
+) -> None:
+    """Index the bundled sample photos and videos (assets/sample), then open the web app on them."""
+    from retrieval.encoder import ClipEncoder
+
+    sample = Path(__file__).resolve().parents[1] / "assets" / "sample"
+    if not sample.is_dir():
+        _fail(f"sample media not found at {sample}: `gridrank demo` runs from a source checkout")
+    settings = load_settings(None, **_model_flags(tiny, None, None, device))
+    # Outside the sample folder (it may be read-only); one index per profile, so --tiny never meets a real model.
+    index_dir = settings.cache_dir / "demo-index" / settings.profile
+    encoder = ClipEncoder.from_settings(settings)
+    console.print(summary_line(run_index(sample, index_dir, settings, encoder=encoder)))
+    _serve(index_dir, settings, host, port, auth, auth_file, 20.0, False, encoder=encoder)
+
+
 def main() -> None:
     try:
         app()

@@ -1,0 +1,377 @@
+"""The page: four tabs (Search, Composed, Video, Index) over one WebBackend.
+
+Gradio 6 takes theme and CSS at launch(); `THEME` and `CSS` here are what server.py passes.
+Fonts are the system's: the page loads nothing from the internet.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+
+import gradio as gr
+from PIL import Image
+
+from app.render import format_moment
+from app.web.handlers import KINDS, MAX_K, RERANK_METHODS, UserInputError, WebBackend, timings_line
+from app.web.indexing import IndexJobError, IndexJobs, JobSnapshot
+from retrieval.encoder import TINY_WARNING
+from retrieval.search import SearchHit
+
+MAX_VIDEO_RESULTS = 6
+POLL_S = 0.4
+
+THEME = gr.themes.Soft(
+    primary_hue="indigo",
+    neutral_hue="slate",
+    radius_size="md",
+    font=["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial",
+          "sans-serif"],
+    font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"],
+)
+
+CSS = """
+.gradio-container { max-width: 1280px !important; margin: 0 auto !important; }
+#gr-header { display: flex; align-items: baseline; gap: 14px; flex-wrap: wrap; padding: 6px 2px 0 2px; }
+#gr-header h1 { font-size: 28px; font-weight: 800; margin: 0; letter-spacing: -0.02em; }
+#gr-header .tagline { color: var(--body-text-color-subdued); font-size: 15px; }
+#gr-status { font-size: 13px; color: var(--body-text-color-subdued); }
+#gr-status p { margin: 0; }
+#tiny-banner { background: #fff4d6; border: 1px solid #f0b429; color: #7a4d00; border-radius: 8px;
+               padding: 8px 12px; font-size: 14px; }
+#tiny-banner b { color: #8d2b00; }
+.gr-timings { font-size: 13px; color: var(--body-text-color-subdued); min-height: 1.4em; }
+.gr-timings p { margin: 0; }
+.gr-summary p { margin: 0; font-weight: 600; }
+.gr-video-hit { margin-bottom: 10px; }
+.gr-video-hit .gr-video-caption { padding: 8px 12px 0 12px; }
+#index-progress .track { height: 14px; background: var(--neutral-200); border-radius: 7px; overflow: hidden; }
+#index-progress .fill { height: 100%; background: var(--color-accent); transition: width 0.3s ease; }
+#index-progress .fill.done { background: #16a34a; }
+#index-progress .fill.stopped { background: #d97706; }
+#index-progress .line { margin-top: 6px; font-size: 14px; }
+#index-progress .line b { font-size: 16px; }
+#index-progress .current { font-size: 12px; color: var(--body-text-color-subdued); overflow: hidden;
+                           text-overflow: ellipsis; white-space: nowrap; }
+#index-progress .msg { margin-top: 4px; font-size: 14px; }
+.gr-results .caption-label { white-space: normal !important; overflow-wrap: anywhere; font-size: 11px !important;
+                             line-height: 1.25; max-width: calc(100% - 12px) !important; }
+#gr-footer { font-size: 12px; color: var(--body-text-color-subdued); text-align: center; }
+"""
+
+
+class GuardedImageUpload(gr.Image):
+    """gr.Image that hands the handler the uploaded file untouched.
+
+    gr.Image would open the upload with PIL itself, before any handler runs, and fail on a
+    non-image with a bare "Error". Here the handler decodes it with the indexer's guard
+    (`load_rgb`: pixel limit, EXIF rotation) and says clearly what is wrong.
+    """
+
+    def get_block_name(self) -> str:
+        return "image"  # the same browser widget as gr.Image
+
+    def preprocess(self, payload):  # type: ignore[override]
+        if payload is None or payload.path is None:
+            return None
+        return str(payload.path)  # Gradio has already checked it is a file uploaded to this server
+
+
+def build_ui(backend: WebBackend, jobs: IndexJobs | None) -> gr.Blocks:
+    """The Blocks app. `jobs` None: no Index tab (read-only server)."""
+    with gr.Blocks(title="gridrank", analytics_enabled=False) as demo:
+        gr.HTML("<div id='gr-header'><h1>gridrank</h1><span class='tagline'>Search your photos and videos by "
+                "words, by an example picture, or for a moment in a video.</span></div>")
+        status = gr.Markdown(backend.status_markdown(), elem_id="gr-status")
+        if backend.is_tiny:
+            gr.HTML(f"<div id='tiny-banner'><b>Tiny profile:</b> {html.escape(TINY_WARNING.split(': ', 1)[-1])}"
+                    "</div>", elem_id="tiny-banner-block")
+        with gr.Tabs():
+            with gr.Tab("Search", id="search"):
+                _search_tab(backend)
+            with gr.Tab("Composed", id="composed"):
+                _composed_tab(backend)
+            with gr.Tab("Video", id="video"):
+                _video_tab(backend)
+            if jobs is not None:
+                with gr.Tab("Index", id="index"):
+                    _index_tab(backend, jobs, status)
+        gr.Markdown("API: `Client(URL, download_files=False).predict(\"a cat\", 10, \"any\", api_name=\"/search\")` "
+                    "returns the same JSON as `gridrank search --json`.", elem_id="gr-footer")
+        gr.api(backend.api_search, api_name="search",
+               api_description="Search the index by text: the same results as `gridrank search --json`.")
+        demo.load(backend.status_markdown, outputs=status, api_visibility="private", show_progress="hidden")
+    return demo
+
+
+# -- shared pieces ---------------------------------------------------------------------------
+
+
+def _controls(prefix: str, default_kind: str = "any") -> tuple[gr.Radio, gr.Slider, gr.Dropdown]:
+    kind = gr.Radio(list(KINDS), value=default_kind, label="Kind", scale=2, elem_id=f"{prefix}-kind")
+    k = gr.Slider(1, min(MAX_K, 60), value=12, step=1, label="Top-K results", scale=3, elem_id=f"{prefix}-k")
+    only_none = len(RERANK_METHODS) == 1
+    rerank = gr.Dropdown(list(RERANK_METHODS), value="none", label="Rerank", scale=1, elem_id=f"{prefix}-rerank",
+                         interactive=not only_none,
+                         info="MLLM reranking: in the CLI only, for now" if only_none else None)
+    return kind, k, rerank
+
+
+def _results_area(prefix: str):
+    summary = gr.Markdown(elem_classes="gr-summary", elem_id=f"{prefix}-summary")
+    timings = gr.Markdown(elem_classes="gr-timings", elem_id=f"{prefix}-timings")
+    with gr.Row(equal_height=False):
+        gallery = gr.Gallery(label="Results", show_label=False, columns=4, height=560, object_fit="cover",
+                             allow_preview=False, elem_id=f"{prefix}-gallery", scale=3, buttons=[],
+                             elem_classes="gr-results")
+        with gr.Column(scale=2, min_width=320):
+            detail_image = gr.Image(label="Selected", type="filepath", interactive=False, height=380,
+                                    elem_id=f"{prefix}-detail-image", buttons=["fullscreen"])
+            # Mounted from the start ("hidden", not False): a gr.Video first mounted together with
+            # subtitles shows nothing in Gradio 6.31.
+            detail_video = gr.Video(label="Selected video", interactive=False, visible="hidden", height=380,
+                                    elem_id=f"{prefix}-detail-video")
+            detail_text = gr.Markdown("Click a result to see it in full, with its path.",
+                                      elem_id=f"{prefix}-detail-text")
+    hits = gr.State([])
+    seek = gr.JSON(visible=False)
+    return summary, timings, gallery, hits, (detail_image, detail_video, detail_text, seek)
+
+
+def _page_outputs(backend: WebBackend, response, label: str):
+    page = backend.result_page(response, label)
+    gallery = [(str(item.thumbnail), item.caption) for item in page.items]
+    return gallery, list(response.hits), page.summary, page.timings
+
+
+def _clear_detail():
+    return (gr.update(value=None, visible=True), gr.update(value=None, visible="hidden"),
+            "Click a result to see it in full, with its path.", [])
+
+
+def _select_handler(backend: WebBackend, prefix: str):
+    def show(hits: list[SearchHit], evt: gr.SelectData):
+        if evt is None or evt.index is None or not hits or evt.index >= len(hits):
+            return _clear_detail()
+        detail = backend.detail(hits[evt.index])
+        if detail.video is not None:
+            return (gr.update(value=None, visible=False),
+                    gr.update(value=str(detail.video), visible=True,
+                              subtitles=str(detail.subtitles) if detail.subtitles else None),
+                    detail.text, [{"id": f"{prefix}-detail-video", "t": detail.start or 0.0}])
+        return (gr.update(value=str(detail.image) if detail.image else None, visible=True),
+                gr.update(value=None, visible="hidden"), detail.text, [])
+
+    return show
+
+
+# Start each player at its moment once the browser knows the video's length. (gr.Video's
+# playback_position is lost when the value arrives in the same update as the player appears.)
+SEEK_JS = """(seeks) => {
+  for (const {id, t} of (seeks || [])) {
+    const video = document.querySelector(`#${id} video`);
+    if (!video || t == null) continue;
+    const seek = () => { video.currentTime = t; };
+    if (video.readyState >= 1) seek(); else video.addEventListener("loadedmetadata", seek, {once: true});
+  }
+}"""
+
+
+def _with_seek(event, seek: gr.JSON):
+    event.then(None, seek, None, js=SEEK_JS, api_visibility="private", queue=False)
+
+
+def _quoted(text: str | None, limit: int = 60) -> str:
+    text = " ".join((text or "").split())
+    return f"“{text[:limit]}{'…' if len(text) > limit else ''}”"
+
+
+# -- tabs --------------------------------------------------------------------------------------
+
+
+def _search_tab(backend: WebBackend) -> None:
+    with gr.Row(equal_height=True):
+        query = gr.Textbox(label="Search", show_label=False, placeholder="Describe what you are looking for, "
+                           "e.g. a cat on a sofa", scale=5, elem_id="search-query", autofocus=True, max_lines=1)
+        button = gr.Button("Search", variant="primary", scale=1, elem_id="search-button", min_width=120)
+    with gr.Row():
+        kind, k, rerank = _controls("search")
+    summary, timings, gallery, hits, detail = _results_area("search")
+
+    def run(text: str, kind_value: str, k_value: int, rerank_value: str):
+        try:
+            response = backend.search(text, None, k_value, kind_value, rerank_value)
+        except UserInputError as e:
+            gr.Warning(str(e))
+            return [], [], str(e), "", *_clear_detail()
+        return *_page_outputs(backend, response, _quoted(text)), *_clear_detail()
+
+    outputs = [gallery, hits, summary, timings, *detail]
+    for trigger in (button.click, query.submit):
+        trigger(run, [query, kind, k, rerank], outputs, api_visibility="private", concurrency_id="search")
+    _wire_select(backend, "search", gallery, hits, detail)
+
+
+def _wire_select(backend: WebBackend, prefix: str, gallery: gr.Gallery, hits: gr.State, detail: tuple) -> None:
+    selected = gallery.select(_select_handler(backend, prefix), hits, list(detail), api_visibility="private",
+                              show_progress="hidden")
+    _with_seek(selected, detail[-1])
+
+
+def _composed_tab(backend: WebBackend) -> None:
+    limit_mb = backend.config.max_upload_bytes / 2**20
+    gr.Markdown(f"Drop a reference picture and say what should change (“the same, but at night”). "
+                f"Images only, up to {limit_mb:.0f} MB.")
+    with gr.Row(equal_height=True):
+        reference = GuardedImageUpload(label="Reference image", type="filepath", image_mode=None,
+                                       sources=["upload", "clipboard"], height=240, scale=2,
+                                       elem_id="composed-reference")
+        with gr.Column(scale=3):
+            change = gr.Textbox(label="Change", placeholder="e.g. the same scene in winter", lines=2,
+                                elem_id="composed-text")
+            with gr.Row():
+                kind, k, rerank = _controls("composed", default_kind="image")
+            button = gr.Button("Search with this image", variant="primary", elem_id="composed-button")
+    summary, timings, gallery, hits, detail = _results_area("composed")
+
+    def run(image_path: str | None, text: str, kind_value: str, k_value: int, rerank_value: str):
+        try:
+            image: Image.Image = backend.load_upload(image_path)
+            response = backend.search(text, image, k_value, kind_value, rerank_value)
+        except UserInputError as e:
+            gr.Warning(str(e))
+            return [], [], str(e), "", *_clear_detail()
+        label = f"this image + {_quoted(text)}" if (text or "").strip() else "this image"
+        return *_page_outputs(backend, response, label), *_clear_detail()
+
+    button.click(run, [reference, change, kind, k, rerank], [gallery, hits, summary, timings, *detail],
+                 api_name="composed_search", concurrency_id="search")
+    _wire_select(backend, "composed", gallery, hits, detail)
+
+
+def _video_tab(backend: WebBackend) -> None:
+    gr.Markdown("Find the moment: each hit shows an S-Grid of the video (frames over its whole length) "
+                "and a player that starts at the best-matching moment, with subtitles when the video has them.")
+    with gr.Row(equal_height=True):
+        query = gr.Textbox(show_label=False, placeholder="e.g. a red ball bouncing", scale=5,
+                           elem_id="video-query", max_lines=1)
+        button = gr.Button("Find moments", variant="primary", scale=1, elem_id="video-button", min_width=140)
+    with gr.Row():
+        k = gr.Slider(1, MAX_VIDEO_RESULTS, value=3, step=1, label="Videos", scale=1, elem_id="video-k")
+        rerank = gr.Dropdown(list(RERANK_METHODS), value="none", label="Rerank", scale=1,
+                             interactive=len(RERANK_METHODS) > 1)
+    summary = gr.Markdown(elem_classes="gr-summary", elem_id="video-summary")
+    timings = gr.Markdown(elem_classes="gr-timings", elem_id="video-timings")
+    slots = []
+    for i in range(MAX_VIDEO_RESULTS):
+        # "hidden", not False: the players stay mounted (see _results_area).
+        with gr.Group(visible="hidden", elem_classes="gr-video-hit", elem_id=f"video-hit-{i}") as box:
+            caption = gr.Markdown(elem_classes="gr-video-caption")
+            with gr.Row(equal_height=True):
+                sgrid = gr.Image(label="S-Grid", type="filepath", interactive=False, height=300,
+                                 elem_id=f"video-sgrid-{i}", buttons=["fullscreen"])
+                player = gr.Video(label="Player", interactive=False, height=300, elem_id=f"video-player-{i}")
+        slots.append((box, caption, sgrid, player))
+
+    def run(text: str, k_value: int, rerank_value: str):
+        try:
+            response = backend.search(text, None, k_value, "video", rerank_value)
+        except UserInputError as e:
+            gr.Warning(str(e))
+            return [str(e), "", []] + [x for _ in slots for x in _empty_slot()]
+        started = time.perf_counter()
+        results = backend.video_results(response)
+        line = timings_line(response, time.perf_counter() - started).replace("thumbnails", "S-Grids")
+        n = len(results)
+        head = (f"{n} video{'s' if n != 1 else ''} for {_quoted(text)}" if n
+                else f"No videos for {_quoted(text)}: the index has none.")
+        seeks = [{"id": f"video-player-{i}", "t": r.start} for i, r in enumerate(results[:MAX_VIDEO_RESULTS])]
+        updates: list = [head, line, seeks]
+        for i in range(MAX_VIDEO_RESULTS):
+            if i < n:
+                r = results[i]
+                updates += [gr.update(visible=True), r.caption, str(r.sgrid),
+                            gr.update(value=str(r.video), subtitles=str(r.subtitles) if r.subtitles else None,
+                                      label=f"Player · starts at {format_moment(r.start)}")]
+            else:
+                updates += _empty_slot()
+        return updates
+
+    seek = gr.JSON(visible=False)
+    outputs = [summary, timings, seek] + [c for slot in slots for c in slot]
+    for trigger in (button.click, query.submit):
+        _with_seek(trigger(run, [query, k, rerank], outputs, api_visibility="private", concurrency_id="search"), seek)
+
+
+def _empty_slot() -> list:
+    return [gr.update(visible="hidden"), "", None, gr.update(value=None, subtitles=None)]
+
+
+def _index_tab(backend: WebBackend, jobs: IndexJobs, status: gr.Markdown) -> None:
+    gr.Markdown("Index a folder **on the server**. Searching keeps working on the last committed index while "
+                "this runs; Cancel keeps what is done so far. Indexing another folder switches the app to it "
+                "when finished (its index goes in `FOLDER/.gridrank`).")
+    with gr.Row(equal_height=True):
+        folder = gr.Textbox(value=str(backend.root), label="Folder on the server", scale=5, elem_id="index-folder",
+                            max_lines=1)
+        start = gr.Button("Index", variant="primary", scale=1, elem_id="index-start", min_width=100)
+        cancel = gr.Button("Cancel", variant="stop", scale=1, elem_id="index-cancel", min_width=100)
+    progress = gr.HTML(_progress_html(jobs.snapshot()), elem_id="index-progress")
+    skipped = gr.Dataframe(headers=["skipped file", "reason"], datatype=["str", "str"], value=[], wrap=True,
+                           interactive=False, label="Skipped files", elem_id="index-skipped", max_height=300)
+
+    def run(folder_text: str):
+        try:
+            snap = jobs.start(folder_text)
+        except IndexJobError as e:
+            gr.Warning(str(e))
+            snap = jobs.snapshot()
+            yield _progress_html(snap), _skipped_rows(snap), backend.status_markdown()
+            return
+        while not snap.finished:
+            yield _progress_html(snap), _skipped_rows(snap), gr.update()
+            time.sleep(POLL_S)
+            snap = jobs.snapshot()
+        yield _progress_html(snap), _skipped_rows(snap), backend.status_markdown()
+
+    start.click(run, folder, [progress, skipped, status], api_visibility="private", concurrency_id="index",
+                concurrency_limit=4, show_progress="hidden")
+    cancel.click(lambda: _progress_html(jobs.cancel()), None, progress, api_visibility="private",
+                 concurrency_id="index-cancel", concurrency_limit=None, show_progress="hidden")
+
+
+def _skipped_rows(snap: JobSnapshot) -> list[list[str]]:
+    return [[path, reason] for path, reason in snap.skipped_files]
+
+
+def _progress_html(snap: JobSnapshot) -> str:
+    if snap.state == "idle":
+        return ("<div class='line'>Ready. Type a folder and press <b>Index</b>; a second run only embeds what "
+                "changed.</div>")
+    percent = int(snap.fraction * 100)
+    fill = {"done": "done", "cancelled": "stopped", "failed": "stopped"}.get(snap.state, "")
+    label = {"scanning": "Scanning", "running": "Indexing", "cancelling": "Cancelling", "done": "Done",
+             "cancelled": "Cancelled", "failed": "Failed"}[snap.state]
+    files = (f"{snap.done:,} / {snap.total:,} files" if snap.total or not snap.finished
+             else "nothing new to index")
+    parts = [f"<b>{percent}%</b> {label}", files]
+    if snap.indexed:
+        parts.append(f"{snap.indexed:,} indexed")
+    if snap.skipped:
+        parts.append(f"{snap.skipped:,} skipped")
+    if snap.unchanged:
+        parts.append(f"{snap.unchanged:,} unchanged")
+    if snap.rate and not snap.finished:
+        parts.append(f"{snap.rate:.1f} files/s")
+    if snap.eta_s is not None and not snap.finished:
+        parts.append(f"ETA {format_moment(snap.eta_s)}")
+    elif snap.finished:
+        parts.append(f"{snap.elapsed_s:.1f} s")
+    out = [f"<div class='track'><div class='fill {fill}' style='width:{percent}%'></div></div>",
+           f"<div class='line' data-state='{snap.state}' data-percent='{percent}'>{' · '.join(parts)}</div>",
+           f"<div class='current'>{html.escape(snap.folder)}"
+           f"{' — ' + html.escape(snap.current) if snap.current and not snap.finished else ''}</div>"]
+    if snap.message:
+        out.append(f"<div class='msg'>{html.escape(snap.message)}</div>")
+    return "".join(out)
+

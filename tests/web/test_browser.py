@@ -1,0 +1,165 @@
+"""The app in a real browser: Debian's chromium driven by Playwright, one page for all four tabs.
+
+Each test saves a screenshot of its tab under the test's temporary folder. With
+README_SCREENSHOTS_DIR set (e.g. to docs/screenshots), small copies for the README go there too.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from sample_media import BROKEN, SAMPLE
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync"]
+TIMEOUT_MS = 30_000
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"needs Debian's chromium at {CHROMIUM}")
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("screenshots")
+
+
+@pytest.fixture(scope="module")
+def page(web_server):
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(web_server.url)
+        _text_box(page, "search-query").wait_for()
+        yield page
+        browser.close()
+
+
+def save_screenshot(page, folder: Path, name: str) -> Path:
+    path = folder / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 10_000
+    target = os.environ.get("README_SCREENSHOTS_DIR")
+    if target:
+        _small_copy(path, Path(target) / path.name)
+    return path
+
+
+def _small_copy(source: Path, target: Path, width: int = 1000, max_bytes: int = 150_000) -> None:
+    """A README-sized PNG: scaled to `width`, then fewer colours until it fits in `max_bytes`."""
+    from PIL import Image
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with Image.open(source) as im:
+        im = im.convert("RGB")
+        im = im.resize((width, round(im.height * width / im.width)), Image.Resampling.LANCZOS)
+        for colors in (256, 128, 64, 32):
+            im.quantize(colors=colors, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
+                target, optimize=True)
+            if target.stat().st_size <= max_bytes:
+                return
+
+
+def _text_box(page, elem_id: str):
+    return page.locator(f"#{elem_id} textarea, #{elem_id} input").first
+
+
+def _set_k(page, prefix: str, k: int) -> None:
+    box = page.locator(f"#{prefix}-k input[type=number]")
+    box.fill(str(k))
+    box.press("Enter")
+
+
+def _gallery_count(page, prefix: str, n: int) -> None:
+    page.wait_for_function(
+        f"document.querySelectorAll('#{prefix}-gallery .thumbnail-item').length === {n}", timeout=TIMEOUT_MS)
+
+
+def test_search_shows_k_results_and_the_selected_one(page, screenshots):
+    _set_k(page, "search", 8)
+    _text_box(page, "search-query").fill("a cat on a sofa")
+    page.click("#search-button")
+    _gallery_count(page, "search", 8)
+    captions = page.locator("#search-gallery .caption-label").all_inner_texts()
+    assert [c.split(" · ")[0] for c in captions] == [f"#{i}" for i in range(1, 9)]
+    assert re.search(r"encode .* search .* total", page.inner_text("#search-timings"))
+    # Thumbnails come from the cache, not the originals.
+    assert all("/web/thumbnails/" in src for src in
+               page.locator("#search-gallery img").evaluate_all("els => els.map(e => e.src)"))
+    page.locator("#search-gallery .thumbnail-item").first.click()
+    page.wait_for_function("document.querySelector('#search-detail-text').innerText.includes('score')")
+    assert "/media/" in page.inner_text("#search-detail-text")  # the full path of the file
+    save_screenshot(page, screenshots, "search")
+
+
+def test_composed_search_with_an_uploaded_image(page, screenshots, tmp_path):
+    page.get_by_role("tab", name="Composed").click()
+    fake = tmp_path / "not_a_photo.png"
+    fake.write_text("plain text under an image name")
+    page.set_input_files("#composed-reference input[type=file]", str(fake))
+    page.click("#composed-button")
+    page.wait_for_function("document.querySelector('#composed-summary').innerText.includes('was not used')")
+    assert page.locator("#composed-gallery .thumbnail-item").count() == 0
+    toast = page.locator("[data-testid=toast-body]")  # a gr.Warning, not an error page
+    assert "not_a_photo.png was not used" in toast.inner_text() and "not an image" in toast.inner_text()
+    page.locator("[data-testid=toast-close]").click()
+    toast.wait_for(state="detached")
+
+    page.locator("#composed-reference button[aria-label='Remove Image']").first.click()
+    page.set_input_files("#composed-reference input[type=file]", str(SAMPLE / "photos" / "cat_chelsea.jpg"))
+    _text_box(page, "composed-text").fill("the same cat, but asleep")
+    page.wait_for_selector("#composed-reference img")
+    _set_k(page, "composed", 6)
+    page.click("#composed-button")
+    _gallery_count(page, "composed", 6)
+    assert "this image + “the same cat, but asleep”" in page.inner_text("#composed-summary")
+    save_screenshot(page, screenshots, "composed")
+
+
+def test_video_moments_start_at_the_match(page, web_server, screenshots):
+    page.get_by_role("tab", name="Video").click()
+    _set_k(page, "video", 4)
+    _text_box(page, "video-query").fill("a red ball bouncing")
+    page.click("#video-button")
+    page.wait_for_selector("#video-sgrid-3 img")
+    hits = web_server.backend.search("a red ball bouncing", None, 4, "video").hits
+    expected = {h.path.name: h.timestamp for h in hits}
+    catalog = web_server.backend.searcher.store.catalog
+    subtitled = {h.path.name for h in hits if catalog.subtitles_of(h.media_id)}
+    assert subtitled  # the sample has subtitled videos (.srt and .vtt)
+    page.wait_for_function("[0,1,2,3].every(i => { const v = document.querySelector(`#video-player-${i} video`);"
+                           " return v && v.readyState >= 1; })")
+    players = page.evaluate("[0,1,2,3].map(i => { const v = document.querySelector(`#video-player-${i} video`);"
+                            " return [decodeURIComponent(v.currentSrc), v.currentTime,"
+                            " Array.from(v.querySelectorAll('track')).map(t => t.getAttribute('src') || '')]; })")
+    page.wait_for_function("[0,1,2,3].every(i => { const v = document.querySelector(`#video-player-${i} video`);"
+                           " return v.readyState >= 2 && !v.seeking; })")  # a frame to show, for the screenshot
+    for src, current, tracks in players:
+        name = src.rsplit("/", 1)[-1]
+        assert abs(current - expected[name]) < 0.1, (name, current, expected[name])
+        assert any(t.endswith(".vtt") for t in tracks) == (name in subtitled), (name, tracks)
+    save_screenshot(page, screenshots, "video")
+
+
+def test_index_a_folder_and_see_progress_reach_100(page, web_index, screenshots):
+    media, _ = web_index
+    shutil.copy(SAMPLE / "photos" / "coffee_cup.jpg", media / "photos" / "coffee_cup_again.jpg")
+    shutil.copy(BROKEN / "truncated.jpg", media / "photos" / "truncated.jpg")
+    shutil.copy(BROKEN / "text_as.jpg", media / "photos" / "notes_as.jpg")
+    page.get_by_role("tab", name="Index").click()
+    assert _text_box(page, "index-folder").input_value() == str(media.resolve())
+    page.click("#index-start")
+    page.wait_for_selector("#index-progress [data-state=done]")
+    progress = page.inner_text("#index-progress")
+    assert "100%" in progress and "3 / 3 files" in progress, progress
+    page.wait_for_function("document.querySelector('#index-skipped').innerText.includes('notes_as.jpg')")
+    assert "not an image" in page.inner_text("#index-skipped")
+    assert "16" in page.inner_text("#gr-status")  # 15 sample photos + the new one
+    save_screenshot(page, screenshots, "index")
