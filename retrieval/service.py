@@ -96,7 +96,9 @@ class SearchService:
         search_s = time.perf_counter() - started
 
         report, rerank_s = None, 0.0
-        if request.fuse == "vic":
+        if not hits:
+            pass  # nothing to rerank: an empty result, not a model call over no candidates
+        elif request.fuse == "vic":
             hits, report, rerank_s = self._vic(request, hits, rerank_k)
         elif request.rerank:
             hits, report, rerank_s = self._rerank(request, hits[:rerank_k], hits[rerank_k:])

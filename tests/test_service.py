@@ -186,3 +186,14 @@ def test_vic_fusion_ranks_unique_videos_once(scripted):
 def test_fusion_needs_video_kind(indexed, tiny_settings):
     with pytest.raises(ValueError, match="kind video"):
         SearchService(indexed, tiny_settings).run(SearchRequest(Query("x"), kind="image", fuse="rrf"))
+
+
+@pytest.mark.parametrize("fuse,rerank", [(None, "grid"), ("vic", None)])
+def test_nothing_found_means_nothing_to_rerank(tmp_path, tiny_settings, tiny_encoder, fuse, rerank):
+    root = tmp_path / "photos_only"
+    root.mkdir()
+    Image.new("RGB", (32, 32), "red").save(root / "a.jpg")
+    run_index(root, root / ".gridrank", tiny_settings, encoder=tiny_encoder)
+    service = SearchService(Searcher.open(root / ".gridrank", tiny_settings, encoder=tiny_encoder), tiny_settings)
+    response = service.run(SearchRequest(Query("x"), k=5, kind="video", rerank=rerank, fuse=fuse))
+    assert response.hits == [] and response.rerank is None
