@@ -8,33 +8,39 @@ agree on every result.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
 from PIL import Image
 
-from app.render import format_moment, to_json
+from app.render import format_moment, response_dict
 from app.web.media_access import FILE_ROUTE, MediaAccess
 from app.web.thumbnails import ThumbnailCache
 from app.web.video import cue_at
 from retrieval.catalog import SubtitleCue
 from retrieval.image_io import ImageRejected, load_rgb
 from retrieval.search import Query, SearchHit, SearchResponse, Searcher
-from retrieval.service import SearchRequest, SearchService
+from retrieval.rerank.marks import MAX_CANDIDATES, letter_marks
+from retrieval.rerank.reranker import RERANK_METHODS as ALL_RERANK_METHODS, RerankReport
+from retrieval.service import FUSION_METHODS as ALL_FUSION_METHODS, SearchRequest, SearchService
 from retrieval.settings import Settings
 
 KINDS = ("any", "image", "video")
 MAX_K = 100  # results per query in the UI and the API
 
-# The reranking stage plugs in here: the methods the UI offers. Only "none" for now; the names
-# added here go to SearchRequest.rerank unchanged (see WebBackend.search), and the UI's "what
-# the model saw" panel (response.rerank) comes with them.
-RERANK_METHODS: tuple[str, ...] = ("none",)
+# What the menus offer; the names go to SearchRequest.rerank / .fuse unchanged ("none": None).
+RERANK_METHODS: tuple[str, ...] = ("none", "grid", "cot", "first")  # Search and Composed tabs
+VIDEO_RERANK_METHODS: tuple[str, ...] = ("none", "sgrid")  # Video tab: S-Grids
+FUSION_METHODS: tuple[str, ...] = ("none", *ALL_FUSION_METHODS)  # Video tab: combsum, rrf, vic
+API_RERANK_METHODS: tuple[str, ...] = ("none", *ALL_RERANK_METHODS)  # the API takes every CLI method
+MIN_RERANK_K, MAX_RERANK_K = 2, MAX_CANDIDATES  # candidates reranked per query (20: marks A..T)
+WORKING = "**Working…**"  # how a status line starts while the model works (no emoji: not every font has it)
 
 
 class UserInputError(ValueError):
@@ -83,6 +89,28 @@ class VideoResult:
 
 
 @dataclass(frozen=True)
+class SearchUpdate:
+    """One step of a streamed search: first-stage results while the model works, then the final ones."""
+
+    response: SearchResponse
+    final: bool
+    status: str  # markdown: what the model is doing, or what it did (a fallback note); '' without a model
+
+
+@dataclass(frozen=True)
+class ModelView:
+    """The "What the model saw" panel."""
+
+    label: str  # the panel's title: method, model, calls, tokens
+    images: list[Path]  # what was sent: marked grids, photos (CoT), S-Grids
+    summary: str  # markdown: model, calls, tokens, the fallback note, the SQAF caption
+    ranking: str  # markdown: the parsed ranking, in the model's marks and in first-stage ranks
+    timings: str  # markdown table: encode, search, caption, rerank
+    reasoning: str  # the CoT rationale ('' when the method gives none)
+    raw: str  # the model's own words, each call's
+
+
+@dataclass(frozen=True)
 class WebConfig:
     max_upload_bytes: int = 20 * 1024 * 1024
     sgrid_side: int = 3  # g: an S-Grid shows g x g frames
@@ -92,8 +120,10 @@ class WebConfig:
 class WebBackend:
     """The server's state: one Searcher (model loaded once), its index, the caches, the allow-list.
 
-    Queries go through one lock: the encoder and FAISS run one query at a time (each already
-    uses every core), and the Searcher can be swapped for another index between queries.
+    Two locks: the first stage (encoder and FAISS, milliseconds; each query already uses every
+    core) runs one query at a time, and the reranker model (seconds) runs one rerank at a time.
+    A reranked search holds only the model's lock, so CLIP-only searches never wait behind it.
+    Swapping the Searcher for another index takes both.
     """
 
     def __init__(self, searcher: Searcher, index_dir: Path, settings: Settings, thumbnails: ThumbnailCache,
@@ -104,7 +134,11 @@ class WebBackend:
         self.thumbnails = thumbnails
         self.access = access
         self.config = config
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # the first stage (CLIP + FAISS) and swaps
+        self._rerank_lock = threading.Lock()  # the reranker model: CLIP-only searches never wait for it
+        self._reranker_loaded = bool(settings.reranker_url)  # a server needs no load; a local model does
+        self._reranker_name: str | None = None
+        self._model: tuple = (None, None)  # (backend, name) once a rerank made them: survives swaps
         self._on_swap: list[Callable[[WebBackend], None]] = []
         access.set_roots([self.root])
 
@@ -132,9 +166,9 @@ class WebBackend:
 
     def swap(self, searcher: Searcher, index_dir: Path) -> None:
         """Serve another index (built by the Index tab); queries in flight finish on the old one."""
-        with self._lock:
+        with self._rerank_lock, self._lock:  # always in this order
             old = self.searcher
-            self._service = SearchService(searcher, self.settings)
+            self._service = SearchService(searcher, self.settings, *self._model)
             self._index_dir = index_dir.resolve()
             self.access.set_roots([self.root])
         for callback in self._on_swap:
@@ -153,33 +187,147 @@ class WebBackend:
     # -- search ---------------------------------------------------------------------------------
 
     def search(self, text: str | None, image: Image.Image | None = None, k: int = 12, kind: str = "any",
-               rerank: str = "none") -> SearchResponse:
+               rerank: str = "none", rerank_k: int | None = None, fuse: str = "none",
+               text_weight: float | None = None, caption_weight: float | None = None) -> SearchResponse:
         """The one search path of the UI and the API: validate, then SearchService.run like the CLI."""
+        final = None
+        for update in self.search_stream(text, image, k, kind, rerank, rerank_k, fuse, text_weight, caption_weight):
+            final = update.response
+        assert final is not None
+        return final
+
+    def search_stream(self, text: str | None, image: Image.Image | None = None, k: int = 12, kind: str = "any",
+                      rerank: str = "none", rerank_k: int | None = None, fuse: str = "none",
+                      text_weight: float | None = None, caption_weight: float | None = None
+                      ) -> Iterator[SearchUpdate]:
+        """The search in steps, for a page that must not freeze during a long rerank.
+
+        Without a model: one update, the results. With one (rerank, SQAF, ViC fusion): first the
+        first-stage results and a status saying what the model is doing ("loading the reranker
+        model...", "reranking 9 candidates with ..."), then the final results. Validation errors
+        (UserInputError) are raised before anything is yielded.
+        """
+        request = self._request(text, image, k, kind, rerank, rerank_k, fuse)
+        weights = self._weights(text_weight, caption_weight)
+        if not _needs_model(request):
+            with self._lock:
+                service = self._service_for(self._service, weights, with_model=False)
+                response = service.run(request)
+            yield SearchUpdate(response, True, "")
+            return
+
+        # The CLIP-only first stage, under the first-stage lock: it never waits behind a rerank.
+        rerank_k = request.rerank_k or self.settings.rerank_k
+        preview_request = dataclasses.replace(
+            request, k=max(request.k, rerank_k), rerank=None,
+            fuse=request.fuse if request.fuse in ("combsum", "rrf") else None)
+        with self._lock:
+            preview = self._service_for(self._service, weights, with_model=False).run(preview_request)
+        if not preview.hits:  # nothing of that kind in the index: nothing for the model to rank
+            yield SearchUpdate(preview, True, "")
+            return
+        n = min(rerank_k, len(preview.hits))
+        if request.fuse == "vic":
+            n = min(rerank_k, self.settings.rerank_window)  # the interleaved list keeps duplicates
+        preview = dataclasses.replace(preview, hits=preview.hits[: request.k])
+        yield SearchUpdate(preview, False, self._pending_status(request, n))
+
+        # The model, under its own lock: one rerank at a time (it already uses the whole device).
+        with self._rerank_lock:
+            service = self._service_for(self._service, weights, with_model=True)
+            response = service.run(request)
+            reranker = service.reranker()  # made by the run; kept across index swaps
+            self._model = (reranker.backend, reranker.model_name)
+            self._reranker_name = reranker.model_name
+            self._reranker_loaded = getattr(reranker.backend, "is_loaded", True)
+        yield SearchUpdate(response, True, done_status(response))
+
+    def _request(self, text: str | None, image: Image.Image | None, k, kind: str, rerank: str, rerank_k,
+                 fuse: str) -> SearchRequest:
         text = (text or "").strip() or None
         if text is None and image is None:
             raise UserInputError("Type what you are looking for.")
         if kind not in KINDS:
             raise UserInputError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
-        try:
-            k = int(k)
-        except (TypeError, ValueError):
-            raise UserInputError(f"top-K must be a whole number, not {k!r}") from None
+        k = _whole_number(k, "top-K")
         if not 1 <= k <= MAX_K:
             raise UserInputError(f"top-K must be between 1 and {MAX_K}, not {k}")
-        if rerank not in RERANK_METHODS:
-            raise UserInputError(f"unknown rerank method {rerank!r}: available {', '.join(RERANK_METHODS)}")
-        request = SearchRequest(Query(text, image), k=k, kind=kind,  # type: ignore[arg-type]
-                                rerank=None if rerank == "none" else rerank)  # type: ignore[arg-type]
-        with self._lock:
-            return self._service.run(request)
+        rerank = rerank or "none"
+        if rerank not in API_RERANK_METHODS:
+            raise UserInputError(f"unknown rerank method {rerank!r}: available {', '.join(API_RERANK_METHODS)}")
+        fuse = fuse or "none"
+        if fuse not in FUSION_METHODS:
+            raise UserInputError(f"unknown fusion {fuse!r}: available {', '.join(FUSION_METHODS)}")
+        if fuse != "none" and kind != "video":
+            raise UserInputError("fusion combines video retrievers: use it with kind video")
+        if rerank_k is not None:
+            rerank_k = _whole_number(rerank_k, "candidates reranked")
+            if not MIN_RERANK_K <= rerank_k <= MAX_RERANK_K:
+                raise UserInputError(f"candidates reranked must be between {MIN_RERANK_K} and {MAX_RERANK_K}, "
+                                     f"not {rerank_k}")
+        return SearchRequest(Query(text, image), k=k, kind=kind,  # type: ignore[arg-type]
+                             rerank=None if rerank == "none" else rerank,  # type: ignore[arg-type]
+                             rerank_k=rerank_k, fuse=None if fuse == "none" else fuse)  # type: ignore[arg-type]
 
-    def api_search(self, query: str, k: int = 10, kind: str = "any") -> dict:
-        """The API's `search`: the same JSON as `gridrank search --json` (paths are absolute strings)."""
-        return json.loads(to_json(self.search(query, None, k, kind)))
+    def _weights(self, text_weight, caption_weight) -> tuple[float, float]:
+        """SQAF's (a, b) for this query: the settings' unless the Composed tab's sliders say otherwise."""
+        a = self.settings.composed_text_weight if text_weight is None else _weight(text_weight, "a")
+        b = self.settings.sqaf_caption_weight if caption_weight is None else _weight(caption_weight, "b")
+        return a, b
+
+    def _service_for(self, service: SearchService, weights: tuple[float, float], with_model: bool) -> SearchService:
+        """`service`, or a per-query one with other SQAF weights sharing its index, encoder and model."""
+        a, b = weights
+        if a == service.searcher.composed_text_weight and b == service.settings.sqaf_caption_weight:
+            return service
+        searcher = Searcher(service.searcher.store, service.searcher.encoder, a)
+        settings = service.settings.model_copy(update={"composed_text_weight": a, "sqaf_caption_weight": b})
+        if not with_model:
+            return SearchService(searcher, settings)
+        reranker = service.reranker()  # the server's one model, loaded once
+        return SearchService(searcher, settings, reranker.backend, reranker.model_name)
+
+    @property
+    def reranker_name(self) -> str:
+        """The reranker's model as reports name it (before the first rerank: from the settings)."""
+        if self._reranker_name is None:
+            s = self.settings
+            return "tiny-qwen2-vl" if s.profile == "tiny" and not s.reranker_url else s.reranker_model
+        return self._reranker_name
+
+    def _pending_status(self, request: SearchRequest, n: int) -> str:
+        method = "ViC fusion" if request.fuse == "vic" else request.rerank
+        steps = []
+        model = f" with `{self.reranker_name}`"
+        if not self._reranker_loaded:
+            steps.append(f"loading the reranker model `{self.reranker_name}` (first use: this can take a while)")
+            model = ""
+        if request.query.image is not None and request.query.text and request.rerank:
+            steps.append("writing the target caption (SQAF)")
+        steps.append(f"reranking {n} candidate{'s' if n != 1 else ''}{model} ({method})")
+        text = ", then ".join(steps)
+        busy = " Waiting for the reranker: another search is using it." if self._rerank_lock.locked() else ""
+        return f"{WORKING} {text[0].upper()}{text[1:]}. First-stage (CLIP) results meanwhile.{busy}"
+
+    def api_search(self, query: str, k: int = 10, kind: str = "any", rerank: str = "none",
+                   rerank_k: int | None = None, fuse: str = "none") -> dict:
+        """The API's `search`: the same JSON as `gridrank search --json` (paths are absolute strings).
+
+        The images the model saw come as paths in the thumbnail cache (fetchable from the server).
+        """
+        response = self.search(query, None, k, kind, rerank, rerank_k, fuse)
+        saved = self.thumbnails.model_inputs(response.rerank.images_sent) if response.rerank else []
+        return json.loads(json.dumps(response_dict(response, saved), default=str))
+
+    def model_view(self, response: SearchResponse, composed: bool = False) -> ModelView:
+        """The "What the model saw" panel for a response (empty when no model was involved)."""
+        return model_view(response, self.thumbnails.model_inputs(response.rerank.images_sent)
+                          if response.rerank else [], composed)
 
     def result_page(self, response: SearchResponse, query_label: str) -> ResultPage:
         started = time.perf_counter()
-        items = [ResultItem(h, self.thumbnails.thumbnail(h.path, h.kind, h.timestamp), self.caption(h))
+        reranked = response.rerank is not None
+        items = [ResultItem(h, self.thumbnails.thumbnail(h.path, h.kind, h.timestamp), self.caption(h, reranked))
                  for h in response.hits]
         thumbs_s = time.perf_counter() - started
         n = len(items)
@@ -187,9 +335,12 @@ class WebBackend:
                    else f"No results for {query_label}: the index is empty, or has nothing of that kind.")
         return ResultPage(items, timings_line(response, thumbs_s), summary)
 
-    def caption(self, hit: SearchHit) -> str:
-        """'#rank · score · path', plus the moment for a video and the move a reranker made."""
-        parts = [f"#{hit.rank}{rank_move(hit)}", f"{hit.score:.3f}", self.relative(hit.path)]
+    def caption(self, hit: SearchHit, reranked: bool = False) -> str:
+        """'#rank · score · path', plus the moment for a video; reranked: '#1 ↑3 · was #4 · score · path'."""
+        parts = [f"#{hit.rank}{rank_move(hit)}"]
+        if reranked and hit.first_stage_rank is not None:
+            parts.append(f"was #{hit.first_stage_rank}")
+        parts += [f"{hit.score:.3f}", self.relative(hit.path)]
         if hit.kind == "video":
             parts.append(f"@ {format_moment(hit.timestamp)}")
         return " · ".join(parts)
@@ -263,8 +414,11 @@ class WebBackend:
                 continue
             cues = catalog.subtitles_of(hit.media_id)
             start = hit.timestamp or 0.0
-            caption = (f"**#{hit.rank}{rank_move(hit)}** · score {hit.score:.3f} · `{self.relative(hit.path)}` · "
-                       f"best moment **{format_moment(start)}**{subtitle_quote(cues, start)}")
+            was = (f" · was #{hit.first_stage_rank}" if response.rerank is not None and hit.first_stage_rank
+                   else "")
+            caption = (f"**#{hit.rank}{rank_move(hit)}**{was} · score {hit.score:.3f} · "
+                       f"`{self.relative(hit.path)}` · best moment **{format_moment(start)}**"
+                       f"{subtitle_quote(cues, start)}")
             video = self.servable(hit.path)
             if video is None:
                 continue
@@ -273,6 +427,112 @@ class WebBackend:
                 self.thumbnails.subtitles(hit.path, cues), caption,
             ))
         return results
+
+
+def _needs_model(request: SearchRequest) -> bool:
+    return request.rerank is not None or request.fuse == "vic"
+
+
+def _whole_number(value, name: str) -> int:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise UserInputError(f"{name} must be a whole number, not {value!r}") from None
+    if not number.is_integer():
+        raise UserInputError(f"{name} must be a whole number, not {value!r}")
+    return int(number)
+
+
+def _weight(value, name: str) -> float:
+    try:
+        weight = float(value)
+    except (TypeError, ValueError):
+        raise UserInputError(f"weight {name} must be a number between 0 and 1, not {value!r}") from None
+    if not 0.0 <= weight <= 1.0:
+        raise UserInputError(f"weight {name} must be between 0 and 1, not {weight}")
+    return weight
+
+
+def _method_label(report: RerankReport) -> str:
+    return {"vic": "ViC fusion", "sgrid": "S-Grid", "cot": "chain of thought", "first": "single token",
+            "grid": "marked grid"}.get(report.method, report.method)
+
+
+def done_status(response: SearchResponse) -> str:
+    """The status line under a finished search that involved the model."""
+    report = response.rerank
+    if report is None:
+        return ""
+    if report.fallback:
+        head = ("The reranker fell back to first-stage order" if "first-stage order" in report.fallback
+                else "Reranker fallback")
+        return f"⚠ **{head}**: {report.fallback}. See “What the model saw”."
+    n = len(report.order)
+    return (f"✓ Reranked {n} candidate{'s' if n != 1 else ''} by {_method_label(report)} with `{report.model}` in "
+            f"{_seconds(response.timings.rerank_s + response.timings.caption_s)}: the arrows show how far each "
+            "result moved.")
+
+
+def ranking_markdown(report: RerankReport) -> str:
+    """The parsed ranking in the marks the model used, and as first-stage ranks."""
+    order = report.order
+    if not order:
+        return "**Parsed ranking:** none (no candidates)"
+    if report.method == "vic":
+        marks = [f"Image-{i + 1}" for i in order]
+        where = ("positions in the retrievers' interleaved list (duplicates kept); each video then takes the "
+                 "place of its best copy")
+        return f"**Parsed ranking:** {' > '.join(marks)}  \n<small>{where}</small>"
+    if report.method in ("grid", "first") and report.calls <= 1 and len(order) <= MAX_CANDIDATES:
+        letters = letter_marks(len(order))
+        marks = [letters[i] for i in order]
+    else:  # numbered images, or several windows (each window has its own marks)
+        marks = [str(i + 1) for i in order]
+    first = ", ".join(f"#{i + 1}" for i in order)
+    return f"**Parsed ranking:** {' > '.join(marks)}  \n<small>as first-stage ranks: {first}</small>"
+
+
+def timings_table(response: SearchResponse) -> str:
+    t = response.timings
+    rows = [("encode (CLIP)", t.encode_s), ("search (FAISS)", t.search_s),
+            ("caption (SQAF)", t.caption_s), ("rerank (MLLM)", t.rerank_s)]
+    lines = ["| stage | time |", "|---|---:|"]
+    lines += [f"| {name} | {_seconds(s) if s else '—'} |" for name, s in rows]
+    lines.append(f"| **total** | **{_seconds(sum(s for _, s in rows))}** |")
+    return "\n".join(lines)
+
+
+def model_view(response: SearchResponse, images: list[Path], composed: bool = False) -> ModelView:
+    report = response.rerank
+    if report is None:
+        note = "No model was involved in this search: choose a **Rerank** method to see what the model is shown."
+        return ModelView("What the model saw", [], note, "", timings_table(response), "", "")
+    calls = f"{report.calls} call{'s' if report.calls != 1 else ''}"
+    summary = [f"**{_method_label(report)}** with `{report.model}` · {calls} · "
+               f"{report.prompt_tokens:,} prompt tokens ({report.visual_tokens:,} visual) · "
+               f"{report.completion_tokens:,} generated · {_seconds(report.seconds)} in the model"]
+    if report.fallback:
+        summary.append(f"⚠ **Fell back:** {report.fallback}")
+    if response.caption:
+        summary.append(f"**SQAF caption** (the model's description of the target image): “{response.caption}”")
+    if response.fusion:
+        summary.append(f"**Fusion:** {response.fusion}")
+    summary.append(f"**Sent:** {len(images)} image{'s' if len(images) != 1 else ''}"
+                   + (", after your reference image" if composed else "")
+                   + " (below, as built: the model gets them scaled to its pixel budget)")
+    raw = "\n\n".join(f"── call {i} ──\n{text}" if len(report.raw_outputs) > 1 else text
+                       for i, text in enumerate(report.raw_outputs, 1))
+    if not report.raw_outputs and report.method == "first":
+        raw = "(single-token ranking reads the first token's logits over the marks: no text is generated)"
+    label = f"What the model saw · {_method_label(report)} · {calls} · {report.visual_tokens:,} visual tokens"
+    if report.fallback:
+        label += " · fell back"
+    return ModelView(label, images, "\n\n".join(summary), ranking_markdown(report), timings_table(response),
+                     report.rationale or "", raw)
+
+
+def _seconds(seconds: float) -> str:
+    return _ms(seconds) if seconds < 1 else f"{seconds:.2f} s"
 
 
 def timings_line(response: SearchResponse, thumbnails_s: float = 0.0) -> str:

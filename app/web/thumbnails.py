@@ -70,6 +70,20 @@ class ThumbnailCache:
             _write_atomic(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))
         return target
 
+    def model_inputs(self, images: Sequence[Image.Image]) -> list[Path]:
+        """The images a reranker was sent (marked grids, S-Grids, photos) as files the browser may fetch.
+
+        Named by their pixels: the same grid sent twice is written once.
+        """
+        paths = []
+        for image in images:
+            rgb = image.convert("RGB")
+            target = self.directory / (_digest("sent", rgb.size, hashlib.sha256(rgb.tobytes()).hexdigest()) + ".jpg")
+            if not target.is_file():
+                _write_atomic(target, lambda tmp, rgb=rgb: rgb.save(tmp, "JPEG", quality=90))
+            paths.append(target)
+        return paths
+
     def placeholder(self, size: int = THUMB_SIZE) -> Path:
         """A neutral tile for a file that can't be shown any more (removed or unreadable since indexing)."""
         target = self.directory / f"unavailable-{size}.png"

@@ -13,7 +13,9 @@ import gradio as gr
 from PIL import Image
 
 from app.render import format_moment
-from app.web.handlers import KINDS, MAX_K, RERANK_METHODS, UserInputError, WebBackend, timings_line
+from app.web.handlers import (FUSION_METHODS, KINDS, MAX_K, MAX_RERANK_K, MIN_RERANK_K, RERANK_METHODS,
+                              VIDEO_RERANK_METHODS, ModelView, SearchUpdate, UserInputError, WebBackend,
+                              timings_line, timings_table)
 from app.web.indexing import IndexJobError, IndexJobs, JobSnapshot
 from retrieval.encoder import TINY_WARNING
 from retrieval.search import SearchHit
@@ -56,6 +58,10 @@ CSS = """
 #index-progress .msg { margin-top: 4px; font-size: 14px; }
 .gr-results .caption-label { white-space: normal !important; overflow-wrap: anywhere; font-size: 11px !important;
                              line-height: 1.25; max-width: calc(100% - 12px) !important; }
+.gr-status { font-size: 14px; min-height: 0; }
+.gr-status p { margin: 0; }
+.gr-saw .gr-saw-raw textarea { font-family: var(--font-mono); font-size: 12px; }
+.gr-saw-ranking p, .gr-saw-summary p { margin: 0 0 6px 0; }
 #gr-footer { font-size: 12px; color: var(--body-text-color-subdued); text-align: center; }
 """
 
@@ -96,10 +102,13 @@ def build_ui(backend: WebBackend, jobs: IndexJobs | None) -> gr.Blocks:
             if jobs is not None:
                 with gr.Tab("Index", id="index"):
                     _index_tab(backend, jobs, status)
-        gr.Markdown("API: `Client(URL, download_files=False).predict(\"a cat\", 10, \"any\", api_name=\"/search\")` "
-                    "returns the same JSON as `gridrank search --json`.", elem_id="gr-footer")
+        gr.Markdown("API: `Client(URL, download_files=False).predict(\"a cat\", 10, \"any\", \"grid\", "
+                    "api_name=\"/search\")` (query, top-K, kind, rerank) returns the same JSON as "
+                    "`gridrank search --json`.", elem_id="gr-footer")
         gr.api(backend.api_search, api_name="search",
-               api_description="Search the index by text: the same results as `gridrank search --json`.")
+               api_description="Search the index by text: the same results as `gridrank search --json`. "
+                               "rerank: none, grid, cot, first or sgrid; rerank_k: candidates reranked (2..20); "
+                               "fuse (kind video): none, combsum, rrf or vic.")
         demo.load(backend.status_markdown, outputs=status, api_visibility="private", show_progress="hidden")
     return demo
 
@@ -107,18 +116,25 @@ def build_ui(backend: WebBackend, jobs: IndexJobs | None) -> gr.Blocks:
 # -- shared pieces ---------------------------------------------------------------------------
 
 
-def _controls(prefix: str, default_kind: str = "any") -> tuple[gr.Radio, gr.Slider, gr.Dropdown]:
+def _controls(backend: WebBackend, prefix: str, default_kind: str = "any"
+              ) -> tuple[gr.Radio, gr.Slider, gr.Dropdown, gr.Slider]:
     kind = gr.Radio(list(KINDS), value=default_kind, label="Kind", scale=2, elem_id=f"{prefix}-kind")
-    k = gr.Slider(1, min(MAX_K, 60), value=12, step=1, label="Top-K results", scale=3, elem_id=f"{prefix}-k")
-    only_none = len(RERANK_METHODS) == 1
+    k = gr.Slider(1, min(MAX_K, 60), value=12, step=1, label="Top-K results", scale=2, elem_id=f"{prefix}-k")
     rerank = gr.Dropdown(list(RERANK_METHODS), value="none", label="Rerank", scale=1, elem_id=f"{prefix}-rerank",
-                         interactive=not only_none,
-                         info="MLLM reranking: in the CLI only, for now" if only_none else None)
-    return kind, k, rerank
+                         info="MLLM reranking of the top candidates")
+    rerank_k = _rerank_k_slider(backend, prefix)
+    return kind, k, rerank, rerank_k
+
+
+def _rerank_k_slider(backend: WebBackend, prefix: str) -> gr.Slider:
+    default = min(max(backend.settings.rerank_k, MIN_RERANK_K), MAX_RERANK_K)
+    return gr.Slider(MIN_RERANK_K, MAX_RERANK_K, value=default, step=1, label="Candidates reranked", scale=2,
+                     elem_id=f"{prefix}-rerank-k")
 
 
 def _results_area(prefix: str):
     summary = gr.Markdown(elem_classes="gr-summary", elem_id=f"{prefix}-summary")
+    status = gr.Markdown(elem_classes="gr-status", elem_id=f"{prefix}-status")
     timings = gr.Markdown(elem_classes="gr-timings", elem_id=f"{prefix}-timings")
     with gr.Row(equal_height=False):
         gallery = gr.Gallery(label="Results", show_label=False, columns=4, height=560, object_fit="cover",
@@ -133,15 +149,55 @@ def _results_area(prefix: str):
                                     elem_id=f"{prefix}-detail-video")
             detail_text = gr.Markdown("Click a result to see it in full, with its path.",
                                       elem_id=f"{prefix}-detail-text")
+    panel = _model_panel(prefix)
     hits = gr.State([])
     seek = gr.JSON(visible=False)
-    return summary, timings, gallery, hits, (detail_image, detail_video, detail_text, seek)
+    return summary, status, timings, gallery, hits, (detail_image, detail_video, detail_text, seek), panel
 
 
-def _page_outputs(backend: WebBackend, response, label: str):
-    page = backend.result_page(response, label)
+def _model_panel(prefix: str) -> list:
+    """The "What the model saw" accordion: [accordion, summary, images, ranking, timings, reasoning, raw]."""
+    with gr.Accordion("What the model saw", open=False, elem_id=f"{prefix}-saw", elem_classes="gr-saw") as box:
+        summary = gr.Markdown("Choose a **Rerank** method: what the model is shown, what it answered and what it "
+                              "cost appear here.", elem_id=f"{prefix}-saw-summary", elem_classes="gr-saw-summary")
+        with gr.Row(equal_height=False):
+            # Preview mode: one image at a time, whole (a marked grid must not be cropped), thumbnails below.
+            images = gr.Gallery(label="Images sent to the model", show_label=False, columns=6, height=420,
+                                object_fit="contain", allow_preview=True, preview=True, selected_index=0,
+                                fit_columns=False, elem_id=f"{prefix}-saw-images", scale=3, buttons=["fullscreen"])
+            with gr.Column(scale=2, min_width=280):
+                ranking = gr.Markdown(elem_id=f"{prefix}-saw-ranking", elem_classes="gr-saw-ranking")
+                timings = gr.Markdown(elem_id=f"{prefix}-saw-timings")
+        reasoning = gr.Textbox(label="Reasoning (chain of thought)", lines=3, max_lines=12, interactive=False,
+                               visible=False, elem_id=f"{prefix}-saw-reasoning")
+        raw = gr.Textbox(label="What the model wrote (raw text)", lines=2, max_lines=12, interactive=False,
+                         elem_id=f"{prefix}-saw-raw", elem_classes="gr-saw-raw", buttons=["copy"])
+    return [box, summary, images, ranking, timings, reasoning, raw]
+
+
+def _panel_outputs(view: ModelView) -> list:
+    return [gr.update(label=view.label), view.summary, [str(p) for p in view.images], view.ranking, view.timings,
+            gr.update(value=view.reasoning, visible=bool(view.reasoning)), view.raw]
+
+
+def _pending_panel(update: SearchUpdate) -> list:
+    view = ModelView("What the model saw · working…", [], update.status, "", timings_table(update.response), "", "")
+    return _panel_outputs(view)
+
+
+def _panel_for(backend: WebBackend, update: SearchUpdate, composed: bool = False) -> list:
+    return _panel_outputs(backend.model_view(update.response, composed)) if update.final else _pending_panel(update)
+
+
+def _empty_panel() -> list:
+    return [gr.update(), "", [], "", "", gr.update(value="", visible=False), ""]
+
+
+def _page_outputs(backend: WebBackend, update: SearchUpdate, label: str):
+    page = backend.result_page(update.response, label)
     gallery = [(str(item.thumbnail), item.caption) for item in page.items]
-    return gallery, list(response.hits), page.summary, page.timings
+    summary = page.summary if update.final or not page.items else f"{page.summary} (first stage, before reranking)"
+    return gallery, list(update.response.hits), summary, update.status, page.timings
 
 
 def _clear_detail():
@@ -195,20 +251,22 @@ def _search_tab(backend: WebBackend) -> None:
                            "e.g. a cat on a sofa", scale=5, elem_id="search-query", autofocus=True, max_lines=1)
         button = gr.Button("Search", variant="primary", scale=1, elem_id="search-button", min_width=120)
     with gr.Row():
-        kind, k, rerank = _controls("search")
-    summary, timings, gallery, hits, detail = _results_area("search")
+        kind, k, rerank, rerank_k = _controls(backend, "search")
+    summary, status, timings, gallery, hits, detail, panel = _results_area("search")
 
-    def run(text: str, kind_value: str, k_value: int, rerank_value: str):
+    def run(text: str, kind_value: str, k_value: int, rerank_value: str, rerank_k_value: int):
+        label = _quoted(text)
         try:
-            response = backend.search(text, None, k_value, kind_value, rerank_value)
+            # A generator: with a reranker, the first-stage results and a status come first.
+            for update in backend.search_stream(text, None, k_value, kind_value, rerank_value, rerank_k_value):
+                yield *_page_outputs(backend, update, label), *_panel_for(backend, update), *_clear_detail()
         except UserInputError as e:
             gr.Warning(str(e))
-            return [], [], str(e), "", *_clear_detail()
-        return *_page_outputs(backend, response, _quoted(text)), *_clear_detail()
+            yield [], [], str(e), "", "", *_empty_panel(), *_clear_detail()
 
-    outputs = [gallery, hits, summary, timings, *detail]
+    outputs = [gallery, hits, summary, status, timings, *panel, *detail]
     for trigger in (button.click, query.submit):
-        trigger(run, [query, kind, k, rerank], outputs, api_visibility="private", concurrency_id="search")
+        trigger(run, [query, kind, k, rerank, rerank_k], outputs, api_visibility="private", concurrency_id="search")
     _wire_select(backend, "search", gallery, hits, detail)
 
 
@@ -220,6 +278,7 @@ def _wire_select(backend: WebBackend, prefix: str, gallery: gr.Gallery, hits: gr
 
 def _composed_tab(backend: WebBackend) -> None:
     limit_mb = backend.config.max_upload_bytes / 2**20
+    settings = backend.settings
     gr.Markdown(f"Drop a reference picture and say what should change (“the same, but at night”). "
                 f"Images only, up to {limit_mb:.0f} MB.")
     with gr.Row(equal_height=True):
@@ -230,23 +289,48 @@ def _composed_tab(backend: WebBackend) -> None:
             change = gr.Textbox(label="Change", placeholder="e.g. the same scene in winter", lines=2,
                                 elem_id="composed-text")
             with gr.Row():
-                kind, k, rerank = _controls("composed", default_kind="image")
+                kind, k, rerank, rerank_k = _controls(backend, "composed", default_kind="image")
+            with gr.Row():
+                text_weight = gr.Slider(0, 1, value=settings.composed_text_weight, step=0.05,
+                                        label="a: weight of the words (vs the image)", elem_id="composed-a",
+                                        info="query = (1−a)·image + a·words")
+                caption_weight = gr.Slider(0, 1, value=settings.sqaf_caption_weight, step=0.05,
+                                           label="b: weight of the model's caption (SQAF)", elem_id="composed-b",
+                                           info="with a Rerank method: query' = (1−b)·query + b·caption")
             button = gr.Button("Search with this image", variant="primary", elem_id="composed-button")
-    summary, timings, gallery, hits, detail = _results_area("composed")
+    sqaf = gr.Markdown(elem_id="composed-sqaf", elem_classes="gr-status")
+    summary, status, timings, gallery, hits, detail, panel = _results_area("composed")
 
-    def run(image_path: str | None, text: str, kind_value: str, k_value: int, rerank_value: str):
+    def run(image_path: str | None, text: str, kind_value: str, k_value: int, rerank_value: str,
+            rerank_k_value: int | None = None, a: float | None = None, b: float | None = None):
+        label = f"this image + {_quoted(text)}" if (text or "").strip() else "this image"
         try:
             image: Image.Image = backend.load_upload(image_path)
-            response = backend.search(text, image, k_value, kind_value, rerank_value)
+            for update in backend.search_stream(text, image, k_value, kind_value, rerank_value, rerank_k_value,
+                                                text_weight=a, caption_weight=b):
+                yield (*_page_outputs(backend, update, label), _sqaf_line(backend, update, a, b),
+                       *_panel_for(backend, update, composed=True), *_clear_detail())
         except UserInputError as e:
             gr.Warning(str(e))
-            return [], [], str(e), "", *_clear_detail()
-        label = f"this image + {_quoted(text)}" if (text or "").strip() else "this image"
-        return *_page_outputs(backend, response, label), *_clear_detail()
+            yield [], [], str(e), "", "", "", *_empty_panel(), *_clear_detail()
 
-    button.click(run, [reference, change, kind, k, rerank], [gallery, hits, summary, timings, *detail],
+    button.click(run, [reference, change, kind, k, rerank, rerank_k, text_weight, caption_weight],
+                 [gallery, hits, summary, status, timings, sqaf, *panel, *detail],
                  api_name="composed_search", concurrency_id="search")
     _wire_select(backend, "composed", gallery, hits, detail)
+
+
+def _sqaf_line(backend: WebBackend, update: SearchUpdate, a: float | None, b: float | None) -> str:
+    s = backend.settings
+    a = s.composed_text_weight if a is None else a
+    b = s.sqaf_caption_weight if b is None else b
+    caption = update.response.caption
+    if caption:
+        return (f"**SQAF caption** (the model's description of the target image): “{html.escape(caption)}” · "
+                f"a = {a:g}, b = {b:g}")
+    if update.final and update.response.rerank is not None:
+        return f"No SQAF caption (the model gave none; see “What the model saw”) · a = {a:g}"
+    return f"Query weights: a = {a:g} (words vs image); b = {b:g} applies once a Rerank method writes a caption"
 
 
 def _video_tab(backend: WebBackend) -> None:
@@ -257,10 +341,14 @@ def _video_tab(backend: WebBackend) -> None:
                            elem_id="video-query", max_lines=1)
         button = gr.Button("Find moments", variant="primary", scale=1, elem_id="video-button", min_width=140)
     with gr.Row():
-        k = gr.Slider(1, MAX_VIDEO_RESULTS, value=3, step=1, label="Videos", scale=1, elem_id="video-k")
-        rerank = gr.Dropdown(list(RERANK_METHODS), value="none", label="Rerank", scale=1,
-                             interactive=len(RERANK_METHODS) > 1)
+        k = gr.Slider(1, MAX_VIDEO_RESULTS, value=3, step=1, label="Videos", scale=2, elem_id="video-k")
+        rerank = gr.Dropdown(list(VIDEO_RERANK_METHODS), value="none", label="Rerank", scale=1,
+                             elem_id="video-rerank", info="S-Grids to the MLLM")
+        fuse = gr.Dropdown(list(FUSION_METHODS), value="none", label="Fusion", scale=1, elem_id="video-fuse",
+                           info="best frame + mean + subtitles")
+        rerank_k = _rerank_k_slider(backend, "video")
     summary = gr.Markdown(elem_classes="gr-summary", elem_id="video-summary")
+    status = gr.Markdown(elem_classes="gr-status", elem_id="video-status")
     timings = gr.Markdown(elem_classes="gr-timings", elem_id="video-timings")
     slots = []
     for i in range(MAX_VIDEO_RESULTS):
@@ -272,21 +360,19 @@ def _video_tab(backend: WebBackend) -> None:
                                  elem_id=f"video-sgrid-{i}", buttons=["fullscreen"])
                 player = gr.Video(label="Player", interactive=False, height=300, elem_id=f"video-player-{i}")
         slots.append((box, caption, sgrid, player))
+    panel = _model_panel("video")
 
-    def run(text: str, k_value: int, rerank_value: str):
-        try:
-            response = backend.search(text, None, k_value, "video", rerank_value)
-        except UserInputError as e:
-            gr.Warning(str(e))
-            return [str(e), "", []] + [x for _ in slots for x in _empty_slot()]
+    def outputs_for(update: SearchUpdate, text: str) -> list:
         started = time.perf_counter()
-        results = backend.video_results(response)
-        line = timings_line(response, time.perf_counter() - started).replace("thumbnails", "S-Grids")
+        results = backend.video_results(update.response)
+        line = timings_line(update.response, time.perf_counter() - started).replace("thumbnails", "S-Grids")
         n = len(results)
         head = (f"{n} video{'s' if n != 1 else ''} for {_quoted(text)}" if n
                 else f"No videos for {_quoted(text)}: the index has none.")
+        if n and not update.final:
+            head += " (first stage, before reranking)"
         seeks = [{"id": f"video-player-{i}", "t": r.start} for i, r in enumerate(results[:MAX_VIDEO_RESULTS])]
-        updates: list = [head, line, seeks]
+        updates: list = [head, update.status, line, seeks]
         for i in range(MAX_VIDEO_RESULTS):
             if i < n:
                 r = results[i]
@@ -295,12 +381,22 @@ def _video_tab(backend: WebBackend) -> None:
                                       label=f"Player · starts at {format_moment(r.start)}")]
             else:
                 updates += _empty_slot()
-        return updates
+        return updates + _panel_for(backend, update)
+
+    def run(text: str, k_value: int, rerank_value: str, fuse_value: str, rerank_k_value: int):
+        try:
+            for update in backend.search_stream(text, None, k_value, "video", rerank_value, rerank_k_value,
+                                                fuse_value):
+                yield outputs_for(update, text)
+        except UserInputError as e:
+            gr.Warning(str(e))
+            yield [str(e), "", "", []] + [x for _ in slots for x in _empty_slot()] + _empty_panel()
 
     seek = gr.JSON(visible=False)
-    outputs = [summary, timings, seek] + [c for slot in slots for c in slot]
+    outputs = [summary, status, timings, seek] + [c for slot in slots for c in slot] + panel
     for trigger in (button.click, query.submit):
-        _with_seek(trigger(run, [query, k, rerank], outputs, api_visibility="private", concurrency_id="search"), seek)
+        _with_seek(trigger(run, [query, k, rerank, fuse, rerank_k], outputs, api_visibility="private",
+                           concurrency_id="search"), seek)
 
 
 def _empty_slot() -> list:

@@ -1,7 +1,8 @@
 """The app in a real browser: Debian's chromium driven by Playwright, one page for all four tabs.
 
-Each test saves a screenshot of its tab under the test's temporary folder. With
-README_SCREENSHOTS_DIR set (e.g. to docs/screenshots), small copies for the README go there too.
+Each test saves a screenshot of its tab (and one of the "What the model saw" panel) under the
+test's temporary folder. With README_SCREENSHOTS_DIR set (e.g. to docs/screenshots), small copies
+for the README go there too.
 """
 
 from __future__ import annotations
@@ -42,10 +43,21 @@ def page(web_server):
         browser.close()
 
 
-def save_screenshot(page, folder: Path, name: str) -> Path:
+def save_screenshot(page, folder: Path, name: str, readme: bool = True) -> Path:
     path = folder / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     assert path.stat().st_size > 10_000
+    target = os.environ.get("README_SCREENSHOTS_DIR")
+    if target and readme:
+        _small_copy(path, Path(target) / path.name)
+    return path
+
+
+def save_element_screenshot(locator, folder: Path, name: str) -> Path:
+    """A screenshot of one part of the page (e.g. the "What the model saw" panel)."""
+    path = folder / f"{name}.png"
+    locator.screenshot(path=str(path))
+    assert path.stat().st_size > 5_000
     target = os.environ.get("README_SCREENSHOTS_DIR")
     if target:
         _small_copy(path, Path(target) / path.name)
@@ -97,6 +109,36 @@ def test_search_shows_k_results_and_the_selected_one(page, screenshots):
     page.wait_for_function("document.querySelector('#search-detail-text').innerText.includes('score')")
     assert "/media/" in page.inner_text("#search-detail-text")  # the full path of the file
     save_screenshot(page, screenshots, "search")
+
+
+def test_a_reranked_search_shows_moves_and_what_the_model_saw(page, screenshots):
+    page.locator("#search-rerank input").click()
+    page.get_by_role("option", name="grid", exact=True).click()
+    assert page.locator("#search-rerank input").input_value() == "grid"
+    _set_k(page, "search", 6)
+    _set_k(page, "search-rerank", 6)  # candidates reranked
+    _text_box(page, "search-query").fill("a cup of coffee")
+    page.click("#search-button")
+    # The status streams: "Working… reranking" first, then what the reranker did (or a fallback note).
+    page.wait_for_function("/^(✓ Reranked|⚠)/.test(document.querySelector('#search-status').innerText.trim())")
+    status = page.inner_text("#search-status")
+    _gallery_count(page, "search", 6)
+    captions = page.locator("#search-gallery .caption-label").all_inner_texts()
+    assert all(re.match(r"^#\d+( [↑↓]\d+)? · was #\d+ · ", c) for c in captions), captions
+    if "fell back" in status:
+        assert "first-stage order kept" in status
+    assert re.search(r"rerank .* total", page.inner_text("#search-timings"))
+
+    panel = page.locator("#search-saw")
+    panel.locator(".label-wrap").first.click()  # open the accordion
+    page.wait_for_selector("#search-saw-images img")
+    text = panel.inner_text()
+    assert "What the model saw · marked grid · 1 call" in text
+    assert "prompt tokens" in text and "Parsed ranking" in text and "rerank (MLLM)" in text
+    page.locator("#search-saw-images img").first.evaluate("img => img.decode()")
+    save_element_screenshot(panel, screenshots, "rerank_panel")
+    save_screenshot(page, screenshots, "search_reranked", readme=False)
+    panel.locator(".label-wrap").first.click()  # closed again for the next tests
 
 
 def test_composed_search_with_an_uploaded_image(page, screenshots, tmp_path):

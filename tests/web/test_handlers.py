@@ -57,15 +57,20 @@ def test_same_results_as_the_searcher_and_the_api(backend, tiny_settings, tiny_e
     ("x", "any", 0, "none"),
     ("x", "any", MAX_K + 1, "none"),
     ("x", "any", "many", "none"),
-    ("x", "any", 5, "grid"),
+    ("x", "any", 5, "rerank-harder"),
 ])
 def test_bad_queries_say_what_to_fix(backend, text, kind, k, rerank):
     with pytest.raises(UserInputError):
         backend.search(text, None, k, kind, rerank)
 
 
-def test_only_the_rerank_methods_that_exist_are_offered():
-    assert RERANK_METHODS == ("none",)
+def test_the_rerank_menus_offer_the_methods_of_the_core():
+    from app.web.handlers import API_RERANK_METHODS, FUSION_METHODS, VIDEO_RERANK_METHODS
+    from retrieval.rerank.reranker import RERANK_METHODS as CORE
+    from retrieval.service import FUSION_METHODS as CORE_FUSION
+
+    assert RERANK_METHODS == ("none", "grid", "cot", "first") and VIDEO_RERANK_METHODS == ("none", "sgrid")
+    assert FUSION_METHODS == ("none", *CORE_FUSION) and API_RERANK_METHODS == ("none", *CORE)
 
 
 def test_uploads_are_decoded_with_the_guard(backend, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 
 import httpx
@@ -70,6 +71,21 @@ def test_api_search_returns_the_same_paths_as_the_cli(client, web_server, web_in
     assert [h["path"] for h in json.loads(cli.out)["hits"]] == [h["path"] for h in api["hits"]]
 
 
+def test_api_search_takes_an_optional_rerank(client, web_server):
+    first = web_server.backend.searcher.search(Query("coffee"), 4, "image").hits
+    api = client.predict("coffee", 4, "image", "first", 4, api_name="/search")
+    assert api["rerank"]["method"] == "first" and sorted(api["rerank"]["order"]) == [0, 1, 2, 3]
+    assert sorted(h["first_stage_rank"] for h in api["hits"]) == [1, 2, 3, 4]
+    assert {h["path"] for h in api["hits"]} == {str(h.path) for h in first}
+    assert api["rerank"]["images_sent"] and api["timings"]["rerank_s"] > 0
+    by_name = client.predict("coffee", 4, "image", api_name="/search", rerank="grid")
+    assert by_name["rerank"]["method"] == "grid" and len(by_name["hits"]) == 4
+    video = client.predict("a ball", 3, "video", "none", 4, "rrf", api_name="/search")
+    assert video["fusion"] == "rrf" and video["rerank"] is None
+    with pytest.raises(Exception, match="unknown rerank method"):
+        client.predict("coffee", 4, "image", "best", api_name="/search")
+
+
 def test_eight_concurrent_queries_are_all_answered(client):
     jobs = [client.submit(f"query number {i}", 5, "any", api_name="/search") for i in range(8)]
     results = [job.result(timeout=120) for job in jobs]
@@ -84,6 +100,19 @@ def _composed(client, image, text="but in red"):
 def test_composed_search_with_an_uploaded_image(client):
     gallery, text = _composed(client, next(SAMPLE.rglob("cat_*.jpg")))
     assert len(gallery) == 5 and "5 results" in text
+
+
+def test_a_reranked_composed_search_streams_its_status_first(client):
+    job = client.submit(handle_file(SAMPLE / "photos" / "cat_chelsea.jpg"), "but asleep", "image", 4, "grid", 4,
+                        0.7, 0.5, api_name="/composed_search")
+    final = job.result(timeout=120)
+    streamed = job.outputs()
+    assert len(streamed) >= 2  # the first-stage results and a status, then the reranked results
+    status_of = lambda outputs: outputs[2]  # noqa: E731  (gallery, summary, status, ...: no State in the API)
+    assert status_of(streamed[0]).startswith("**Working…**") and "reranking 4 candidates" in status_of(streamed[0])
+    assert len(final[0]) == 4 and re.search(r"was #\d", final[0][0]["caption"])
+    assert status_of(final).startswith(("✓ Reranked", "⚠"))
+    assert "a = 0.7" in " ".join(str(o) for o in final)
 
 
 def test_non_image_upload_is_rejected_with_a_reason(client, tmp_path):
