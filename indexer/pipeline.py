@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -175,7 +176,9 @@ def run_index(
         )
         loader = DataLoader(
             _DecodeDataset(plan.work, options), batch_size=None, collate_fn=_as_is, num_workers=settings.workers,
-            worker_init_fn=_one_thread_per_worker, prefetch_factor=4 if settings.workers else None,
+            worker_init_fn=_one_thread_per_worker,
+            # Enough decoded items queued to fill the next batch while the model runs the current one.
+            prefetch_factor=max(2, math.ceil(settings.batch_size / settings.workers)) if settings.workers else None,
         )
         interrupted = False
         try:
