@@ -16,7 +16,6 @@ and the tests need the files to prove it. Everything here is derived determinist
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import io
 import struct
@@ -26,6 +25,7 @@ from pathlib import Path
 from PIL import Image
 from skimage import data
 
+from asset_cli import ASSETS, out_folder
 from make_sample_videos import FPS, blue_square_sliding, encode, red_ball_bouncing
 
 HUGE_SIDE = 30_000
@@ -92,17 +92,8 @@ def build(out: Path) -> list[Path]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=Path(__file__).resolve().parents[1] / "assets" / "broken",
-        help="folder to write the broken files into (default: assets/broken)",
-    )
-    args = parser.parse_args()
-    for path in build(args.out):
+    out = out_folder(__doc__, ASSETS / "broken", "the broken files")
+    for path in build(out):
         print(f"{path.stat().st_size:>8}  {path}")
 
 

@@ -10,12 +10,13 @@ recursion), a PNG and a WEBP copy (format coverage) and a JPEG whose EXIF Orient
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 from skimage import data
+
+from asset_cli import ASSETS, out_folder
 
 JPEG_QUALITY = 88
 MAX_SIDE = 640
@@ -96,17 +97,8 @@ def build(out: Path) -> list[Path]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=Path(__file__).resolve().parents[1] / "assets" / "sample" / "photos",
-        help="folder to write the photos into (default: assets/sample/photos)",
-    )
-    args = parser.parse_args()
-    for path in build(args.out):
+    out = out_folder(__doc__, ASSETS / "sample" / "photos", "the photos")
+    for path in build(out):
         print(f"{path.stat().st_size:>8}  {path}")
 
 

@@ -10,7 +10,6 @@ with PyAV.
 
 from __future__ import annotations
 
-import argparse
 import math
 from collections.abc import Callable, Iterator
 from fractions import Fraction
@@ -20,6 +19,8 @@ import av
 import decord
 import numpy as np
 from PIL import Image, ImageDraw
+
+from asset_cli import ASSETS, out_folder
 
 WIDTH, HEIGHT, FPS = 320, 240, 24
 FRAME_SECONDS = Fraction(1, FPS)
@@ -180,17 +181,8 @@ def build(out: Path) -> list[Path]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=Path(__file__).resolve().parents[1] / "assets" / "sample" / "videos",
-        help="folder for the videos and their subtitle sidecars (default: assets/sample/videos)",
-    )
-    args = parser.parse_args()
-    for path in build(args.out):
+    out = out_folder(__doc__, ASSETS / "sample" / "videos", "the videos and their subtitle sidecars")
+    for path in build(out):
         summary = verify(path) if path.suffix in {".mp4", ".mov"} else "subtitles"
         print(f"{path.stat().st_size:>8}  {path}  ({summary})")
 
