@@ -7,7 +7,7 @@ import logging
 import sys
 import tempfile
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Optional, cast
 
 import typer
 from rich.console import Console
@@ -192,7 +192,7 @@ def search(
                              reranker_model=reranker_model, reranker_url=reranker_url)
     picture = load_rgb(image, settings.max_image_pixels).image if image is not None else None
     service = SearchService(Searcher.open(index_dir, settings, load_encoder=_load_encoder), settings)
-    request = SearchRequest(Query(query, picture), k=k, kind=kind_literal(kind),
+    request = SearchRequest(Query(query, picture), k=k, kind=cast(SearchKind, kind),
                             rerank=None if rerank == "none" else rerank, rerank_k=rerank_k, fuse=fuse)
     response = service.run(request)
     saved = save_images_sent(response) if explain and response.rerank else []
@@ -214,10 +214,6 @@ def save_images_sent(response) -> list[Path]:
         image.save(path)
         paths.append(path)
     return paths
-
-
-def kind_literal(kind: str) -> SearchKind:
-    return kind  # type: ignore[return-value]  # validated by the caller
 
 
 @app.command()

@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from indexer.decode import DecodedMedia, DecodeOptions, WorkItem, decode_item
 from indexer.plan import plan_changes
-from indexer.scan import scan
+from indexer.scan import ScanResult, scan
 from retrieval.catalog import FrameRecord, MediaRecord, SkipRecord
 from retrieval.encoder import ClipEncoder
 from retrieval.ids import vector_id
@@ -201,7 +201,7 @@ def run_index(
         store.close()
 
 
-def _record_removals_and_problems(store: IndexStore, removed: list[MediaRecord], scanned) -> None:
+def _record_removals_and_problems(store: IndexStore, removed: list[MediaRecord], scanned: ScanResult) -> None:
     for record in removed:
         store.delete_media(record)
     present = {f.rel_path for f in scanned.files}

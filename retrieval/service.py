@@ -14,7 +14,7 @@ from retrieval.rerank.backends.base import BackendError, RerankBackend
 from retrieval.rerank.candidates import CandidateOptions, build_candidate
 from retrieval.rerank.fusion import RankedList, collapse_duplicates, combsum, round_robin_interleave, rrf
 from retrieval.rerank.prompts import sqaf_caption_prompt
-from retrieval.rerank.reranker import RerankMethod, RerankOptions, RerankQuery, Reranker, RerankReport
+from retrieval.rerank.reranker import Candidate, RerankMethod, RerankOptions, RerankQuery, Reranker, RerankReport
 from retrieval.search import Query, SearchHit, SearchKind, SearchResponse, Searcher, StageTimings, blend
 from retrieval.settings import Settings
 
@@ -187,7 +187,7 @@ class SearchService:
         started = time.perf_counter()
         shown = interleaved[: min(rerank_k, self.settings.rerank_window)]
         options = self._candidate_options()
-        cache: dict[int, object] = {}
+        cache: dict[int, Candidate] = {}  # duplicates of a video share one S-Grid
         candidates = [cache.setdefault(h.media_id, build_candidate(h, self.searcher.store.catalog, options))
                       for h in shown]
         report = self.reranker().rerank("sgrid", RerankQuery(request.query.text or ""), candidates)
