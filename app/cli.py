@@ -225,7 +225,8 @@ def status(
     index_dir = _index_dir_for_query(index)
     store = IndexStore.open(index_dir)
     report = StatusReport(index_dir, store.info, store.catalog.counts(),
-                          list(store.catalog.skipped_by_path().values()), store.catalog.media_with_notes())
+                          list(store.catalog.skipped_by_path().values()), store.catalog.media_with_notes(),
+                          store.frame_index_info())
     if json_output:
         console.print_json(to_json(report))
     else:
