@@ -101,7 +101,7 @@ class VectorIndex:
         fresh.reset()
         if len(keep):
             fresh.add_with_ids(self.vectors(keep), keep)
-        self.__init__(fresh)
+        self._index, self._hnsw = fresh, _hnsw_of(fresh)
         return len(stored) - len(keep)
 
     def reconstruct(self, vid: int) -> np.ndarray:
