@@ -129,6 +129,7 @@ _HNSW_FORM = re.compile(r"HNSW(?P<m>\d+)(?:,(?P<codec>Flat|SQfp16|SQ8))?")
 
 
 def _forced_plan(factory: str, n: int, dim: int) -> IndexPlan:
+    """The plan for a forced factory string; dim 0 (not known yet) checks only its form."""
     forced = "forced by the index_factory setting"
     if form := _FLAT_FORM.fullmatch(factory):
         return IndexPlan(factory, "flat", estimated_bytes=estimate_bytes("flat", factory, n, dim), reason=forced,
@@ -143,7 +144,7 @@ def _forced_plan(factory: str, n: int, dim: int) -> IndexPlan:
             f"index_factory {factory!r} is not one gridrank can build: use Flat, SQfp16, SQ8, "
             "IVF<lists>,<Flat|SQfp16|SQ8|PQ<m>> or HNSW<M>[,<Flat|SQfp16|SQ8>], e.g. IVF4096,SQfp16 or "
             "HNSW32,SQfp16; or leave index_factory unset to choose by collection size")
-    if form["pq"] and dim % int(form["pq"]):
+    if form["pq"] and dim and dim % int(form["pq"]):
         raise IndexFactoryError(f"index_factory {factory!r}: the PQ sub-quantizer count must divide {dim}")
     nlist = int(form["nlist"])
     if n < nlist:
@@ -154,9 +155,9 @@ def _forced_plan(factory: str, n: int, dim: int) -> IndexPlan:
                      estimated_bytes=estimate_bytes("ivf", form["codec"], n, dim, nlist), reason=forced, forced=True)
 
 
-def validate_factory(factory: str, dim: int = 512) -> str:
-    """The factory string if gridrank can build it, else IndexFactoryError saying which forms work."""
-    _forced_plan(factory, 0, dim)
+def validate_factory(factory: str) -> str:
+    """The factory string if it has a form gridrank can build, else IndexFactoryError saying which work."""
+    _forced_plan(factory, 0, 0)
     return factory
 
 
