@@ -221,7 +221,8 @@ def status(
     index: IndexOpt = None,
     json_output: Annotated[bool, typer.Option("--json", help="JSON for scripts.")] = False,
 ) -> None:
-    """Model, counts of images / videos / frames, and files skipped with the reason."""
+    """Model, counts of images / videos / frames, the index type with its measured recall@10, and files skipped
+    with the reason."""
     index_dir = _index_dir_for_query(index)
     store = IndexStore.open(index_dir)
     report = StatusReport(index_dir, store.info, store.catalog.counts(),
