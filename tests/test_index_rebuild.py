@@ -4,6 +4,7 @@ import json
 import threading
 
 import numpy as np
+import pytest
 
 from indexer.pipeline import run_index
 from retrieval.index_rebuild import rebuild_if_needed
@@ -93,3 +94,30 @@ def test_searches_answer_during_a_rebuild_and_use_the_new_index_after_the_switch
     assert searcher.store.frame_index_info() == info
     assert len(frames) == len(IndexStore.open(index_dir).frames)
     assert np.allclose(frames.vectors(frames.ids()[:2]), [frames.reconstruct(int(v)) for v in frames.ids()[:2]])
+
+
+def test_an_interrupted_rebuild_leaves_the_committed_index_and_the_next_run_finishes_it(media_dir, tiny_settings,
+                                                                                       tiny_encoder):
+    index_dir = media_dir / ".gridrank"
+    run_index(media_dir, index_dir, tiny_settings, encoder=tiny_encoder)
+    generation = IndexStore.open(index_dir).info.generation
+    forced = tiny_settings.model_copy(update={"index_factory": "IVF4,SQfp16"})
+    writer = IndexStore.open_for_writing(index_dir, media_dir.resolve(), *tiny_settings.model_identity,
+                                         tiny_encoder.dim)
+
+    def interrupt(stage: str) -> None:
+        if stage.startswith("measuring"):
+            raise KeyboardInterrupt
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            rebuild_if_needed(writer, forced, interrupt)
+    finally:
+        writer.close()
+    store = IndexStore.open(index_dir)
+    assert store.info.generation == generation and store.frame_index_info().factory == "Flat"
+    assert store.frames.factory_family == "flat" and len(store.frames) > 0
+
+    summary = run_index(media_dir, index_dir, forced, encoder=tiny_encoder)
+    assert summary.rebuilt is not None and summary.rebuilt.factory == "IVF4,SQfp16"
+    assert IndexStore.open(index_dir).frames.factory_family == "ivf"
