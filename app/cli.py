@@ -221,11 +221,13 @@ def status(
     index: IndexOpt = None,
     json_output: Annotated[bool, typer.Option("--json", help="JSON for scripts.")] = False,
 ) -> None:
-    """Model, counts of images / videos / frames, and files skipped with the reason."""
+    """Model, counts of images / videos / frames, the index type with its measured recall@10, and files skipped
+    with the reason."""
     index_dir = _index_dir_for_query(index)
     store = IndexStore.open(index_dir)
     report = StatusReport(index_dir, store.info, store.catalog.counts(),
-                          list(store.catalog.skipped_by_path().values()), store.catalog.media_with_notes())
+                          list(store.catalog.skipped_by_path().values()), store.catalog.media_with_notes(),
+                          store.frame_index_info())
     if json_output:
         console.print_json(to_json(report))
     else:

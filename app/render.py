@@ -11,7 +11,7 @@ from rich.table import Table
 
 from indexer.pipeline import IndexSummary
 from retrieval.catalog import CatalogCounts, MediaRecord, SkipRecord
-from retrieval.index_store import IndexInfo
+from retrieval.index_store import FrameIndexInfo, IndexInfo
 from retrieval.search import SearchHit, SearchResponse
 
 
@@ -112,7 +112,18 @@ def summary_line(summary: IndexSummary) -> str:
     line = ", ".join(parts)
     if summary.skipped:
         line += f", {summary.skipped:,} skipped: see gridrank status"
-    return f"{line} ({summary.seconds:.1f} s)"
+    line = f"{line} ({summary.seconds:.1f} s)"
+    if summary.rebuilt:
+        line += f"; frame index rebuilt as {summary.rebuilt.factory}, {recall_text(summary.rebuilt)}"
+    return line
+
+
+def recall_text(info: FrameIndexInfo) -> str:
+    if info.exact:
+        return "exact search (recall@10 1.0 by construction)"
+    effort = f", nprobe {info.nprobe}" if info.nprobe else f", efSearch {info.ef_search}" if info.ef_search else ""
+    return (f"recall@10 {info.recall_at_10:.3f} against exact search on {info.recall_queries} of the "
+            f"collection's own vectors (at {info.recall_vectors:,} vectors{effort})")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,6 +133,7 @@ class StatusReport:
     counts: CatalogCounts
     skipped: list[SkipRecord]
     notes: list[MediaRecord]
+    frame_index: FrameIndexInfo = FrameIndexInfo()
 
 
 def print_status(console: Console, report: StatusReport) -> None:
@@ -130,6 +142,8 @@ def print_status(console: Console, report: StatusReport) -> None:
     console.print(f"[bold]model[/] {info.model} / {info.pretrained}, {info.dim}-d vectors")
     console.print(f"[bold]media[/] {counts.images:,} images, {counts.videos:,} videos, {counts.frames:,} vectors"
                   f" (generation {info.generation})")
+    frame_index = report.frame_index
+    console.print(f"[bold]frame index[/] {frame_index.factory}: {recall_text(frame_index)}", soft_wrap=True)
     if report.skipped:
         table = Table(title=f"{len(report.skipped)} skipped", title_justify="left")
         table.add_column("path", overflow="fold")

@@ -18,7 +18,8 @@ from indexer.scan import ScanResult, scan
 from retrieval.catalog import FrameRecord, MediaRecord, SkipRecord
 from retrieval.encoder import ClipEncoder
 from retrieval.ids import vector_id
-from retrieval.index_store import IndexStore
+from retrieval.index_rebuild import rebuild_if_needed
+from retrieval.index_store import FrameIndexInfo, IndexStore
 from retrieval.settings import Settings, record_model_settings
 
 
@@ -52,6 +53,7 @@ class IndexSummary:
     removed: int
     seconds: float
     interrupted: bool
+    rebuilt: FrameIndexInfo | None = None  # the frame index was rebuilt as another type in this run
 
 
 class _DecodeDataset(Dataset):
@@ -195,10 +197,22 @@ def run_index(
         except KeyboardInterrupt:
             interrupted = True
         run.commit()
+        rebuilt = None if interrupted else _rebuild_if_needed(store, settings, progress, on_progress)
         return IndexSummary(progress.indexed, progress.touched, progress.skipped, progress.unchanged,
-                            progress.removed, progress.elapsed_s, interrupted)
+                            progress.removed, progress.elapsed_s, interrupted, rebuilt)
     finally:
         store.close()
+
+
+def _rebuild_if_needed(store: IndexStore, settings: Settings, progress: IndexProgress,
+                       on_progress: Callable[[IndexProgress], None] | None) -> FrameIndexInfo | None:
+    """After the run's last commit: searches keep the committed index while a new type is built."""
+    def stage(text: str) -> None:
+        progress.current = f"frame index: {text}"
+        if on_progress:
+            on_progress(progress)
+
+    return rebuild_if_needed(store, settings, stage)
 
 
 def _record_removals_and_problems(store: IndexStore, removed: list[MediaRecord], scanned: ScanResult) -> None:

@@ -16,9 +16,10 @@ they always see a matching pair.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ from retrieval.vector_index import VectorIndex
 
 CATALOG_FILE = "catalog.sqlite"
 LOCK_FILE = ".writer.lock"
+FRAME_INDEX_KEY = "frame_index"
 
 
 class IndexNotFoundError(FileNotFoundError):
@@ -50,6 +52,23 @@ class IndexInfo:
     dim: int
     root: Path
     generation: int
+
+
+@dataclass(frozen=True)
+class FrameIndexInfo:
+    """How the frame vectors are indexed, and the recall last measured for it (catalog metadata)."""
+
+    factory: str = "Flat"  # FAISS factory string; indexes from before this was recorded are Flat
+    reason: str = "exact search"
+    nprobe: int | None = None
+    ef_search: int | None = None
+    recall_at_10: float = 1.0  # Flat: exact, 1.0 by construction; otherwise measured
+    recall_queries: int = 0  # how many of the collection's own vectors it was measured with (0: not measured)
+    recall_vectors: int = 0  # collection size when it was measured
+
+    @property
+    def exact(self) -> bool:
+        return self.factory == "Flat"
 
 
 def remove_index(index_dir: Path) -> None:
@@ -144,6 +163,10 @@ class IndexStore:
         for tmp in self.index_dir.glob(".*.faiss.tmp"):
             tmp.unlink(missing_ok=True)
 
+    def frame_index_info(self) -> FrameIndexInfo:
+        raw = self.catalog.get_meta(FRAME_INDEX_KEY)
+        return FrameIndexInfo(**json.loads(raw)) if raw else FrameIndexInfo()
+
     def check_model(self, model: str, pretrained: str, dim: int | None = None) -> None:
         if (model, pretrained) != (self.info.model, self.info.pretrained) or (dim is not None and dim != self.info.dim):
             raise ModelMismatchError(
@@ -204,6 +227,18 @@ class IndexStore:
         # Keep the previous generation one commit longer: a reader may be loading it right now.
         for path in old:
             path.unlink(missing_ok=True)
+
+    def replace_frames(self, frames: VectorIndex, info: FrameIndexInfo) -> None:
+        """Commit a rebuilt frame index as the next generation; until then readers keep the current one."""
+        self.begin()
+        try:
+            self.frames = frames
+            self.catalog.set_meta(FRAME_INDEX_KEY, json.dumps(asdict(info)))
+            self._vectors_changed = True
+            self.commit()
+        except BaseException:
+            self.rollback()
+            raise
 
     def rollback(self) -> None:
         self.catalog.rollback()

@@ -13,8 +13,10 @@ from typing import Literal
 
 import tomlkit
 from platformdirs import user_cache_dir
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from retrieval.index_choice import validate_factory
 
 SETTINGS_FILE = "gridrank.toml"
 TINY_MODEL_NAME = "gridrank-tiny-clip"
@@ -72,9 +74,21 @@ class Settings(BaseSettings):
     sqaf_caption_weight: float = Field(
         0.5, ge=0, le=1, description="Composed queries: weight b of the MLLM's target caption in the query."
     )
+    index_factory: str | None = Field(
+        None, description="Force a FAISS index (Flat, SQfp16, IVF4096,SQfp16, HNSW32,SQfp16...) instead of "
+        "choosing one by collection size and index_memory_budget_mb."
+    )
+    index_memory_budget_mb: int = Field(
+        4096, ge=16, description="Memory the frame index may take; above it, smaller codes (SQ8, PQ) are chosen."
+    )
     cache_dir: Path = Field(
         Path(user_cache_dir("gridrank")), description="Where tiny models and thumbnails are cached."
     )
+
+    @field_validator("index_factory")
+    @classmethod
+    def _buildable_factory(cls, value: str | None) -> str | None:
+        return validate_factory(value) if value else None
 
     @property
     def model_identity(self) -> tuple[str, str]:

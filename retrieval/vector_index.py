@@ -1,4 +1,10 @@
-"""FAISS inner-product index over L2-normalized vectors with stable int64 ids."""
+"""FAISS inner-product index over L2-normalized vectors with stable int64 ids.
+
+Any index gridrank builds (see index_choice.py) keeps the same abilities: add with our ids,
+remove by id or id range, reconstruct a stored vector by id, and search restricted by an
+IDSelector. Flat and HNSW indexes get them from an IndexIDMap2 wrapper; an IVF index holds the
+ids itself, and its hash-table direct map finds a stored vector by id.
+"""
 
 from __future__ import annotations
 
@@ -20,13 +26,39 @@ class Neighbours:
     scores: np.ndarray  # float32
 
 
+# Removing an id range from an IVF index enumerates the ids when the range is this small (one
+# media item's frames); a wider range is matched against the stored ids instead.
+_ENUMERATE_MAX = 1 << 16
+
+
 class VectorIndex:
     def __init__(self, index: faiss.Index):
         self._index = index
+        self._ivf, self._hnsw = _ivf_of(index), _hnsw_of(index)
 
     @classmethod
     def empty(cls, dim: int) -> VectorIndex:
         return cls(faiss.IndexIDMap2(faiss.IndexFlatIP(dim)))
+
+    @classmethod
+    def build(cls, factory: str, dim: int, train_vectors: np.ndarray, gpu: bool = False) -> VectorIndex:
+        """An empty index of a FAISS factory string ("Flat", "SQfp16", "IVF1024,SQfp16", "HNSW32,SQfp16"...),
+        trained on train_vectors if it needs training (IVF k-means on the GPU when gpu is True)."""
+        train_vectors = np.ascontiguousarray(train_vectors, dtype=np.float32)
+        if factory.startswith("IVF"):
+            index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+            ivf = faiss.extract_index_ivf(index)
+            ivf.cp.spherical = True  # centroids of unit vectors compared by inner product
+            if gpu:
+                ivf.clustering_index = faiss.index_cpu_to_all_gpus(faiss.IndexFlatIP(dim))
+            index.train(train_vectors)
+            ivf.clustering_index = None
+            ivf.set_direct_map_type(faiss.DirectMap.Hashtable)  # reconstruct and remove by id
+        else:
+            index = faiss.index_factory(dim, f"IDMap2,{factory}", faiss.METRIC_INNER_PRODUCT)
+            if not index.is_trained:
+                index.train(train_vectors)
+        return cls(index)
 
     @classmethod
     def read(cls, path: Path) -> VectorIndex:
@@ -44,27 +76,101 @@ class VectorIndex:
             self._index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
 
     def remove_range(self, lo: int, hi: int) -> int:
-        return self._index.remove_ids(faiss.IDSelectorRange(lo, hi))
+        if self._ivf is None and self._hnsw is None:
+            return self._index.remove_ids(faiss.IDSelectorRange(lo, hi))
+        ids = np.arange(lo, hi, dtype=np.int64) if hi - lo <= _ENUMERATE_MAX else self.ids()
+        return self.remove_ids(ids[(ids >= lo) & (ids < hi)])
 
     def remove_ids(self, ids: np.ndarray) -> int:
         if not len(ids):
             return 0
-        return self._index.remove_ids(faiss.IDSelectorBatch(np.asarray(ids, dtype=np.int64)))
+        ids = np.asarray(ids, dtype=np.int64)
+        if self._hnsw is not None:
+            return self._rebuild_without(ids)
+        if self._ivf is not None:  # the IVF hash-table direct map removes only listed ids
+            return self._index.remove_ids(faiss.IDSelectorArray(ids))
+        return self._index.remove_ids(faiss.IDSelectorBatch(ids))
+
+    def _rebuild_without(self, ids: np.ndarray) -> int:
+        """FAISS's HNSW cannot remove: re-add everything else to an empty copy of the index."""
+        stored = self.ids()
+        keep = stored[~np.isin(stored, ids)]
+        if len(keep) == len(stored):
+            return 0
+        fresh = faiss.clone_index(self._index)
+        fresh.reset()
+        if len(keep):
+            fresh.add_with_ids(self.vectors(keep), keep)
+        self._index, self._hnsw = fresh, _hnsw_of(fresh)
+        return len(stored) - len(keep)
 
     def reconstruct(self, vid: int) -> np.ndarray:
         return self._index.reconstruct(int(vid))
+
+    def ids(self) -> np.ndarray:
+        """Every stored id (int64), in no particular order."""
+        if self._ivf is None:
+            return faiss.vector_to_array(self._index.id_map).astype(np.int64)
+        lists = self._ivf.invlists
+        parts = [faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).copy()
+                 for i in range(lists.nlist) if lists.list_size(i)]
+        return np.concatenate(parts) if parts else np.empty(0, np.int64)
+
+    def vectors(self, ids: np.ndarray) -> np.ndarray:
+        """The stored vectors of ids, float32 (decoded from float16 or quantized codes where stored so)."""
+        if not len(ids):
+            return np.empty((0, self.dim), np.float32)
+        return self._index.reconstruct_batch(np.asarray(ids, dtype=np.int64))
+
+    @property
+    def factory_family(self) -> str:
+        return "ivf" if self._ivf is not None else "hnsw" if self._hnsw is not None else "flat"
+
+    @property
+    def nlist(self) -> int | None:
+        return self._ivf.nlist if self._ivf is not None else None
+
+    @property
+    def nprobe(self) -> int | None:
+        return self._ivf.nprobe if self._ivf is not None else None
+
+    @property
+    def ef_search(self) -> int | None:
+        return self._hnsw.hnsw.efSearch if self._hnsw is not None else None
+
+    def set_search_effort(self, nprobe: int | None = None, ef_search: int | None = None) -> None:
+        """IVF lists scanned / HNSW candidates kept per query; stored with the index when written."""
+        if nprobe is not None and self._ivf is not None:
+            self._ivf.nprobe = int(nprobe)
+        if ef_search is not None and self._hnsw is not None:
+            self._hnsw.hnsw.efSearch = int(ef_search)
+
+    def search_parameters(self, sel: faiss.IDSelector | None = None) -> faiss.SearchParameters:
+        """Parameters for one search of this index, restricted to sel's ids when given.
+
+        Passing parameters replaces the index's own nprobe / efSearch, so they are copied in.
+        """
+        if self._ivf is not None:
+            return faiss.SearchParametersIVF(sel=sel, nprobe=self._ivf.nprobe)
+        if self._hnsw is not None:
+            return faiss.SearchParametersHNSW(sel=sel, efSearch=self._hnsw.hnsw.efSearch)
+        return faiss.SearchParameters(sel=sel)
 
     def search(self, query: np.ndarray, n: int, kind: MediaKind | None = None) -> Neighbours:
         """Top-n neighbours of one query vector, optionally only ids of one media kind."""
         n = min(n, len(self))
         if n <= 0:
             return Neighbours(np.empty(0, np.int64), np.empty(0, np.float32))
-        params = None
-        if kind is not None:
-            params = faiss.SearchParameters(sel=faiss.IDSelectorRange(*kind_id_range(kind)))
-        scores, ids = self._index.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), n, params=params)
+        sel = faiss.IDSelectorRange(*kind_id_range(kind)) if kind is not None else None
+        scores, ids = self.search_batch(query.reshape(1, -1), n, self.search_parameters(sel))
         keep = ids[0] >= 0
         return Neighbours(ids[0][keep], scores[0][keep])
+
+    def search_batch(self, queries: np.ndarray, n: int,
+                     params: faiss.SearchParameters | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """FAISS's (scores, ids) for many queries, -1 padded; the index's own nprobe / efSearch by default."""
+        return self._index.search(np.ascontiguousarray(queries, dtype=np.float32), n,
+                                  params=params or self.search_parameters())
 
     def write_atomic(self, path: Path) -> None:
         """Write to a temp file, fsync it, then rename: readers never see a partial file."""
@@ -73,6 +179,15 @@ class VectorIndex:
         fsync_path(tmp)
         os.replace(tmp, path)
         fsync_path(path.parent)
+
+
+def _ivf_of(index: faiss.Index) -> faiss.IndexIVF | None:
+    return faiss.try_extract_index_ivf(index)
+
+
+def _hnsw_of(index: faiss.Index) -> faiss.IndexHNSW | None:
+    inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap) else index
+    return inner if isinstance(inner, faiss.IndexHNSW) else None
 
 
 def fsync_path(path: Path) -> None:

@@ -20,3 +20,11 @@ def test_image_serves_the_app_on_all_interfaces():
     text = DOCKERFILE.read_text()
     assert 'CMD ["gridrank", "serve", "--host", "0.0.0.0"]' in text
     assert "faiss-gpu" in text and "EXPOSE 7860" in text
+
+
+def test_image_installs_the_faiss_gpu_that_the_gpu_extra_pins():
+    import tomllib
+
+    extra = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["gpu"]
+    pins = [r for r in extra if r.startswith("faiss-gpu")]
+    assert len(pins) == 1 and pins[0] in DOCKERFILE.read_text()

@@ -1,0 +1,238 @@
+#!/usr/bin/env python
+"""Search latency, memory and recall of the index gridrank chooses, on synthetic 512-d vectors.
+
+For each collection size (default 10k, 100k, 1M) it builds the index that
+`retrieval.index_choice.plan_index` picks under the default memory budget, exactly as an index
+rebuild does (train on a sample, add every vector, tune nprobe / efSearch until recall@10 on 200
+of the collection's own vectors reaches the target), and reports
+
+  build      seconds to train + add, and to tune the search parameters
+  memory     the resident memory a searching process needs for the index: the growth of this
+             process's RSS while loading the written index (codes, ids, centroids and the id hash
+             map), next to the file size (growth while building is higher: lists grow by doubling)
+  latency    p50 / p95 of one top-100 query at a time (batch 1), FAISS on --threads threads; the
+             best of --repeats runs (each after waiting for the other processes to calm down)
+  recall     @10 and @100 of fresh queries against exact float32 search over the same vectors
+
+plus, at 100k, exact float32 search ("Flat") and exhaustive search over float16 codes ("SQfp16"). Goals (this project's issue 5, on a 2-core
+machine): at 1M, p50 < 10 ms with recall@10 >= 0.95 and index memory < 1.2 GB; at 100k, exact
+p50 < 15 ms.
+
+Two kinds of data (--data):
+  uniform    points uniformly distributed on the unit sphere. Every point is nearly orthogonal
+             to every other (cosines ~ N(0, 1/512)), so the "nearest" neighbours are barely nearer
+             than any other point: the worst case for any approximate index.
+  clustered  closer to real CLIP embeddings of a media collection, which come in groups (the
+             frames of one video, bursts of photos, one subject): a shared mean direction (CLIP
+             embeddings are anisotropic), n/500 cluster centres, and per-point noise, mixed so
+             that two random points have cosine ~0.45 and two points of a cluster ~0.7.
+
+Queries are fresh points from the same distribution. Other processes' CPU use during each
+measurement is printed ("others N cores"): the machine this runs on is shared.
+
+    python benchmarks/search_latency.py                       # both kinds, 10k / 100k / 1M
+    python benchmarks/search_latency.py --sizes 10000 --data uniform   # seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.cpu_load import LoadClock, wait_until_idle  # noqa: E402
+from retrieval.index_choice import IndexPlan, plan_index  # noqa: E402
+from retrieval.recall import exact_sample, recall_at_k, tune_and_measure  # noqa: E402
+from retrieval.settings import Settings  # noqa: E402
+from retrieval.vector_index import VectorIndex  # noqa: E402
+
+DIM = 512
+TOP = 100
+GOAL_1M_P50_MS, GOAL_1M_RECALL, GOAL_1M_MEMORY_GB, GOAL_100K_EXACT_P50_MS = 10.0, 0.95, 1.2, 15.0
+
+
+@dataclass
+class Figures:
+    data: str
+    n: int
+    factory: str
+    nprobe: int | None
+    ef_search: int | None
+    build_s: float
+    tune_s: float
+    tuned_recall_at_10: float  # on the collection's own vectors, what `gridrank status` shows
+    index_bytes: int  # resident memory of the loaded index
+    file_bytes: int
+    p50_ms: float
+    p95_ms: float
+    recall_at_10: float
+    recall_at_100: float
+    others_cores_build: float
+    others_cores_search: float
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    faiss.normalize_L2(x)
+    return x
+
+
+def generate(kind: str, count: int, seed: int, collection_size: int) -> np.ndarray:
+    """count normalized float32 vectors; clustered points come from the centres of a collection_size collection."""
+    rng = np.random.default_rng(seed)
+    out = np.empty((count, DIM), dtype=np.float32)
+    if kind == "clustered":
+        layout = np.random.default_rng(7)
+        mean = unit(layout.standard_normal((1, DIM)).astype(np.float32))
+        centres = unit(layout.standard_normal((max(10, collection_size // 500), DIM)).astype(np.float32))
+    for lo in range(0, count, 100_000):  # in chunks: float temporaries of 1M rows would take GBs
+        m = min(count, lo + 100_000) - lo
+        noise = unit(rng.standard_normal((m, DIM)).astype(np.float32))
+        if kind == "uniform":
+            out[lo:lo + m] = noise
+        else:
+            # cosine of two random points ~ 0.45 (shared mean), of two points in one cluster ~ 0.7
+            picks = centres[rng.integers(0, len(centres), m)]
+            out[lo:lo + m] = unit((np.sqrt(0.45) * mean + np.sqrt(0.25) * picks + np.sqrt(0.3) * noise).astype(np.float32))
+    return out
+
+
+# A fresh process reads the index: its RSS growth is what a searching process pays for it.
+_LOAD_RSS = """
+import resource, sys, faiss
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize()
+before = rss()
+index = faiss.read_index(sys.argv[1])
+print(rss() - before)
+"""
+
+
+def reloaded(index: VectorIndex) -> tuple[VectorIndex, int, int]:
+    """The index as a searching process has it (written, then read), its resident size and file size."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "frames.faiss"
+        index.write_atomic(path)
+        del index
+        resident = int(subprocess.run([sys.executable, "-c", _LOAD_RSS, str(path)], check=True, capture_output=True,
+                                      text=True).stdout)
+        return VectorIndex.read(path), resident, path.stat().st_size
+
+
+def percentile_ms(seconds: list[float], q: float) -> float:
+    return float(np.percentile(np.array(seconds) * 1000, q))
+
+
+def latency(index: VectorIndex, queries: np.ndarray, max_wait_s: float, repeats: int) -> tuple[float, float, float]:
+    """p50 and p95 ms of one query at a time, and others' load: the run with the lowest p50 of `repeats`
+    (other jobs on the machine only ever slow a run down)."""
+    runs = []
+    for _ in range(repeats):
+        wait_until_idle(max_wait_s)  # the machine is shared: give other jobs a chance to finish first
+        for q in queries[:20]:  # warm-up
+            index.search(q, TOP)
+        clock = LoadClock().start()
+        times = []
+        for q in queries:
+            t0 = time.perf_counter()
+            index.search(q, TOP)
+            times.append(time.perf_counter() - t0)
+        runs.append((percentile_ms(times, 50), percentile_ms(times, 95), clock.foreign_cores))
+    return min(runs)
+
+
+def measure(kind: str, base: np.ndarray, queries: np.ndarray, plan: IndexPlan, max_wait_s: float,
+            repeats: int) -> Figures:
+    n = len(base)
+    ids = np.arange(1, n + 1, dtype=np.int64) << 12  # the id layout gridrank uses (media id, frame 0)
+    rng = np.random.default_rng(1)
+    train = base[rng.choice(n, min(n, plan.train_size), replace=False)] if plan.train_size else base[:0]
+    clock = LoadClock().start()
+    index = VectorIndex.build(plan.factory, DIM, train)
+    index.set_search_effort(nprobe=plan.nprobe, ef_search=plan.ef_search)
+    index.add(ids, base)
+    build_s, others_build = clock.wall_s, clock.foreign_cores
+    t0 = time.perf_counter()
+    tuned = tune_and_measure(index, exact_sample(ids, base)) if not plan.exact else None
+    tune_s = time.perf_counter() - t0
+    index, index_bytes, file_bytes = reloaded(index)
+    p50, p95, others_search = latency(index, queries, max_wait_s, repeats)
+    _, exact_rows = faiss.knn(queries, base, TOP, metric=faiss.METRIC_INNER_PRODUCT)
+    _, found = index.search_batch(queries, TOP)
+    truth = ids[exact_rows]
+    return Figures(kind, n, plan.factory, index.nprobe, index.ef_search, build_s, tune_s,
+                   tuned.recall_at_10 if tuned else 1.0, index_bytes, file_bytes, p50, p95,
+                   recall_at_k(found, truth, 10), recall_at_k(found, truth, TOP), others_build, others_search)
+
+
+def describe(f: Figures) -> str:
+    effort = f" nprobe={f.nprobe}" if f.nprobe else f" efSearch={f.ef_search}" if f.ef_search else ""
+    tuned = f", recall@10 on own vectors {f.tuned_recall_at_10:.3f}" if f.nprobe or f.ef_search else ""
+    return (f"{f.data} {f.n:>9,} {f.factory}{effort}: build {f.build_s:.1f} s (+{f.tune_s:.1f} s tuning{tuned}; "
+            f"others {f.others_cores_build:.2f} cores), index {f.index_bytes / 1e9:.3f} GB in memory "
+            f"({f.file_bytes / 1e9:.3f} GB file), top-{TOP} p50 {f.p50_ms:.2f} ms p95 {f.p95_ms:.2f} ms "
+            f"(others {f.others_cores_search:.2f} cores), recall@10 {f.recall_at_10:.3f} @100 {f.recall_at_100:.3f}")
+
+
+def goal_lines(f: Figures) -> list[str]:
+    if f.n == 100_000 and f.factory == "Flat":
+        goals = [(f.p50_ms < GOAL_100K_EXACT_P50_MS, f"exact p50 {f.p50_ms:.2f} ms < {GOAL_100K_EXACT_P50_MS:.0f} ms")]
+    elif f.n == 1_000_000:
+        goals = [(f.p50_ms < GOAL_1M_P50_MS, f"p50 {f.p50_ms:.2f} ms < {GOAL_1M_P50_MS:.0f} ms"),
+                 (f.recall_at_10 >= GOAL_1M_RECALL, f"recall@10 {f.recall_at_10:.3f} >= {GOAL_1M_RECALL}"),
+                 (f.index_bytes / 1e9 < GOAL_1M_MEMORY_GB, f"memory {f.index_bytes / 1e9:.3f} GB < {GOAL_1M_MEMORY_GB} GB")]
+    else:
+        return []
+    return [f"{f.data} {f.n:,} goal {text}: {'met' if ok else 'NOT met'}" for ok, text in goals]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000", help="comma-separated collection sizes")
+    parser.add_argument("--data", default="uniform,clustered", help="uniform, clustered or both")
+    parser.add_argument("--queries", type=int, default=500, help="latency / recall queries per size")
+    parser.add_argument("--threads", type=int, default=2, help="FAISS OpenMP threads")
+    parser.add_argument("--factory", default=None, help="force a factory string instead of the automatic choice")
+    parser.add_argument("--repeats", type=int, default=3, help="latency runs per index; the best p50 is kept")
+    parser.add_argument("--wait-idle", type=float, default=120.0,
+                        help="before each latency measurement, wait up to this many seconds for other processes "
+                        "to leave the CPUs idle (shared machines)")
+    parser.add_argument("--out", type=Path, default=Path("search_latency.json"), help="JSON results")
+    args = parser.parse_args(argv)
+    faiss.omp_set_num_threads(args.threads)
+    budget = Settings.model_fields["index_memory_budget_mb"].default * 2**20
+    print(f"machine: {platform.processor() or platform.machine()}, {faiss.omp_get_max_threads()} FAISS threads, "
+          f"faiss {faiss.__version__}, memory budget {budget >> 20} MB, "
+          f"load average {' '.join(open('/proc/loadavg').read().split()[:3])}")
+    results: list[Figures] = []
+    for kind in args.data.split(","):
+        for n in (int(v) for v in args.sizes.split(",")):
+            base = generate(kind, n, seed=n, collection_size=n)
+            queries = generate(kind, args.queries, seed=10**9 + n, collection_size=n)
+            plans = [plan_index(n, DIM, budget, args.factory)]
+            if n == 100_000:  # exact search, and exhaustive search over float16 codes, for comparison
+                plans += [plan_index(n, DIM, budget, forced) for forced in ("Flat", "SQfp16")]
+            for plan in plans:
+                results.append(measure(kind, base, queries, plan, args.wait_idle, args.repeats))
+                for line in [describe(results[-1]), *goal_lines(results[-1])]:
+                    print(line, flush=True)
+            del base
+    args.out.write_text(json.dumps({"results": [asdict(r) for r in results],
+                                    "threads": args.threads, "faiss": faiss.__version__}, indent=2))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""Which FAISS index a collection gets, from its size and a memory budget (the autofaiss way).
+
+- Under FLAT_MAX_VECTORS: exact search over float32 vectors ("Flat"); float16 ("SQfp16") or
+  8-bit ("SQ8") flat codes only when float32 does not fit the budget.
+- Above: an inverted file (IVF) with a k-means-trained quantizer of about 4*sqrt(n) lists, the
+  vectors stored as float16 (SQfp16); 8-bit (SQ8) or product-quantized (PQ) codes when the budget
+  demands it. IVF rather than HNSW because an incremental index must remove the vectors of
+  changed and deleted files, which FAISS's HNSW cannot do (a forced HNSW factory works, but a
+  removal rebuilds the graph) and because HNSW's links cost 8*M bytes per vector on top.
+
+Everything here is a pure function of numbers and strings, tested without an index.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+IndexFamily = Literal["flat", "ivf", "hnsw"]
+
+FLAT_MAX_VECTORS = 100_000
+MIN_NLIST, MAX_NLIST = 256, 65_536
+TRAIN_POINTS_PER_LIST = 40  # FAISS warns below 39 training points per list
+# recall@10 an approximate index's search parameters are tuned to reach on 200 of the collection's
+# own vectors: above the 0.95 aimed at, as a margin for the sampling error of 200 queries and for
+# queries that are not stored vectors (0.974 on own vectors gave 0.957 on fresh ones in the benchmark).
+RECALL_TARGET = 0.97
+DEFAULT_EF_SEARCH = 128
+ID_BYTES = 8
+# Reverse id maps (IndexIDMap2, IVF direct map) are C++ hash maps: about this much per vector.
+ID_MAP_BYTES = 48
+
+
+class IndexFactoryError(ValueError):
+    """A forced factory string that gridrank cannot use; the message says which forms work."""
+
+
+@dataclass(frozen=True)
+class IndexPlan:
+    factory: str  # FAISS index_factory string, without the IDMap2 wrapper gridrank adds itself
+    family: IndexFamily
+    nlist: int | None = None  # IVF: number of inverted lists
+    nprobe: int | None = None  # IVF: lists scanned per query (a starting point; tuned on recall)
+    ef_search: int | None = None  # HNSW: candidate list size per query
+    estimated_bytes: int = 0
+    reason: str = ""
+    forced: bool = False  # from the index_factory setting, not chosen by size
+
+    @property
+    def exact(self) -> bool:
+        """Only float32 flat search is exact by construction (recall 1.0 without measuring)."""
+        return self.factory == "Flat"
+
+    @property
+    def train_size(self) -> int:
+        """How many vectors training needs (0: no training, or none worth sampling)."""
+        return self.nlist * TRAIN_POINTS_PER_LIST if self.nlist else 0
+
+
+def code_bytes(codec: str, dim: int) -> int:
+    """Bytes one vector's stored code takes: Flat, SQfp16, SQ8 or PQ<m>."""
+    if codec == "Flat":
+        return 4 * dim
+    if codec == "SQfp16":
+        return 2 * dim
+    if codec == "SQ8":
+        return dim
+    pq = re.fullmatch(r"PQ(\d+)(?:x(\d+))?", codec)
+    if pq:
+        return math.ceil(int(pq[1]) * int(pq[2] or 8) / 8)
+    raise IndexFactoryError(f"unknown vector codec {codec!r}")
+
+
+def estimate_bytes(family: IndexFamily, codec: str, n: int, dim: int, nlist: int = 0, hnsw_m: int = 0) -> int:
+    per_vector = code_bytes(codec, dim) + ID_BYTES + ID_MAP_BYTES + 2 * hnsw_m * 4
+    fixed = nlist * dim * 4  # IVF centroids
+    if codec.startswith("PQ"):
+        fixed += 256 * dim * 4  # PQ codebooks
+    return n * per_vector + fixed
+
+
+def nlist_for(n: int) -> int:
+    """About 4*sqrt(n) lists, as a power of two, within [MIN_NLIST, MAX_NLIST]."""
+    target = 4 * math.sqrt(max(n, 1))
+    return int(min(MAX_NLIST, max(MIN_NLIST, 2 ** round(math.log2(target)))))
+
+
+def default_nprobe(nlist: int) -> int:
+    return max(1, nlist // 64)
+
+
+def pq_sizes(dim: int) -> list[int]:
+    """PQ sub-quantizer counts that divide dim, largest (most accurate) first, at most dim/2 bytes."""
+    return [m for m in (256, 128, 96, 64, 48, 32, 24, 16, 8, 4) if m <= dim // 2 and dim % m == 0]
+
+
+def plan_index(n: int, dim: int, memory_budget_bytes: int, forced: str | None = None) -> IndexPlan:
+    """The index for n vectors of dim dimensions that fits memory_budget_bytes, or the forced factory."""
+    if forced:
+        return _forced_plan(forced, n, dim)
+    if n < FLAT_MAX_VECTORS:
+        for codec in ("Flat", "SQfp16", "SQ8"):
+            size = estimate_bytes("flat", codec, n, dim)
+            if size <= memory_budget_bytes:
+                why = "exact search" if codec == "Flat" else f"float32 does not fit {_mb(memory_budget_bytes)}"
+                return IndexPlan(codec, "flat", estimated_bytes=size,
+                                 reason=f"{n:,} vectors < {FLAT_MAX_VECTORS:,}: {why}")
+    nlist = nlist_for(n)
+    if n < nlist * TRAIN_POINTS_PER_LIST // 4:  # too few vectors even for a coarse quantizer
+        return IndexPlan("SQ8", "flat", estimated_bytes=estimate_bytes("flat", "SQ8", n, dim),
+                         reason=f"{n:,} vectors: too few to train {nlist} lists, smallest flat codes")
+    codecs = ["SQfp16", "SQ8", *(f"PQ{m}" for m in pq_sizes(dim))]
+    for codec in codecs:
+        size = estimate_bytes("ivf", codec, n, dim, nlist)
+        if size <= memory_budget_bytes:
+            break
+    reason = f"{n:,} vectors >= {FLAT_MAX_VECTORS:,}: approximate search" if n >= FLAT_MAX_VECTORS else (
+        f"{n:,} vectors but flat codes do not fit {_mb(memory_budget_bytes)}")
+    if size > memory_budget_bytes:
+        reason += f"; smallest codes still need {_mb(size)}, over the {_mb(memory_budget_bytes)} budget"
+    elif codec != "SQfp16":
+        reason += f"; {codec} codes to fit {_mb(memory_budget_bytes)}"
+    return IndexPlan(f"IVF{nlist},{codec}", "ivf", nlist=nlist, nprobe=default_nprobe(nlist),
+                     estimated_bytes=size, reason=reason)
+
+
+_FLAT_FORM = re.compile(r"(?P<codec>Flat|SQfp16|SQ8)")
+_IVF_FORM = re.compile(r"IVF(?P<nlist>\d+),(?P<codec>Flat|SQfp16|SQ8|PQ(?P<pq>\d+)(?:x\d+)?)")
+_HNSW_FORM = re.compile(r"HNSW(?P<m>\d+)(?:,(?P<codec>Flat|SQfp16|SQ8))?")
+
+
+def _forced_plan(factory: str, n: int, dim: int) -> IndexPlan:
+    """The plan for a forced factory string; dim 0 (not known yet) checks only its form."""
+    forced = "forced by the index_factory setting"
+    if form := _FLAT_FORM.fullmatch(factory):
+        return IndexPlan(factory, "flat", estimated_bytes=estimate_bytes("flat", factory, n, dim), reason=forced,
+                         forced=True)
+    if form := _HNSW_FORM.fullmatch(factory):
+        m, codec = int(form["m"]), form["codec"] or "Flat"
+        return IndexPlan(factory, "hnsw", ef_search=DEFAULT_EF_SEARCH,
+                         estimated_bytes=estimate_bytes("hnsw", codec, n, dim, hnsw_m=m), reason=forced, forced=True)
+    form = _IVF_FORM.fullmatch(factory)
+    if not form:
+        raise IndexFactoryError(
+            f"index_factory {factory!r} is not one gridrank can build: use Flat, SQfp16, SQ8, "
+            "IVF<lists>,<Flat|SQfp16|SQ8|PQ<m>> or HNSW<M>[,<Flat|SQfp16|SQ8>], e.g. IVF4096,SQfp16 or "
+            "HNSW32,SQfp16; or leave index_factory unset to choose by collection size")
+    if form["pq"] and dim and dim % int(form["pq"]):
+        raise IndexFactoryError(f"index_factory {factory!r}: the PQ sub-quantizer count must divide {dim}")
+    nlist = int(form["nlist"])
+    if n < nlist:
+        return IndexPlan("Flat", "flat", estimated_bytes=estimate_bytes("flat", "Flat", n, dim),
+                         reason=f"forced {factory}, but {n:,} vectors cannot train {nlist} lists yet: exact "
+                         "search until there are as many vectors as lists", forced=True)
+    return IndexPlan(factory, "ivf", nlist=nlist, nprobe=default_nprobe(nlist),
+                     estimated_bytes=estimate_bytes("ivf", form["codec"], n, dim, nlist), reason=forced, forced=True)
+
+
+def validate_factory(factory: str) -> str:
+    """The factory string if it has a form gridrank can build, else IndexFactoryError saying which work."""
+    _forced_plan(factory, 0, 0)
+    return factory
+
+
+def needs_rebuild(current_factory: str, plan: IndexPlan) -> bool:
+    """Whether an index built as current_factory should be rebuilt to follow plan.
+
+    An automatic IVF plan whose list count moved less than 4x keeps the trained index: the
+    lists stay useful, and a collection growing past a power-of-two boundary does not retrain
+    on every run.
+    """
+    if current_factory == plan.factory:
+        return False
+    current = _IVF_FORM.fullmatch(current_factory)
+    if current and plan.family == "ivf" and not plan.forced:
+        same_codec = plan.factory.endswith("," + current["codec"])
+        ratio = plan.nlist / int(current["nlist"])
+        return not (same_codec and 0.25 < ratio < 4)
+    return True
+
+
+def faiss_uses_gpu(device: str, num_gpus: int) -> bool:
+    """Train and measure on the GPU when FAISS sees one and the device setting allows it."""
+    return num_gpus > 0 and not device.startswith("cpu")
+
+
+def _mb(n_bytes: int) -> str:
+    return f"{n_bytes / 2**20:,.0f} MB"

@@ -1,0 +1,59 @@
+"""Rebuild the frame index as another FAISS index type when the collection outgrows its own.
+
+A rebuild reads the committed vectors, trains the new index (IVF k-means on the GPU when FAISS
+sees one), adds every vector, tunes nprobe / efSearch until recall@10 against exact search on
+200 of the collection's own vectors reaches the target, and commits the result as the next
+generation. Searches keep reading the committed generation the whole time and pick up the new
+index on their next query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import faiss
+import numpy as np
+
+from retrieval.index_choice import IndexPlan, faiss_uses_gpu, needs_rebuild, plan_index
+from retrieval.index_store import FrameIndexInfo, IndexStore
+from retrieval.recall import RecallReport, exact_sample, tune_and_measure
+from retrieval.settings import Settings
+from retrieval.vector_index import VectorIndex
+
+
+def planned_frame_index(store: IndexStore, settings: Settings) -> IndexPlan:
+    return plan_index(len(store.frames), store.info.dim, settings.index_memory_budget_mb * 2**20,
+                      settings.index_factory)
+
+
+def rebuild_if_needed(store: IndexStore, settings: Settings,
+                      on_stage: Callable[[str], None] = lambda stage: None) -> FrameIndexInfo | None:
+    """Rebuild the frame index of a store opened for writing if its size calls for another type."""
+    plan = planned_frame_index(store, settings)
+    if not needs_rebuild(store.frame_index_info().factory, plan):
+        return None
+    return rebuild_frames(store, plan, faiss_uses_gpu(settings.device, faiss.get_num_gpus()), on_stage)
+
+
+def rebuild_frames(store: IndexStore, plan: IndexPlan, gpu: bool = False,
+                   on_stage: Callable[[str], None] = lambda stage: None) -> FrameIndexInfo:
+    on_stage(f"reading {len(store.frames):,} vectors")
+    ids = store.frames.ids()
+    vectors = store.frames.vectors(ids)
+    on_stage(f"training {plan.factory}")
+    rng = np.random.default_rng(0)
+    train = vectors[rng.choice(len(ids), min(len(ids), plan.train_size), replace=False)] if plan.train_size else vectors[:0]
+    index = VectorIndex.build(plan.factory, store.info.dim, train, gpu=gpu)
+    index.set_search_effort(nprobe=plan.nprobe, ef_search=plan.ef_search)
+    on_stage(f"adding {len(ids):,} vectors to {plan.factory}")
+    index.add(ids, vectors)
+    if plan.exact:
+        recall = RecallReport(1.0, 0)
+    else:
+        on_stage("measuring recall@10 against exact search")
+        recall = tune_and_measure(index, exact_sample(ids, vectors, gpu=gpu))
+    info = FrameIndexInfo(plan.factory, plan.reason, index.nprobe, index.ef_search, recall.recall_at_10,
+                          recall.queries, len(ids))
+    on_stage(f"writing {plan.factory}")
+    store.replace_frames(index, info)
+    return info

@@ -1,0 +1,107 @@
+"""Recall of an approximate index against exact search, measured on the collection's own vectors.
+
+A sample of stored vectors serves as queries; each query's own id is left out of both the exact
+and the approximate neighbour lists, so that finding itself earns nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import faiss
+import numpy as np
+
+from retrieval.index_choice import RECALL_TARGET
+from retrieval.vector_index import VectorIndex
+
+RECALL_K = 10
+RECALL_QUERIES = 200
+
+
+@dataclass(frozen=True)
+class RecallSample:
+    """Queries drawn from the collection and their exact neighbours (ids, self excluded)."""
+
+    query_ids: np.ndarray
+    queries: np.ndarray
+    truth: np.ndarray  # (queries, k) exact neighbour ids, -1 padded
+
+
+@dataclass(frozen=True)
+class RecallReport:
+    recall_at_10: float
+    queries: int
+    nprobe: int | None = None
+    ef_search: int | None = None
+
+
+def recall_at_k(found: np.ndarray, truth: np.ndarray, k: int) -> float:
+    """Mean over queries of |found[:k] & truth[:k]| / |truth[:k]| (padding -1 ignored)."""
+    hits, wanted = 0, 0
+    for got, want in zip(found, truth):
+        want = set(want[:k][want[:k] >= 0].tolist())
+        hits += len(want & set(got[:k].tolist()))
+        wanted += len(want)
+    return hits / wanted if wanted else 1.0
+
+
+def drop_self(ids: np.ndarray, query_ids: np.ndarray, k: int) -> np.ndarray:
+    """Each row without the query's own id, cut to k (-1 padded)."""
+    out = np.full((len(ids), k), -1, dtype=np.int64)
+    for row, (found, own) in enumerate(zip(ids, query_ids)):
+        rest = found[found != own][:k]
+        out[row, : len(rest)] = rest
+    return out
+
+
+def exact_sample(ids: np.ndarray, vectors: np.ndarray, n_queries: int = RECALL_QUERIES, k: int = RECALL_K,
+                 seed: int = 0, gpu: bool = False) -> RecallSample:
+    """Draw n_queries stored vectors and find their exact top-k among all (ids, vectors)."""
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(ids), size=min(n_queries, len(ids)), replace=False)
+    queries = np.ascontiguousarray(vectors[pick], dtype=np.float32)
+    base = np.ascontiguousarray(vectors, dtype=np.float32)
+    kk = min(k + 1, len(ids))
+    if gpu:
+        _, rows = faiss.knn_gpu(faiss.StandardGpuResources(), queries, base, kk, metric=faiss.METRIC_INNER_PRODUCT)
+    else:
+        _, rows = faiss.knn(queries, base, kk, metric=faiss.METRIC_INNER_PRODUCT)
+    return RecallSample(ids[pick], queries, drop_self(ids[rows], ids[pick], k))
+
+
+def measure(index: VectorIndex, sample: RecallSample, k: int = RECALL_K) -> float:
+    _, found = index.search_batch(sample.queries, min(k + 1, len(index)))
+    return recall_at_k(drop_self(found, sample.query_ids, k), sample.truth, k)
+
+
+def tune_and_measure(index: VectorIndex, sample: RecallSample, target: float = RECALL_TARGET) -> RecallReport:
+    """The cheapest nprobe (IVF) or efSearch (HNSW) whose recall@10 reaches target, set on the index.
+
+    From the index's current setting, doubles until the target is reached (or everything is
+    scanned), or halves while it still is; then reports the recall of the setting kept.
+    """
+    recall = measure(index, sample)
+    if index.nprobe is not None:
+        low, high, effort = 1, index.nlist, index.nprobe
+
+        def set_effort(value: int) -> None:
+            index.set_search_effort(nprobe=value)
+    elif index.ef_search is not None:
+        low, high, effort = 16, 4096, index.ef_search
+
+        def set_effort(value: int) -> None:
+            index.set_search_effort(ef_search=value)
+    else:
+        return RecallReport(recall, len(sample.query_ids))
+    while recall < target and effort < high:
+        effort = min(high, effort * 2)
+        set_effort(effort)
+        recall = measure(index, sample)
+    while recall >= target and effort // 2 >= low:
+        set_effort(effort // 2)
+        lower = measure(index, sample)
+        if lower < target:
+            set_effort(effort)
+            break
+        effort, recall = effort // 2, lower
+    return RecallReport(recall, len(sample.query_ids), index.nprobe, index.ef_search)

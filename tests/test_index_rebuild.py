@@ -1,0 +1,123 @@
+"""Index types on real sample media (tiny profile): a forced factory, status, background rebuild."""
+
+import json
+import threading
+
+import numpy as np
+import pytest
+
+from indexer.pipeline import run_index
+from retrieval.index_rebuild import rebuild_if_needed
+from retrieval.index_store import IndexStore
+from retrieval.search import Query, Searcher
+
+
+def test_a_forced_factory_indexes_searches_filters_and_reports_its_recall(run_cli, media_dir, monkeypatch):
+    monkeypatch.setenv("GRIDRANK_INDEX_FACTORY", "HNSW16,SQfp16")
+    result = run_cli("index", media_dir, "--tiny")
+    assert result.code == 0, result.err
+    assert "frame index rebuilt as HNSW16,SQfp16, recall@10" in result.out
+
+    for kind in ("image", "video"):
+        hits = json.loads(run_cli("search", "a dog", "--kind", kind, "--k", "3", "--json").out)["hits"]
+        assert hits and all(h["kind"] == kind for h in hits)
+
+    status = json.loads(run_cli("status", "--json").out)["frame_index"]
+    assert status["factory"] == "HNSW16,SQfp16" and status["ef_search"] >= 16
+    assert 0.0 < status["recall_at_10"] <= 1.0 and status["recall_queries"] > 0
+    assert "HNSW16,SQfp16: recall@10" in run_cli("status").out
+
+    store = IndexStore.open(media_dir / ".gridrank")
+    assert store.frames.factory_family == "hnsw"
+    vid = int(store.frames.ids()[0])
+    assert store.frames.reconstruct(vid).shape == (store.info.dim,)
+
+    # the index stays HNSW when the collection changes: removal works (by rebuilding the graph)
+    next(media_dir.rglob("*.jpg")).unlink()
+    result = run_cli("index", media_dir, "--tiny")
+    assert result.code == 0 and "1 removed" in result.out and "rebuilt" not in result.out
+    assert len(IndexStore.open(media_dir / ".gridrank").frames) < len(store.frames)
+
+
+def test_flat_status_says_exact_by_construction(run_cli, media_dir):
+    assert run_cli("index", media_dir, "--tiny").code == 0
+    status = run_cli("status")
+    assert "Flat: exact search (recall@10 1.0 by construction)" in status.out
+
+
+def test_a_bad_factory_setting_exits_2_naming_the_setting(run_cli, media_dir, monkeypatch):
+    monkeypatch.setenv("GRIDRANK_INDEX_FACTORY", "IVF4,LSH")
+    result = run_cli("index", media_dir, "--tiny")
+    assert result.code == 2 and "index_factory" in result.err and "IVF4096,SQfp16" in result.err
+
+
+def test_searches_answer_during_a_rebuild_and_use_the_new_index_after_the_switch(media_dir, tiny_settings,
+                                                                                 tiny_encoder):
+    index_dir = media_dir / ".gridrank"
+    run_index(media_dir, index_dir, tiny_settings, encoder=tiny_encoder)
+    searcher = Searcher.open(index_dir, tiny_settings, encoder=tiny_encoder)
+    query = Query("a red car")
+    before = searcher.search(query, k=5).hits
+    assert before and searcher.store.frames.factory_family == "flat"
+
+    writer = IndexStore.open_for_writing(index_dir, media_dir.resolve(), *tiny_settings.model_identity,
+                                         tiny_encoder.dim)
+    training, searched = threading.Event(), threading.Event()
+    stages: list[str] = []
+
+    def on_stage(stage: str) -> None:
+        stages.append(stage)
+        if stage.startswith("training"):
+            training.set()
+            assert searched.wait(60), "the search during the rebuild did not answer"
+
+    forced = tiny_settings.model_copy(update={"index_factory": "IVF4,Flat"})
+    rebuild = threading.Thread(target=lambda: stages.append(rebuild_if_needed(writer, forced, on_stage)))
+    rebuild.start()
+    try:
+        assert training.wait(60)
+        during = searcher.search(query, k=5).hits  # the writer is training: the committed index answers
+        assert [h.media_id for h in during] == [h.media_id for h in before]
+        assert searcher.store.frames.factory_family == "flat"
+        searched.set()
+        rebuild.join(60)
+    finally:
+        searched.set()
+        writer.close()
+    info = stages[-1]
+    assert info.factory == "IVF4,Flat" and info.recall_queries > 0 and 0 < info.recall_at_10 <= 1
+    assert any(s.startswith("measuring recall") for s in stages[:-1])
+
+    after = searcher.search(query, k=5).hits  # refreshes to the new generation
+    frames = searcher.store.frames
+    assert frames.factory_family == "ivf" and frames.nlist == 4 and after
+    assert searcher.store.frame_index_info() == info
+    assert len(frames) == len(IndexStore.open(index_dir).frames)
+    assert np.allclose(frames.vectors(frames.ids()[:2]), [frames.reconstruct(int(v)) for v in frames.ids()[:2]])
+
+
+def test_an_interrupted_rebuild_leaves_the_committed_index_and_the_next_run_finishes_it(media_dir, tiny_settings,
+                                                                                       tiny_encoder):
+    index_dir = media_dir / ".gridrank"
+    run_index(media_dir, index_dir, tiny_settings, encoder=tiny_encoder)
+    generation = IndexStore.open(index_dir).info.generation
+    forced = tiny_settings.model_copy(update={"index_factory": "IVF4,SQfp16"})
+    writer = IndexStore.open_for_writing(index_dir, media_dir.resolve(), *tiny_settings.model_identity,
+                                         tiny_encoder.dim)
+
+    def interrupt(stage: str) -> None:
+        if stage.startswith("measuring"):
+            raise KeyboardInterrupt
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            rebuild_if_needed(writer, forced, interrupt)
+    finally:
+        writer.close()
+    store = IndexStore.open(index_dir)
+    assert store.info.generation == generation and store.frame_index_info().factory == "Flat"
+    assert store.frames.factory_family == "flat" and len(store.frames) > 0
+
+    summary = run_index(media_dir, index_dir, forced, encoder=tiny_encoder)
+    assert summary.rebuilt is not None and summary.rebuilt.factory == "IVF4,SQfp16"
+    assert IndexStore.open(index_dir).frames.factory_family == "ivf"

@@ -1,0 +1,96 @@
+"""Every index type gridrank builds keeps the same abilities: ids, kind filter, reconstruct, remove, files."""
+
+import faiss
+import numpy as np
+import pytest
+
+from retrieval.ids import kind_of, media_id_range, vector_id
+from retrieval.recall import exact_sample, measure, tune_and_measure
+from retrieval.vector_index import VectorIndex
+
+DIM = 32
+FACTORIES = ["Flat", "SQfp16", "SQ8", "IVF8,Flat", "IVF8,SQfp16", "IVF8,PQ8x4", "HNSW16,SQfp16"]
+
+
+def clustered(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((20, DIM)).astype(np.float32)
+    x = centres[rng.integers(0, 20, n)] + 0.5 * rng.standard_normal((n, DIM)).astype(np.float32)
+    faiss.normalize_L2(x)
+    return x
+
+
+@pytest.fixture(scope="module")
+def collection():
+    """100 images and 50 videos of 8 frames: 500 vectors with gridrank's packed ids."""
+    ids = [vector_id("image", m) for m in range(1, 101)]
+    ids += [vector_id("video", m, f) for m in range(101, 151) for f in range(8)]
+    ids = np.array(ids, dtype=np.int64)
+    return ids, clustered(len(ids))
+
+
+def build(factory: str, ids: np.ndarray, vectors: np.ndarray) -> VectorIndex:
+    index = VectorIndex.build(factory, DIM, vectors)
+    index.add(ids, vectors)
+    return index
+
+
+@pytest.mark.parametrize("factory", FACTORIES)
+def test_search_kind_filter_reconstruct_and_remove_work_for_every_type(factory, collection, tmp_path):
+    ids, vectors = collection
+    index = build(factory, ids, vectors)
+    index.set_search_effort(nprobe=8, ef_search=64)
+    assert len(index) == len(ids) and set(index.ids().tolist()) == set(ids.tolist())
+
+    for kind in ("image", "video"):
+        hits = index.search(vectors[0], 20, kind)
+        assert len(hits.ids) == 20 and {kind_of(int(v)) for v in hits.ids} == {kind}
+        assert np.all(np.diff(hits.scores) <= 1e-6)
+    tolerance = 0.35 if "PQ" in factory else 0.02  # PQ codes are coarse; float16 / 8-bit are close
+    assert np.abs(index.reconstruct(int(ids[300])) - vectors[300]).max() < tolerance
+    assert np.allclose(index.vectors(ids[:3]), [index.reconstruct(int(v)) for v in ids[:3]])
+
+    video = 120
+    assert index.remove_range(*media_id_range("video", video)) == 8
+    assert index.remove_ids(np.array([ids[0], ids[0] + 12345], dtype=np.int64)) == 1
+    left = set(index.ids().tolist())
+    assert len(index) == len(ids) - 9 and ids[0] not in left
+    assert not any(media_id_range("video", video)[0] <= v < media_id_range("video", video)[1] for v in left)
+
+    path = tmp_path / "frames.faiss"
+    index.write_atomic(path)
+    again = VectorIndex.read(path)
+    assert (again.factory_family, again.nprobe, again.ef_search, len(again)) == (
+        index.factory_family, index.nprobe, index.ef_search, len(index))
+    assert np.array_equal(again.reconstruct(int(ids[300])), index.reconstruct(int(ids[300])))
+    assert again.search(vectors[5], 5).ids.tolist() == index.search(vectors[5], 5).ids.tolist()
+
+
+def test_an_ivf_search_passes_its_own_nprobe_with_a_selector(collection):
+    ids, vectors = collection
+    index = build("IVF8,Flat", ids, vectors)
+    index.set_search_effort(nprobe=8)  # every list: exact
+    exact = build("Flat", ids, vectors)
+    for kind in ("image", "video", None):
+        assert index.search(vectors[7], 10, kind).ids.tolist() == exact.search(vectors[7], 10, kind).ids.tolist()
+
+
+def test_tuning_raises_nprobe_until_the_recall_target_is_met():
+    n = 4000
+    ids = np.arange(1, n + 1, dtype=np.int64) << 12
+    vectors = clustered(n, seed=3)
+    index = build("IVF64,SQfp16", ids, vectors)
+    index.set_search_effort(nprobe=1)
+    sample = exact_sample(ids, vectors, n_queries=100)
+    before = measure(index, sample)
+    report = tune_and_measure(index, sample, target=0.95)
+    assert report.recall_at_10 >= 0.95 > before
+    assert report.nprobe == index.nprobe > 1 and report.queries == 100
+    # the sample's queries are stored vectors, yet none is counted as its own neighbour
+    assert not np.any(sample.truth == sample.query_ids[:, None])
+
+    index.set_search_effort(nprobe=64)  # more than needed: tuning comes down to the cheapest that holds
+    again = tune_and_measure(index, sample, target=0.95)
+    assert again.recall_at_10 >= 0.95 and again.nprobe <= report.nprobe
+    index.set_search_effort(nprobe=again.nprobe // 2)
+    assert measure(index, sample) < 0.95
