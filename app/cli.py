@@ -12,6 +12,7 @@ from typing import Annotated, Optional, cast
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from app import last_index
@@ -61,7 +62,8 @@ def _model_flags(tiny: bool, model: str | None, pretrained: str | None, device: 
 
 def _print_error(message: str) -> None:
     # soft_wrap: one line however long, so it can be grepped and copied.
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    # escape: a message may hold [brackets] (paths, pip extras) that rich would read as markup.
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True, soft_wrap=True)
 
 
 def _fail(message: str, code: int = 2) -> None:
