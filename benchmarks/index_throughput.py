@@ -21,6 +21,11 @@ it takes to decode one image on the indexing path, to see what limits the run.
 
     python benchmarks/index_throughput.py --workers 1,2 --batch-size 16,32,64 --repeats 2
 
+--ray compares instead `run_index` in this process with `run_index(ray_address=...)` on a local Ray
+instance (pip install 'gridrank[distributed]'), --workers CPU actors decoding and embedding:
+
+    python benchmarks/index_throughput.py --ray --repeats 2 --no-cli
+
 The machine should otherwise be idle; the script reports CPU time used by other processes during
 each measurement so that a disturbed figure can be spotted.
 """
@@ -32,7 +37,6 @@ import io
 import json
 import os
 import platform
-import resource
 import shutil
 import statistics
 import subprocess
@@ -52,6 +56,7 @@ JPEG_QUALITY = 90
 GENERATOR_VERSION = 1  # bump when the pictures change, so that caches are rebuilt
 INDEX_GOAL_VS_CEILING = 0.8
 INDEX_GOAL_VS_NAIVE = 3.0
+RAY_GOAL_SLOWDOWN = 1.3  # on one machine, Ray's overhead is what shows, not a speedup
 
 
 # --------------------------------------------------------------------------------------------
@@ -175,8 +180,31 @@ def _proc_stat() -> tuple[float, float]:
 
 
 def _own_cpu() -> float:
-    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+    """CPU seconds of this process and its descendants, running or finished (decode workers, Ray's processes)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parent, cpu = {}, {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as f:
+                stat = f.read()
+        except OSError:  # gone meanwhile
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # state ppid ... utime stime cutime cstime (11-14)
+        pid = int(entry.name)
+        parent[pid] = int(fields[1])
+        # cutime/cstime: children that finished and were waited for (a worker pool's, Ray's actors).
+        cpu[pid] = sum(int(v) for v in fields[11:15]) / tick
+    children: dict[int, list[int]] = {}
+    for pid, ppid in parent.items():
+        children.setdefault(ppid, []).append(pid)
+    total, todo = 0.0, [os.getpid()]
+    while todo:
+        pid = todo.pop()
+        total += cpu.get(pid, 0.0)
+        todo.extend(children.get(pid, []))
+    return total
 
 
 def wait_until_idle(max_wait_s: float, threshold_cores: float = 0.15) -> float:
@@ -269,6 +297,9 @@ def main(argv: list[str] | None = None) -> int:
                         "wait up to this long for other processes to leave the CPUs idle (shared machines)")
     parser.add_argument("--no-cli", action="store_true", help="skip the end-to-end `gridrank index` command")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive baseline (slow)")
+    parser.add_argument("--ray", action="store_true", help="instead: `run_index` locally vs on a local Ray instance "
+                        "with as many CPUs as this machine has (--workers actors), goal Ray within "
+                        f"{RAY_GOAL_SLOWDOWN}x of local (issue 5)")
     args = parser.parse_args(argv)
     batch_sizes = [int(v) for v in args.batch_size.split(",")]
     worker_counts = [int(v) for v in args.workers.split(",")]
@@ -330,13 +361,13 @@ def main(argv: list[str] | None = None) -> int:
                     tensors.append(encoder.preprocess(im.convert("RGB")))
             encoder.encode_pixels(torch.stack(tensors))
 
-    def index_once(batch: int, workers: int) -> None:
+    def index_once(batch: int, workers: int, ray_address: str | None = None) -> None:
         settings = load_settings(None, clip_model=args.model, clip_pretrained=args.pretrained, device=args.device,
                                  batch_size=batch, workers=workers)
         index_dir = workdir / "indexes" / f"run-{os.getpid()}"
         shutil.rmtree(index_dir, ignore_errors=True)
         try:
-            summary = run_index(root, index_dir, settings, encoder=encoder)
+            summary = run_index(root, index_dir, settings, encoder=encoder, ray_address=ray_address)
         finally:
             shutil.rmtree(index_dir, ignore_errors=True)
         if summary.indexed != len(paths):
@@ -360,6 +391,8 @@ def main(argv: list[str] | None = None) -> int:
             raise RuntimeError(f"{' '.join(command)} exited {done.returncode}: {done.stderr[-2000:]}")
 
     encoder.encode_pixels(pixels[: max(batch_sizes)])  # warm-up: first-call allocations, lazy init
+    if args.ray:
+        return compare_ray(args, len(paths), batch_sizes, worker_counts, index_once)
     ceiling = {b: Figures() for b in batch_sizes}
     naive_f = {b: Figures() for b in batch_sizes}
     index_f = {(b, w): Figures() for b in batch_sizes for w in worker_counts}
@@ -428,6 +461,43 @@ def main(argv: list[str] | None = None) -> int:
         print(f"best: batch {b}, workers {w}: index {rate:.2f} images/s, index/ceiling {r_ceil:.2f}"
               + (f", index/naive {r_naive:.2f}" if r_naive is not None else ""))
     print(f"load average at the end: {' '.join(open('/proc/loadavg').read().split()[:3])}")
+    return 0
+
+
+def compare_ray(args, n: int, batch_sizes: list[int], worker_counts: list[int], index_once) -> int:
+    """Images/s of run_index in this process vs with decode + embed on a local Ray instance."""
+    import ray
+
+    cores = len(os.sched_getaffinity(0))
+    started = time.perf_counter()
+    ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    print(f"ray {ray.__version__}: local instance with {cores} CPUs started in {time.perf_counter() - started:.1f} s "
+          "(not counted below; each Ray run does include starting its actors and loading the model in them)")
+    local = {(b, w): Figures() for b in batch_sizes for w in worker_counts}
+    on_ray = {(b, w): Figures() for b in batch_sizes for w in worker_counts}
+    for repeat in range(args.repeats):
+        for b in batch_sizes:
+            for w in worker_counts:  # interleaved, so that a burst of other load hits one sample, not one figure
+                print(f"[round {repeat + 1}/{args.repeats}] batch {b} workers {w}: local", end="", flush=True)
+                if args.wait_idle:
+                    wait_until_idle(args.wait_idle)
+                local[b, w].samples.append(measure(n, lambda: index_once(b, w))[0])
+                print(", ray", flush=True)
+                if args.wait_idle:
+                    wait_until_idle(args.wait_idle)
+                on_ray[b, w].samples.append(measure(n, lambda: index_once(b, w, ray_address="local"))[0])
+    for b in batch_sizes:
+        for w in worker_counts:
+            lo, ra = local[b, w].best(), on_ray[b, w].best()
+            slowdown = lo.rate / ra.rate
+            print()
+            print(f"== {args.model}, batch {b}, workers {w} (local: decode processes; Ray: CPU actors), {n} images ==")
+            print(f"local: {lo.rate:.2f} images/s  ({local[b, w].describe()})")
+            print(f"ray:   {ra.rate:.2f} images/s  ({on_ray[b, w].describe()})")
+            print(f"Ray slowdown (local images/s / Ray images/s): {slowdown:.2f} (goal <= {RAY_GOAL_SLOWDOWN})"
+                  f" {'met' if slowdown <= RAY_GOAL_SLOWDOWN else 'NOT met'}")
+    print(f"load average at the end: {' '.join(open('/proc/loadavg').read().split()[:3])}")
+    ray.shutdown()
     return 0
 
 
