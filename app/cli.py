@@ -113,9 +113,10 @@ def index(
         help="Sample one frame every N seconds instead of a fixed count.")] = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Drop the existing index and embed everything again "
                                           "(needed to switch models).")] = False,
+    # \\[ keeps rich's help markup from eating "[distributed]".
     ray: Annotated[Optional[str], typer.Option(
         "--ray", metavar="ADDRESS", help="Decode and embed on a Ray cluster: auto (from a cluster node), "
-        "ray://HOST:10001, or local (a Ray instance on this machine). Needs pip install 'gridrank[distributed]'. "
+        "ray://HOST:10001, or local (a Ray instance on this machine). Needs pip install 'gridrank\\[distributed]'. "
         "One actor per GPU, or --workers CPU actors on a cluster without GPUs; this machine writes the index.")] = None,
 ) -> None:
     """Index (or update the index of) a media folder. Re-runs only embed what changed."""

@@ -42,6 +42,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -179,8 +180,8 @@ def _proc_stat() -> tuple[float, float]:
     return (user + nice + system + irq + softirq) / tick, steal / tick
 
 
-def _own_cpu() -> float:
-    """CPU seconds of this process and its descendants, running or finished (decode workers, Ray's processes)."""
+def _tree_cpu_by_pid() -> dict[int, float]:
+    """utime + stime of this process and of each of its descendants (decode workers, Ray's processes)."""
     tick = os.sysconf("SC_CLK_TCK")
     parent, cpu = {}, {}
     for entry in os.scandir("/proc"):
@@ -191,20 +192,45 @@ def _own_cpu() -> float:
                 stat = f.read()
         except OSError:  # gone meanwhile
             continue
-        fields = stat[stat.rindex(")") + 2 :].split()  # state ppid ... utime stime cutime cstime (11-14)
+        fields = stat[stat.rindex(")") + 2 :].split()  # state ppid ... utime stime (11, 12)
         pid = int(entry.name)
         parent[pid] = int(fields[1])
-        # cutime/cstime: children that finished and were waited for (a worker pool's, Ray's actors).
-        cpu[pid] = sum(int(v) for v in fields[11:15]) / tick
+        cpu[pid] = (int(fields[11]) + int(fields[12])) / tick
     children: dict[int, list[int]] = {}
     for pid, ppid in parent.items():
         children.setdefault(ppid, []).append(pid)
-    total, todo = 0.0, [os.getpid()]
+    tree, todo = {}, [os.getpid()]
     while todo:
         pid = todo.pop()
-        total += cpu.get(pid, 0.0)
+        tree[pid] = cpu.get(pid, 0.0)
         todo.extend(children.get(pid, []))
-    return total
+    return tree
+
+
+class OwnCpu:
+    """CPU seconds this process tree uses over a `with` block.
+
+    Each process is sampled every 0.2 s while it lives, so children that end inside the block count
+    (a Ray actor is reaped by Ray's raylet, not by us: getrusage's children total misses it).
+    """
+
+    def __enter__(self) -> OwnCpu:
+        self.first = _tree_cpu_by_pid()
+        self.last = dict(self.first)
+        self._stop = threading.Event()
+        self._poller = threading.Thread(target=self._poll, daemon=True)
+        self._poller.start()
+        return self
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.2):
+            self.last.update(_tree_cpu_by_pid())
+
+    def __exit__(self, *_) -> None:
+        self._stop.set()
+        self._poller.join()
+        self.last.update(_tree_cpu_by_pid())
+        self.seconds = sum(max(0.0, cpu - self.first.get(pid, 0.0)) for pid, cpu in self.last.items())
 
 
 def wait_until_idle(max_wait_s: float, threshold_cores: float = 0.15) -> float:
@@ -212,10 +238,10 @@ def wait_until_idle(max_wait_s: float, threshold_cores: float = 0.15) -> float:
     deadline = time.monotonic() + max_wait_s
     while True:
         busy0, _ = _proc_stat()
-        own0 = _own_cpu()
-        time.sleep(1.0)
+        with OwnCpu() as own:
+            time.sleep(1.0)
         busy1, _ = _proc_stat()
-        load = max(0.0, (busy1 - busy0) - (_own_cpu() - own0))
+        load = max(0.0, (busy1 - busy0) - own.seconds)
         if load < threshold_cores or time.monotonic() >= deadline:
             return load
         time.sleep(2.0)
@@ -223,12 +249,12 @@ def wait_until_idle(max_wait_s: float, threshold_cores: float = 0.15) -> float:
 
 def measure(images: int, work) -> tuple[Sample, object]:
     busy0, steal0 = _proc_stat()
-    own0 = _own_cpu()
-    started = time.perf_counter()
-    result = work()
-    wall = time.perf_counter() - started
+    with OwnCpu() as own_cpu:
+        started = time.perf_counter()
+        result = work()
+        wall = time.perf_counter() - started
     busy1, steal1 = _proc_stat()
-    own = _own_cpu() - own0
+    own = own_cpu.seconds
     return Sample(wall, images, own / wall, max(0.0, (busy1 - busy0) - own) / wall, (steal1 - steal0) / wall), result
 
 

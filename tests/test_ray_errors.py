@@ -34,3 +34,8 @@ def test_unreachable_cluster_fails_fast(media_dir, run_cli):
 ])
 def test_cluster_endpoint(address, endpoint):
     assert cluster_endpoint(address) == endpoint
+
+
+def test_help_names_the_extra(run_cli):
+    result = run_cli("index", "--help")
+    assert result.code == 0 and "gridrank[distributed]" in " ".join(result.out.split())
