@@ -387,13 +387,24 @@ def main(argv: list[str] | None = None) -> int:
                     tensors.append(encoder.preprocess(im.convert("RGB")))
             encoder.encode_pixels(torch.stack(tensors))
 
+    first_item_s: dict[str | None, list[float]] = {}  # seconds to the first item written, by Ray address
+
     def index_once(batch: int, workers: int, ray_address: str | None = None) -> None:
         settings = load_settings(None, clip_model=args.model, clip_pretrained=args.pretrained, device=args.device,
                                  batch_size=batch, workers=workers)
         index_dir = workdir / "indexes" / f"run-{os.getpid()}"
         shutil.rmtree(index_dir, ignore_errors=True)
         try:
-            summary = run_index(root, index_dir, settings, encoder=encoder, ray_address=ray_address)
+            started = time.perf_counter()
+            first: list[float] = []
+
+            def note_first_item(_) -> None:
+                if not first:
+                    first.append(time.perf_counter() - started)
+
+            summary = run_index(root, index_dir, settings, encoder=encoder, ray_address=ray_address,
+                                on_progress=note_first_item)
+            first_item_s.setdefault(ray_address, []).extend(first)
         finally:
             shutil.rmtree(index_dir, ignore_errors=True)
         if summary.indexed != len(paths):
@@ -418,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
 
     encoder.encode_pixels(pixels[: max(batch_sizes)])  # warm-up: first-call allocations, lazy init
     if args.ray:
-        return compare_ray(args, len(paths), batch_sizes, worker_counts, index_once)
+        return compare_ray(args, len(paths), batch_sizes, worker_counts, index_once, first_item_s)
     ceiling = {b: Figures() for b in batch_sizes}
     naive_f = {b: Figures() for b in batch_sizes}
     index_f = {(b, w): Figures() for b in batch_sizes for w in worker_counts}
@@ -490,7 +501,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def compare_ray(args, n: int, batch_sizes: list[int], worker_counts: list[int], index_once) -> int:
+def compare_ray(args, n: int, batch_sizes: list[int], worker_counts: list[int], index_once,
+                first_item_s: dict[str | None, list[float]]) -> int:
     """Images/s of run_index in this process vs with decode + embed on a local Ray instance."""
     import ray
 
@@ -522,6 +534,9 @@ def compare_ray(args, n: int, batch_sizes: list[int], worker_counts: list[int], 
             print(f"ray:   {ra.rate:.2f} images/s  ({on_ray[b, w].describe()})")
             print(f"Ray slowdown (local images/s / Ray images/s): {slowdown:.2f} (goal <= {RAY_GOAL_SLOWDOWN})"
                   f" {'met' if slowdown <= RAY_GOAL_SLOWDOWN else 'NOT met'}")
+    for address, label in ((None, "local"), ("local", "ray")):
+        times = " ".join(f"{t:.1f}" for t in first_item_s.get(address, []))
+        print(f"first item written after (s), {label}: {times}  (start-up: decode workers / Ray actors + model load)")
     print(f"load average at the end: {' '.join(open('/proc/loadavg').read().split()[:3])}")
     ray.shutdown()
     return 0

@@ -21,6 +21,7 @@ from retrieval.settings import Settings
 
 INSTALL_HINT = "pip install 'gridrank[distributed]'"
 CONNECT_TIMEOUT_S = 5.0
+CALLS_PER_ACTOR = 4  # at least, on short runs: evens out the actors' shares
 
 
 class RayUnavailableError(RuntimeError):
@@ -105,14 +106,16 @@ class RayEmbedding:
         context.enable_progress_bars = False  # the caller shows progress
         logging.getLogger("ray.data").setLevel(logging.ERROR)  # its notes on execution would break up our progress bar
         resources = ray.cluster_resources()
-        gpus = int(resources.get("GPU", 0))
+        gpus = 0 if settings.device == "cpu" else int(resources.get("GPU", 0))
         if gpus:
             actors, decode_args, embed_args = gpus, {"num_cpus": 1}, {"num_cpus": 1, "num_gpus": 1}
         else:
             actors = max(1, settings.workers)
             cpus = max(1, int(resources.get("CPU", 1)) // actors)
             decode_args = embed_args = {"num_cpus": cpus}  # equal resources: Ray Data fuses the two stages
-        per_call = settings.batch_size  # media per call; embed_media splits them into forwards of batch_size frames
+        # Media per call (embed_media splits them into forwards of batch_size frames); smaller calls when
+        # the work is short, so that every actor gets about as many and none finishes long after the others.
+        per_call = max(1, min(settings.batch_size, -(-len(work) // (actors * CALLS_PER_ACTOR))))
         blocks = max(1, -(-len(work) // per_call))
         self._rows: Generator[dict, None, None] | None = None
         if work:
