@@ -80,8 +80,10 @@ def _one_thread_per_worker(_: int) -> None:
 class LocalEmbedding:
     """Decode in DataLoader worker processes, embed in this process in batches of `batch_size` frames."""
 
-    def __init__(self, work: list[WorkItem], options: DecodeOptions, encoder: ClipEncoder, settings: Settings):
+    def __init__(self, work: list[WorkItem], options: DecodeOptions, encoder: ClipEncoder, settings: Settings,
+                 should_stop: Callable[[], bool] | None = None):
         self.encoder = encoder
+        self.should_stop = should_stop
         self.batch_size = settings.batch_size
         self.loader = DataLoader(
             _DecodeDataset(work, options), batch_size=None, collate_fn=_as_is, num_workers=settings.workers,
@@ -105,6 +107,8 @@ class LocalEmbedding:
                 self.ready.append(EmbeddedMedia(media))
             while self.ready:
                 yield self.ready.popleft()
+            if self.should_stop and self.should_stop():  # stop decoding now, not after the batch fills up
+                return
         self._embed_pending()
         while self.ready:
             yield self.ready.popleft()
@@ -212,7 +216,7 @@ def run_index(
         _record_removals_and_problems(store, plan.removed, scanned)
         options = decode_options(encoder, settings)
         source: EmbeddedSource = (
-            LocalEmbedding(plan.work, options, encoder, settings) if ray_address is None
+            LocalEmbedding(plan.work, options, encoder, settings, should_stop) if ray_address is None
             else ray_embedding.RayEmbedding(plan.work, options, settings)
         )
         interrupted = _write_all(source, writer, on_progress, should_stop)
@@ -243,6 +247,7 @@ def _write_all(source: EmbeddedSource, writer: _Writer, on_progress: Callable[[I
                 interrupted = True
                 break
             writer.commit_if_due()
+        interrupted = interrupted or bool(should_stop and should_stop())  # the source may have stopped first
     except KeyboardInterrupt:
         interrupted = True
     for item in source.drain():
