@@ -89,6 +89,8 @@ def test_cli_index_with_ray(ray_session, media_dir, run_cli):
     counts = IndexStore.open(media_dir / ".gridrank").catalog.counts()
     assert counts.images > 0 and counts.videos > 0 and f"{counts.images + counts.videos} indexed" in result.out
     assert run_cli("search", "a red ball", "--k", "3", "--json").code == 0
+    again = run_cli("index", media_dir, "--tiny", "--ray", "local")  # nothing to do: no dataset at all
+    assert again.code == 0 and f"0 indexed, {counts.images + counts.videos} unchanged" in again.out
 
 
 @pytest.mark.slow
