@@ -12,12 +12,14 @@ from typing import Annotated, Optional, cast
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from app import last_index
 from app.render import (StatusReport, print_explanation, print_status, response_dict, search_table, summary_line,
                         to_json)
 from indexer.pipeline import IndexProgress, RootNotFoundError, run_index
+from indexer import ray_embedding
 from retrieval.encoder import ClipEncoder, ModelLoadError
 from retrieval.image_io import ImageRejected, load_rgb
 from retrieval.index_store import IndexBusyError, IndexNotFoundError, IndexStore, ModelMismatchError, remove_index
@@ -37,7 +39,8 @@ err_console = Console(stderr=True)
 
 # Errors a user can fix: one line on stderr, exit code 2.
 USER_ERRORS = (SettingsError, RootNotFoundError, IndexNotFoundError, ModelMismatchError, IndexBusyError,
-               ModelLoadError, ImageRejected, NotADirectoryError, PermissionError, FileNotFoundError, ValueError)
+               ModelLoadError, ImageRejected, NotADirectoryError, PermissionError, FileNotFoundError, ValueError,
+               ray_embedding.RayUnavailableError)
 
 IndexOpt = Annotated[Optional[Path], typer.Option(
     "--index", help="Index folder. Default: ROOT/.gridrank when indexing; for other commands $GRIDRANK_INDEX, "
@@ -59,7 +62,8 @@ def _model_flags(tiny: bool, model: str | None, pretrained: str | None, device: 
 
 def _print_error(message: str) -> None:
     # soft_wrap: one line however long, so it can be grepped and copied.
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    # escape: a message may hold [brackets] (paths, pip extras) that rich would read as markup.
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True, soft_wrap=True)
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -109,6 +113,11 @@ def index(
         help="Sample one frame every N seconds instead of a fixed count.")] = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Drop the existing index and embed everything again "
                                           "(needed to switch models).")] = False,
+    # \\[ keeps rich's help markup from eating "[distributed]".
+    ray: Annotated[Optional[str], typer.Option(
+        "--ray", metavar="ADDRESS", help="Decode and embed on a Ray cluster: auto (from a cluster node), "
+        "ray://HOST:10001, or local (a Ray instance on this machine). Needs pip install 'gridrank\\[distributed]'. "
+        "One actor per GPU, or --workers CPU actors on a cluster without GPUs; this machine writes the index.")] = None,
 ) -> None:
     """Index (or update the index of) a media folder. Re-runs only embed what changed."""
     if not root.is_dir():
@@ -125,6 +134,9 @@ def index(
         None if rebuild else index_dir, **_model_flags(tiny, model, pretrained, device), batch_size=batch_size,
         workers=workers, frames_per_video=frames_per_video, seconds_per_frame=seconds_per_frame,
     )
+    if ray is not None:
+        with err_console.status(f"connecting to Ray at {ray}..."):
+            ray_embedding.connect(ray)
     encoder = _load_encoder(settings)
     if rebuild:
         remove_index(index_dir)
@@ -139,7 +151,7 @@ def index(
             rate = f"{p.done / p.elapsed_s:.1f} files/s" if p.elapsed_s > 0 else ""
             bar.update(task, total=p.total, completed=p.done, rate=rate, current=p.current[-50:])
 
-        summary = run_index(root, index_dir, settings, encoder=encoder, on_progress=show)
+        summary = run_index(root, index_dir, settings, encoder=encoder, on_progress=show, ray_address=ray)
         bar.update(task, current="")
     last_index.remember(index_dir)
     console.print(summary_line(summary))

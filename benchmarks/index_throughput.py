@@ -21,6 +21,11 @@ it takes to decode one image on the indexing path, to see what limits the run.
 
     python benchmarks/index_throughput.py --workers 1,2 --batch-size 16,32,64 --repeats 2
 
+--ray compares instead `run_index` in this process with `run_index(ray_address=...)` on a local Ray
+instance (pip install 'gridrank[distributed]'), --workers CPU actors decoding and embedding:
+
+    python benchmarks/index_throughput.py --ray --repeats 2 --no-cli
+
 The machine should otherwise be idle; the script reports CPU time used by other processes during
 each measurement so that a disturbed figure can be spotted.
 """
@@ -32,12 +37,12 @@ import io
 import json
 import os
 import platform
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -52,6 +57,7 @@ JPEG_QUALITY = 90
 GENERATOR_VERSION = 1  # bump when the pictures change, so that caches are rebuilt
 INDEX_GOAL_VS_CEILING = 0.8
 INDEX_GOAL_VS_NAIVE = 3.0
+RAY_GOAL_SLOWDOWN = 1.3  # on one machine, Ray's overhead is what shows, not a speedup
 
 
 # --------------------------------------------------------------------------------------------
@@ -174,9 +180,57 @@ def _proc_stat() -> tuple[float, float]:
     return (user + nice + system + irq + softirq) / tick, steal / tick
 
 
-def _own_cpu() -> float:
-    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+def _tree_cpu_by_pid() -> dict[int, float]:
+    """utime + stime of this process and of each of its descendants (decode workers, Ray's processes)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parent, cpu = {}, {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as f:
+                stat = f.read()
+        except OSError:  # gone meanwhile
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # state ppid ... utime stime (11, 12)
+        pid = int(entry.name)
+        parent[pid] = int(fields[1])
+        cpu[pid] = (int(fields[11]) + int(fields[12])) / tick
+    children: dict[int, list[int]] = {}
+    for pid, ppid in parent.items():
+        children.setdefault(ppid, []).append(pid)
+    tree, todo = {}, [os.getpid()]
+    while todo:
+        pid = todo.pop()
+        tree[pid] = cpu.get(pid, 0.0)
+        todo.extend(children.get(pid, []))
+    return tree
+
+
+class OwnCpu:
+    """CPU seconds this process tree uses over a `with` block.
+
+    Each process is sampled every 0.2 s while it lives, so children that end inside the block count
+    (a Ray actor is reaped by Ray's raylet, not by us: getrusage's children total misses it).
+    """
+
+    def __enter__(self) -> OwnCpu:
+        self.first = _tree_cpu_by_pid()
+        self.last = dict(self.first)
+        self._stop = threading.Event()
+        self._poller = threading.Thread(target=self._poll, daemon=True)
+        self._poller.start()
+        return self
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.2):
+            self.last.update(_tree_cpu_by_pid())
+
+    def __exit__(self, *_) -> None:
+        self._stop.set()
+        self._poller.join()
+        self.last.update(_tree_cpu_by_pid())
+        self.seconds = sum(max(0.0, cpu - self.first.get(pid, 0.0)) for pid, cpu in self.last.items())
 
 
 def wait_until_idle(max_wait_s: float, threshold_cores: float = 0.15) -> float:
@@ -184,10 +238,10 @@ def wait_until_idle(max_wait_s: float, threshold_cores: float = 0.15) -> float:
     deadline = time.monotonic() + max_wait_s
     while True:
         busy0, _ = _proc_stat()
-        own0 = _own_cpu()
-        time.sleep(1.0)
+        with OwnCpu() as own:
+            time.sleep(1.0)
         busy1, _ = _proc_stat()
-        load = max(0.0, (busy1 - busy0) - (_own_cpu() - own0))
+        load = max(0.0, (busy1 - busy0) - own.seconds)
         if load < threshold_cores or time.monotonic() >= deadline:
             return load
         time.sleep(2.0)
@@ -195,12 +249,12 @@ def wait_until_idle(max_wait_s: float, threshold_cores: float = 0.15) -> float:
 
 def measure(images: int, work) -> tuple[Sample, object]:
     busy0, steal0 = _proc_stat()
-    own0 = _own_cpu()
-    started = time.perf_counter()
-    result = work()
-    wall = time.perf_counter() - started
+    with OwnCpu() as own_cpu:
+        started = time.perf_counter()
+        result = work()
+        wall = time.perf_counter() - started
     busy1, steal1 = _proc_stat()
-    own = _own_cpu() - own0
+    own = own_cpu.seconds
     return Sample(wall, images, own / wall, max(0.0, (busy1 - busy0) - own) / wall, (steal1 - steal0) / wall), result
 
 
@@ -269,6 +323,9 @@ def main(argv: list[str] | None = None) -> int:
                         "wait up to this long for other processes to leave the CPUs idle (shared machines)")
     parser.add_argument("--no-cli", action="store_true", help="skip the end-to-end `gridrank index` command")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive baseline (slow)")
+    parser.add_argument("--ray", action="store_true", help="instead: `run_index` locally vs on a local Ray instance "
+                        "with as many CPUs as this machine has (--workers actors), goal Ray within "
+                        f"{RAY_GOAL_SLOWDOWN}x of local (issue 5)")
     args = parser.parse_args(argv)
     batch_sizes = [int(v) for v in args.batch_size.split(",")]
     worker_counts = [int(v) for v in args.workers.split(",")]
@@ -330,13 +387,24 @@ def main(argv: list[str] | None = None) -> int:
                     tensors.append(encoder.preprocess(im.convert("RGB")))
             encoder.encode_pixels(torch.stack(tensors))
 
-    def index_once(batch: int, workers: int) -> None:
+    first_item_s: dict[str | None, list[float]] = {}  # seconds to the first item written, by Ray address
+
+    def index_once(batch: int, workers: int, ray_address: str | None = None) -> None:
         settings = load_settings(None, clip_model=args.model, clip_pretrained=args.pretrained, device=args.device,
                                  batch_size=batch, workers=workers)
         index_dir = workdir / "indexes" / f"run-{os.getpid()}"
         shutil.rmtree(index_dir, ignore_errors=True)
         try:
-            summary = run_index(root, index_dir, settings, encoder=encoder)
+            started = time.perf_counter()
+            first: list[float] = []
+
+            def note_first_item(_) -> None:
+                if not first:
+                    first.append(time.perf_counter() - started)
+
+            summary = run_index(root, index_dir, settings, encoder=encoder, ray_address=ray_address,
+                                on_progress=note_first_item)
+            first_item_s.setdefault(ray_address, []).extend(first)
         finally:
             shutil.rmtree(index_dir, ignore_errors=True)
         if summary.indexed != len(paths):
@@ -360,6 +428,8 @@ def main(argv: list[str] | None = None) -> int:
             raise RuntimeError(f"{' '.join(command)} exited {done.returncode}: {done.stderr[-2000:]}")
 
     encoder.encode_pixels(pixels[: max(batch_sizes)])  # warm-up: first-call allocations, lazy init
+    if args.ray:
+        return compare_ray(args, len(paths), batch_sizes, worker_counts, index_once, first_item_s)
     ceiling = {b: Figures() for b in batch_sizes}
     naive_f = {b: Figures() for b in batch_sizes}
     index_f = {(b, w): Figures() for b in batch_sizes for w in worker_counts}
@@ -428,6 +498,47 @@ def main(argv: list[str] | None = None) -> int:
         print(f"best: batch {b}, workers {w}: index {rate:.2f} images/s, index/ceiling {r_ceil:.2f}"
               + (f", index/naive {r_naive:.2f}" if r_naive is not None else ""))
     print(f"load average at the end: {' '.join(open('/proc/loadavg').read().split()[:3])}")
+    return 0
+
+
+def compare_ray(args, n: int, batch_sizes: list[int], worker_counts: list[int], index_once,
+                first_item_s: dict[str | None, list[float]]) -> int:
+    """Images/s of run_index in this process vs with decode + embed on a local Ray instance."""
+    import ray
+
+    cores = len(os.sched_getaffinity(0))
+    started = time.perf_counter()
+    ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    print(f"ray {ray.__version__}: local instance with {cores} CPUs started in {time.perf_counter() - started:.1f} s "
+          "(not counted below; each Ray run does include starting its actors and loading the model in them)")
+    local = {(b, w): Figures() for b in batch_sizes for w in worker_counts}
+    on_ray = {(b, w): Figures() for b in batch_sizes for w in worker_counts}
+    for repeat in range(args.repeats):
+        for b in batch_sizes:
+            for w in worker_counts:  # interleaved, so that a burst of other load hits one sample, not one figure
+                print(f"[round {repeat + 1}/{args.repeats}] batch {b} workers {w}: local", end="", flush=True)
+                if args.wait_idle:
+                    wait_until_idle(args.wait_idle)
+                local[b, w].samples.append(measure(n, lambda: index_once(b, w))[0])
+                print(", ray", flush=True)
+                if args.wait_idle:
+                    wait_until_idle(args.wait_idle)
+                on_ray[b, w].samples.append(measure(n, lambda: index_once(b, w, ray_address="local"))[0])
+    for b in batch_sizes:
+        for w in worker_counts:
+            lo, ra = local[b, w].best(), on_ray[b, w].best()
+            slowdown = lo.rate / ra.rate
+            print()
+            print(f"== {args.model}, batch {b}, workers {w} (local: decode processes; Ray: CPU actors), {n} images ==")
+            print(f"local: {lo.rate:.2f} images/s  ({local[b, w].describe()})")
+            print(f"ray:   {ra.rate:.2f} images/s  ({on_ray[b, w].describe()})")
+            print(f"Ray slowdown (local images/s / Ray images/s): {slowdown:.2f} (goal <= {RAY_GOAL_SLOWDOWN})"
+                  f" {'met' if slowdown <= RAY_GOAL_SLOWDOWN else 'NOT met'}")
+    for address, label in ((None, "local"), ("local", "ray")):
+        times = " ".join(f"{t:.1f}" for t in first_item_s.get(address, []))
+        print(f"first item written after (s), {label}: {times}  (start-up: decode workers / Ray actors + model load)")
+    print(f"load average at the end: {' '.join(open('/proc/loadavg').read().split()[:3])}")
+    ray.shutdown()
     return 0
 
 

@@ -80,7 +80,7 @@ def decode_item(item: WorkItem, options: DecodeOptions) -> DecodedMedia:
     except PermissionError:
         result.skip_reason = "permission denied: make the file readable by this user"
     except Exception as e:  # decoders raise many types; one bad file must not stop the run
-        result.skip_reason = f"cannot decode {entry.kind}: {_first_line(e)}"
+        result.skip_reason = f"cannot decode {entry.kind}: {first_line(e)}"
     if result.skip_reason:
         result.pixels = None
     return result
@@ -111,9 +111,9 @@ def _decode_video(result: DecodedMedia, options: DecodeOptions) -> None:
         try:
             result.cues = read_subtitles(sidecar)
         except Exception as e:  # a bad subtitle file should not cost the video its index entry
-            result.note = f"subtitles {sidecar.name} not read: {_first_line(e)}"
+            result.note = f"subtitles {sidecar.name} not read: {first_line(e)}"
 
 
-def _first_line(error: BaseException) -> str:
+def first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return text[0][:300] if text else type(error).__name__

@@ -1,18 +1,20 @@
-"""An indexing run: scan, plan, decode in worker processes, embed in batches, commit often."""
+"""An indexing run: scan, plan, decode and embed (here or on Ray), write and commit often."""
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from indexer.decode import DecodedMedia, DecodeOptions, WorkItem, decode_item
+from indexer.embed import EmbeddedMedia, EmbeddedSource, decode_options, embed_media, needs_model
 from indexer.plan import plan_changes
 from indexer.scan import ScanResult, scan
 from retrieval.catalog import FrameRecord, MediaRecord, SkipRecord
@@ -77,53 +79,85 @@ def _one_thread_per_worker(_: int) -> None:
     torch.set_num_threads(1)
 
 
-class _Run:
-    """State of one run: staged work waiting for the model, and the commit clock."""
+class LocalEmbedding:
+    """Decode in DataLoader worker processes, embed in this process in batches of `batch_size` frames."""
 
-    def __init__(self, store: IndexStore, encoder: ClipEncoder, settings: Settings, progress: IndexProgress):
-        self.store = store
+    def __init__(self, work: list[WorkItem], options: DecodeOptions, encoder: ClipEncoder, settings: Settings,
+                 should_stop: Callable[[], bool] | None = None):
         self.encoder = encoder
-        self.settings = settings
-        self.progress = progress
+        self.should_stop = should_stop
+        self.batch_size = settings.batch_size
+        self.loader = DataLoader(
+            _DecodeDataset(work, options), batch_size=None, collate_fn=_as_is, num_workers=settings.workers,
+            worker_init_fn=_one_thread_per_worker,
+            # Enough decoded items queued to fill the next batch while the model runs the current one.
+            prefetch_factor=max(2, math.ceil(settings.batch_size / settings.workers)) if settings.workers else None,
+        )
         self.pending: list[DecodedMedia] = []
         self.pending_frames = 0
+        # Finished, not yet handed out: kept here (not in the generator) so a Ctrl-C loses none of them.
+        self.ready: deque[EmbeddedMedia] = deque()
+
+    def __iter__(self) -> Iterator[EmbeddedMedia]:
+        for media in self.loader:
+            if needs_model(media):
+                self.pending.append(media)
+                self.pending_frames += len(media.pixels)
+                if self.pending_frames >= self.batch_size:
+                    self._embed_pending()
+            else:
+                self.ready.append(EmbeddedMedia(media))
+            while self.ready:
+                yield self.ready.popleft()
+            if self.should_stop and self.should_stop():  # stop decoding now, not after the batch fills up
+                return
+        self._embed_pending()
+        while self.ready:
+            yield self.ready.popleft()
+
+    def _embed_pending(self) -> None:
+        embedded = embed_media(self.encoder, self.pending, self.batch_size)  # a Ctrl-C in here keeps them pending
+        self.pending, self.pending_frames = [], 0
+        self.ready.extend(embedded)
+
+    def drain(self) -> list[EmbeddedMedia]:
+        self._embed_pending()
+        finished = list(self.ready)
+        self.ready.clear()
+        return finished
+
+
+class _Writer:
+    """Writes embedded media into the store (wherever they were embedded) and commits on a clock."""
+
+    def __init__(self, store: IndexStore, settings: Settings, progress: IndexProgress):
+        self.store = store
+        self.settings = settings
+        self.progress = progress
         self.last_commit = time.monotonic()
         self.known = store.catalog.media_by_path()
+        self._writing: EmbeddedMedia | None = None  # interrupted halfway: written again, whole, before the commit
 
-    def accept(self, media: DecodedMedia) -> None:
+    def accept(self, item: EmbeddedMedia) -> None:
+        if not self.store.catalog.in_transaction:  # a Ctrl-C fell between a commit and the next begin
+            self.store.begin()
+        self._writing = item
+        outcome = self._write(item)
+        self._writing = None
+        setattr(self.progress, outcome, getattr(self.progress, outcome) + 1)
+
+    def _write(self, item: EmbeddedMedia) -> Literal["indexed", "touched", "skipped"]:
+        media = item.media
         entry = media.entry
         previous = self.known.get(entry.rel_path)
         if media.skip_reason:
             if previous is not None:  # it changed into something unreadable: drop the stale vectors
                 self.store.delete_media(previous)
             self.store.catalog.record_skip(SkipRecord(entry.rel_path, entry.size, entry.mtime_ns, media.skip_reason))
-            self.progress.skipped += 1
-        elif media.unchanged:
+            return "skipped"
+        if media.unchanged:
             self.store.catalog.touch_media(previous.id, entry.size, entry.mtime_ns)
-            self.progress.touched += 1
-        else:
-            self.pending.append(media)
-            self.pending_frames += len(media.pixels)
-            if self.pending_frames >= self.settings.batch_size:
-                self.flush()
-
-    def flush(self) -> None:
-        """Embed everything pending and stage it in the store."""
-        if not self.pending:
-            return
-        pixels = torch.cat([m.pixels for m in self.pending])
-        step = self.settings.batch_size
-        vectors = np.concatenate([self.encoder.encode_pixels(pixels[i : i + step]) for i in range(0, len(pixels), step)])
-        offset = 0
-        for media in self.pending:
-            n = len(media.pixels)
-            self._stage(media, vectors[offset : offset + n])
-            offset += n
-        self.progress.indexed += len(self.pending)
-        self.pending, self.pending_frames = [], 0
-
-    def _stage(self, media: DecodedMedia, vectors: np.ndarray) -> None:
-        entry = media.entry
+            return "touched"
         media_id = self.store.catalog.reserve_media_id(entry.rel_path, entry.kind)
         frames = [
             FrameRecord(vector_id(entry.kind, media_id, i), media_id, i, ts) for i, ts in enumerate(media.timestamps)
@@ -132,7 +166,8 @@ class _Run:
             media_id, entry.rel_path, entry.kind, entry.size, entry.mtime_ns, media.content_hash, media.width,
             media.height, media.duration, len(frames), media.taken_at, media.note,
         )
-        self.store.put_media(record, frames, vectors, media.cues)
+        self.store.put_media(record, frames, item.vectors, media.cues)
+        return "indexed"
 
     def commit_if_due(self) -> None:
         if time.monotonic() - self.last_commit >= self.settings.commit_every_s:
@@ -140,8 +175,10 @@ class _Run:
             self.store.begin()
 
     def commit(self) -> None:
-        self.flush()
-        self.store.commit()
+        if self._writing is not None:
+            self.accept(self._writing)
+        if self.store.catalog.in_transaction:  # else a Ctrl-C came after the last commit: nothing new to commit
+            self.store.commit()
         self.last_commit = time.monotonic()
 
 
@@ -152,15 +189,22 @@ def run_index(
     encoder: ClipEncoder | None = None,
     on_progress: Callable[[IndexProgress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    ray_address: str | None = None,
 ) -> IndexSummary:
     """Bring the index in `index_dir` up to date with `root`.
 
     Finished work is committed every `settings.commit_every_s` seconds and on Ctrl-C or a stop
     request; a crash loses at most the work since the last commit, and the next run resumes.
+    With `ray_address` (as ray.init takes it), decoding and embedding run on that Ray cluster;
+    planning and writing stay here, so the index is the same.
     """
     if not root.is_dir():
         raise RootNotFoundError(f"media folder not found: {root}")
     root = root.resolve()
+    if ray_address is not None:
+        from indexer import ray_embedding
+
+        ray_embedding.connect(ray_address)  # fail before touching the index
     encoder = encoder or ClipEncoder.from_settings(settings)
     model, pretrained = settings.model_identity
     store = IndexStore.open_for_writing(index_dir, root, model, pretrained, encoder.dim)
@@ -169,34 +213,16 @@ def run_index(
         scanned = scan(root)
         plan = plan_changes(scanned.files, store.catalog.media_by_path(), scanned.problems)
         progress = IndexProgress(total=len(plan.work), unchanged=plan.unchanged, removed=len(plan.removed))
-        run = _Run(store, encoder, settings, progress)
+        writer = _Writer(store, settings, progress)
         store.begin()
         _record_removals_and_problems(store, plan.removed, scanned)
-        options = DecodeOptions(
-            encoder.preprocess, encoder.image_size, settings.max_image_pixels, settings.frames_per_video,
-            settings.seconds_per_frame,
+        options = decode_options(encoder, settings)
+        source: EmbeddedSource = (
+            LocalEmbedding(plan.work, options, encoder, settings, should_stop) if ray_address is None
+            else ray_embedding.RayEmbedding(plan.work, options, settings)
         )
-        loader = DataLoader(
-            _DecodeDataset(plan.work, options), batch_size=None, collate_fn=_as_is, num_workers=settings.workers,
-            worker_init_fn=_one_thread_per_worker,
-            # Enough decoded items queued to fill the next batch while the model runs the current one.
-            prefetch_factor=max(2, math.ceil(settings.batch_size / settings.workers)) if settings.workers else None,
-        )
-        interrupted = False
-        try:
-            for media in loader:
-                run.accept(media)
-                progress.done += 1
-                progress.current = media.entry.rel_path
-                if on_progress:
-                    on_progress(progress)
-                if should_stop and should_stop():
-                    interrupted = True
-                    break
-                run.commit_if_due()
-        except KeyboardInterrupt:
-            interrupted = True
-        run.commit()
+        interrupted = _write_all(source, writer, on_progress, should_stop)
+        writer.commit()
         rebuilt = None if interrupted else _rebuild_if_needed(store, settings, progress, on_progress)
         return IndexSummary(progress.indexed, progress.touched, progress.skipped, progress.unchanged,
                             progress.removed, progress.elapsed_s, interrupted, rebuilt)
@@ -213,6 +239,34 @@ def _rebuild_if_needed(store: IndexStore, settings: Settings, progress: IndexPro
             on_progress(progress)
 
     return rebuild_if_needed(store, settings, stage)
+
+
+def _write_all(source: EmbeddedSource, writer: _Writer, on_progress: Callable[[IndexProgress], None] | None,
+               should_stop: Callable[[], bool] | None) -> bool:
+    """Write everything the source yields, committing on the clock; True if stopped or interrupted."""
+    progress = writer.progress
+    interrupted = False
+
+    def written(item: EmbeddedMedia) -> None:
+        writer.accept(item)
+        progress.done += 1
+        progress.current = item.media.entry.rel_path
+        if on_progress:
+            on_progress(progress)
+
+    try:
+        for item in source:
+            written(item)
+            if should_stop and should_stop():
+                interrupted = True
+                break
+            writer.commit_if_due()
+        interrupted = interrupted or bool(should_stop and should_stop())  # the source may have stopped first
+    except KeyboardInterrupt:
+        interrupted = True
+    for item in source.drain():
+        written(item)
+    return interrupted
 
 
 def _record_removals_and_problems(store: IndexStore, removed: list[MediaRecord], scanned: ScanResult) -> None:

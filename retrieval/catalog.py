@@ -135,6 +135,10 @@ class Catalog:
     def commit(self) -> None:
         self._db.execute("COMMIT")
 
+    @property
+    def in_transaction(self) -> bool:
+        return self._db.in_transaction
+
     def rollback(self) -> None:
         if self._db.in_transaction:
             self._db.execute("ROLLBACK")

@@ -30,10 +30,10 @@ def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def _start_indexing(root, index_dir, stdout=subprocess.DEVNULL):
+def _start_indexing(root, index_dir, stdout=subprocess.DEVNULL, extra_args=()):
     env = dict(os.environ, GRIDRANK_COMMIT_EVERY_S="0.05", GRIDRANK_BATCH_SIZE="2", GRIDRANK_WORKERS="1")
-    return subprocess.Popen([sys.executable, "-m", "app.cli", "index", str(root), "--tiny", "--index", str(index_dir)],
-                            env=env, stdout=stdout, stderr=subprocess.PIPE, preexec_fn=_default_sigint)
+    return subprocess.Popen([sys.executable, "-m", "app.cli", "index", str(root), "--tiny", "--index", str(index_dir),
+                             *extra_args], env=env, stdout=stdout, stderr=subprocess.PIPE, preexec_fn=_default_sigint)
 
 
 def _make_images(root):
