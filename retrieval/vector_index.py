@@ -66,6 +66,17 @@ class VectorIndex:
         keep = ids[0] >= 0
         return Neighbours(ids[0][keep], scores[0][keep])
 
+    def search_among(self, query: np.ndarray, n: int, ids: np.ndarray) -> Neighbours:
+        """Top-n neighbours among the given ids only (a filter applied inside the search)."""
+        n = min(n, len(self), len(ids))
+        if n <= 0:
+            return Neighbours(np.empty(0, np.int64), np.empty(0, np.float32))
+        params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(ids, dtype=np.int64)))
+        scores, found = self._index.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), n,
+                                           params=params)
+        keep = found[0] >= 0
+        return Neighbours(found[0][keep], scores[0][keep])
+
     def write_atomic(self, path: Path) -> None:
         """Write to a temp file, fsync it, then rename: readers never see a partial file."""
         tmp = path.with_name(f".{path.name}.tmp")

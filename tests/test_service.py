@@ -73,7 +73,8 @@ def test_every_method_runs_end_to_end_through_the_tiny_qwen2_vl(tiny_service, me
 
 
 def test_first_ranks_by_the_logits_over_the_marks(tiny_service):
-    response = tiny_service.run(SearchRequest(Query("a cat"), k=4, kind="image", rerank="first", rerank_k=4))
+    response = tiny_service.run(SearchRequest(Query("a cat"), k=4, kind="image", rerank="first", rerank_k=4,
+                                              collapse=False))
     first_stage = tiny_service.searcher.search(Query("a cat"), k=4, kind="image").hits
     from retrieval.rerank.candidates import build_candidate
     from retrieval.rerank.grids import make_marked_grid
@@ -145,7 +146,7 @@ def test_sqaf_blends_the_target_caption_into_a_composed_query(scripted, tiny_enc
     service, server = scripted(Reply(body=completion(caption)), Reply(body=completion("A > B > C")))
     reference = Image.open(SAMPLE / "photos" / "cat_chelsea.jpg").convert("RGB")
     response = service.run(SearchRequest(Query("but black and white", reference), k=3, kind="image",
-                                         rerank="grid", rerank_k=3))
+                                         rerank="grid", rerank_k=3, collapse=False))
     assert response.caption == caption
     base = blend(tiny_encoder.encode_images([reference])[0], tiny_encoder.encode_texts(["but black and white"])[0],
                  0.8)
