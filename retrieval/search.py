@@ -74,10 +74,15 @@ class ResultShape:
 
     filter: MediaFilter = field(default_factory=MediaFilter)
     min_score: float | None = None  # drop hits below this cosine similarity
-    collapse: bool = True  # False: every item its own result (fusion's per-retriever lists)
-    near_duplicate_threshold: float | None = None  # None: only exact duplicates (same bytes) collapse
+    collapse: bool = True  # identical files (same content hash) into one result; False: every item its own
+    near_duplicate_threshold: float | None = None  # and items at least this similar; None: identical files only
     segment_gap_s: float = 5.0
     pinned: int | None = None  # a media id that comes first whatever its score (more-like-this)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ResultShape:
+        return cls(min_score=settings.min_score, near_duplicate_threshold=settings.near_duplicate_threshold,
+                   segment_gap_s=settings.segment_gap_s)
 
 
 @dataclass(frozen=True)
@@ -125,10 +130,12 @@ def blend(image_vector: np.ndarray, text_vector: np.ndarray, text_weight: float)
 class Searcher:
     """Holds an open index and a loaded encoder: queries never pay a model load."""
 
-    def __init__(self, store: IndexStore, encoder: ClipEncoder, composed_text_weight: float = 0.8):
+    def __init__(self, store: IndexStore, encoder: ClipEncoder, composed_text_weight: float = 0.8,
+                 default_shape: ResultShape | None = None):
         self.store = store
         self.encoder = encoder
         self.composed_text_weight = composed_text_weight
+        self.default_shape = default_shape or ResultShape()  # the settings' collapsing, cutoff and moments
         self._allowed_cache: tuple[tuple[int, MediaFilter], np.ndarray] | None = None
 
     @classmethod
@@ -138,7 +145,7 @@ class Searcher:
         store.check_model(*settings.model_identity)  # before a possibly long model load
         encoder = encoder or load_encoder(settings)
         store.check_model(*settings.model_identity, dim=encoder.dim)
-        return cls(store, encoder, settings.composed_text_weight)
+        return cls(store, encoder, settings.composed_text_weight, ResultShape.from_settings(settings))
 
     def encode(self, query: Query) -> np.ndarray:
         if query.like is not None:
@@ -208,11 +215,12 @@ class Searcher:
 
     # -- searching ------------------------------------------------------------------------------
 
-    def search(self, query: Query, k: int = 10, kind: SearchKind = "any") -> SearchResponse:
+    def search(self, query: Query, k: int = 10, kind: SearchKind = "any", shape: ResultShape | None = None
+               ) -> SearchResponse:
         started = time.perf_counter()
         vector = self.encode(query)
         encoded = time.perf_counter()
-        hits = self.search_vector(vector, k, kind)
+        hits = self.search_vector(vector, k, kind, shape)
         return SearchResponse(hits, StageTimings(encoded - started, time.perf_counter() - encoded))
 
     def search_vector(self, vector: np.ndarray, k: int, kind: SearchKind = "any",
@@ -224,7 +232,7 @@ class Searcher:
         """
         if k < 1:
             raise ValueError("k must be at least 1")
-        shape = shape or ResultShape()
+        shape = shape or self.default_shape
         media_filter = dataclasses.replace(shape.filter, kind=None if kind == "any" else kind)
         self.store.refresh()
         frames = self.store.frames
@@ -284,7 +292,7 @@ class Searcher:
     def search_video_means(self, vector: np.ndarray, k: int, shape: ResultShape | None = None) -> list[SearchHit]:
         """Videos ranked by their mean-pooled frame vector: a second retriever for fusion."""
         self.store.refresh()
-        media_filter = (shape or ResultShape()).filter
+        media_filter = (shape or self.default_shape).filter
         if media_filter.active:
             allowed = self.allowed_media_ids(dataclasses.replace(media_filter, kind="video"))
             neighbours = self.store.videos.search_among(vector, k, np.array(sorted(allowed), dtype=np.int64))

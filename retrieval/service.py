@@ -34,7 +34,7 @@ class SearchRequest:
     fuse: FusionMethod | None = None  # videos: fuse best-frame, mean-pooled and subtitle retrievers
     filter: MediaFilter = MediaFilter()  # folder, dates, extensions (the kind is `kind`)
     min_score: float | None = None  # None: the settings' min_score
-    collapse: bool = True  # near-duplicates into one result (identical files always collapse)
+    collapse: bool = True  # identical files, and near-duplicates above the threshold, into one result
     page: int = 1  # 1-based; k results per page
 
 
@@ -122,10 +122,9 @@ class SearchService:
 
     def result_shape(self, request: SearchRequest) -> ResultShape:
         s = self.settings
-        return ResultShape(
-            filter=request.filter, min_score=s.min_score if request.min_score is None else request.min_score,
-            near_duplicate_threshold=s.near_duplicate_threshold if request.collapse else None,
-            segment_gap_s=s.segment_gap_s, pinned=request.query.like)
+        return dataclasses.replace(
+            ResultShape.from_settings(s), filter=request.filter, pinned=request.query.like, collapse=request.collapse,
+            min_score=s.min_score if request.min_score is None else request.min_score)
 
     # -- SQAF -----------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from indexer.pipeline import run_index
 from retrieval.rerank.backends.local import LocalBackend
 from retrieval.rerank.backends.server import ServerBackend
 from retrieval.rerank.fusion import RankedList, combsum, rrf
-from retrieval.search import Query, Searcher, blend
+from retrieval.search import Query, ResultShape, Searcher, blend
 from retrieval.service import SearchRequest, SearchService, make_backend
 
 from sample_media import SAMPLE
@@ -73,8 +73,7 @@ def test_every_method_runs_end_to_end_through_the_tiny_qwen2_vl(tiny_service, me
 
 
 def test_first_ranks_by_the_logits_over_the_marks(tiny_service):
-    response = tiny_service.run(SearchRequest(Query("a cat"), k=4, kind="image", rerank="first", rerank_k=4,
-                                              collapse=False))
+    response = tiny_service.run(SearchRequest(Query("a cat"), k=4, kind="image", rerank="first", rerank_k=4))
     first_stage = tiny_service.searcher.search(Query("a cat"), k=4, kind="image").hits
     from retrieval.rerank.candidates import build_candidate
     from retrieval.rerank.grids import make_marked_grid
@@ -146,7 +145,7 @@ def test_sqaf_blends_the_target_caption_into_a_composed_query(scripted, tiny_enc
     service, server = scripted(Reply(body=completion(caption)), Reply(body=completion("A > B > C")))
     reference = Image.open(SAMPLE / "photos" / "cat_chelsea.jpg").convert("RGB")
     response = service.run(SearchRequest(Query("but black and white", reference), k=3, kind="image",
-                                         rerank="grid", rerank_k=3, collapse=False))
+                                         rerank="grid", rerank_k=3))
     assert response.caption == caption
     base = blend(tiny_encoder.encode_images([reference])[0], tiny_encoder.encode_texts(["but black and white"])[0],
                  0.8)
@@ -161,7 +160,7 @@ def test_score_fusion_of_video_retrievers(indexed, tiny_settings, fuse, fuser, t
     service = SearchService(indexed, tiny_settings)
     response = service.run(SearchRequest(Query("a ball"), k=10, kind="video", fuse=fuse))
     vector = tiny_encoder.encode_texts(["a ball"])[0]
-    frames = indexed.search_vector(vector, 10, "video")
+    frames = indexed.search_vector(vector, 10, "video", ResultShape(collapse=False))  # fused lists: not collapsed
     means = indexed.search_video_means(vector, 10)
     subtitles = service._subtitle_scores(vector)
     ranked_subs = sorted(subtitles.items(), key=lambda item: -item[1])

@@ -8,12 +8,14 @@ import shutil
 import pytest
 from PIL import Image
 
-from app.web.handlers import MAX_K, RERANK_METHODS, UploadRejected, UserInputError
+from app.web.handlers import MAX_K, RERANK_METHODS, Refine, UploadRejected, UserInputError
 from app.web.indexing import IndexJobError, IndexJobs
 from sample_media import BROKEN, SAMPLE
 from retrieval.search import Query, Searcher
 
 from .support import indexed_copy
+
+EVERY_ITEM = Refine(collapse=False)  # the sample's copies stay separate results
 
 CAPTION = re.compile(r"^#\d+ · -?\d\.\d{3} · \S.*$")
 
@@ -107,13 +109,13 @@ def test_detail_of_a_photo_is_a_bounded_preview(backend):
 
 
 def _red_ball(backend):
-    hits = backend.search("a red ball", None, 50, "video").hits
+    hits = backend.search("a red ball", None, 50, "video", refine=EVERY_ITEM).hits
     return next(h for h in hits if h.path.name == "red_ball_bouncing.mp4"), hits
 
 
 def test_video_moments_have_sgrid_player_start_and_subtitles(backend):
     red_ball, hits = _red_ball(backend)
-    response = backend.search("a red ball", None, len(hits), "video")
+    response = backend.search("a red ball", None, len(hits), "video", refine=EVERY_ITEM)
     results = {r.hit.path.name: r for r in backend.video_results(response)}
     assert len(results) == len(hits)
     result = results["red_ball_bouncing.mp4"]
@@ -149,7 +151,7 @@ def test_index_the_served_folder_again_with_new_and_broken_files(backend):
     assert [path for path, _ in snap.skipped_files] == ["broken.jpg"]
     assert "not an image" in snap.skipped_files[0][1]
     assert backend.index_dir == root / ".gridrank"  # same index, updated in place
-    names = {h.path.name for h in backend.search("x", None, MAX_K, "image").hits}
+    names = {h.path.name for h in backend.search("x", None, MAX_K, "image", refine=EVERY_ITEM).hits}
     assert "new_cat.jpg" in names
 
 
