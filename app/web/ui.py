@@ -293,16 +293,19 @@ def _search_tab(backend: WebBackend) -> None:
             # A generator: with a reranker, the first-stage results and a status come first.
             for update in backend.search_stream(None if like else text, None, k_value, kind_value,
                                                 "none" if like else rerank_value, rerank_k_value, refine=refine):
-                yield *_page_outputs(backend, update, label), *_panel_for(backend, update), *_clear_detail()
+                yield (*_page_outputs(backend, update, label), *_panel_for(backend, update), *_clear_detail(),
+                       *unselected)
         except UserInputError as e:
             gr.Warning(str(e))
-            yield [], [], str(e), "", "", *_empty_panel(), *_clear_detail()
+            yield [], [], str(e), "", "", *_empty_panel(), *_clear_detail(), *unselected
+
+    unselected = (None, gr.update(interactive=False))  # new results: nothing selected
 
     def run_like(selected_path: str | None, *values):
         yield from run("", *values, like=selected_path)
 
     options = [kind, k, rerank, rerank_k, under, after, before, ext, min_score, collapse]
-    outputs = [gallery, hits, summary, status, timings, *panel, *detail]
+    outputs = [gallery, hits, summary, status, timings, *panel, *detail, selected, like_button]
     for trigger in (button.click, query.submit):
         trigger(run, [query, *options], outputs, api_visibility="private", concurrency_id="search")
     like_button.click(run_like, [selected, *options], outputs, api_visibility="private", concurrency_id="search")
