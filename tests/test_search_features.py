@@ -205,6 +205,7 @@ def test_cli_filters_mixing_like_and_pages(run_cli, media):
     index = media / ".gridrank"
     result = run_cli("search", "2:beach", "+dog", "-people", "--index", index, "--under", "photos/space", "--json")
     assert result.code == 0, result.err
+    assert "loaded gridrank-tiny-clip in" in result.err  # the model load, timed, once per run
     hits = json.loads(result.out)["hits"]
     assert len(hits) == 2 and all("/photos/space/" in h["path"] for h in hits)
 
