@@ -215,7 +215,8 @@ def search(
     """Search an index by text, by an example image, or both; mix terms; filter; optionally rerank with an MLLM."""
     unknown = [word for word in query or [] if word.startswith("--")]
     if unknown:
-        _fail(f"no such option: {unknown[0]} (see gridrank search --help)")
+        _fail(f"no such option: {unknown[0]} (or an option after `--`, where it reads as query words): "
+              "see gridrank search --help")
     text = " ".join(query) if query else None
     if kind not in ("any", "image", "video"):
         _fail(f"--kind must be image, video or any, not {kind!r}")

@@ -291,7 +291,7 @@ class WebBackend:
             media_filter = MediaFilter(normalize_under(refine.under, self.root), None,
                                        parse_date(refine.after, "from date"), parse_date(refine.before, "to date"),
                                        parse_exts(refine.ext))
-            min_score = None if refine.min_score in (None, "") else float(refine.min_score)
+            min_score = _min_score(refine.min_score)
         except ValueError as e:  # UnknownItemError too: the message names the path
             raise UserInputError(str(e)) from None
         if min_score is not None and not -1 <= min_score <= 1:
@@ -482,6 +482,15 @@ def _whole_number(value, name: str) -> int:
     if not number.is_integer():
         raise UserInputError(f"{name} must be a whole number, not {value!r}")
     return int(number)
+
+
+def _min_score(value) -> float | None:
+    if value is None or not str(value).strip():
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"minimum score must be a number between -1 and 1, or empty for none, not {value!r}") from None
 
 
 def _weight(value, name: str) -> float:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import time
+from collections.abc import Callable
 
 import gradio as gr
 from PIL import Image
@@ -136,7 +137,8 @@ def _rerank_k_slider(backend: WebBackend, prefix: str) -> gr.Slider:
                      elem_id=f"{prefix}-rerank-k")
 
 
-def _results_area(prefix: str):
+def _results_area(prefix: str, under_detail: Callable[[], None] | None = None):
+    """The results: gallery, the selected result's view (`under_detail` adds components below it), panel."""
     summary = gr.Markdown(elem_classes="gr-summary", elem_id=f"{prefix}-summary")
     status = gr.Markdown(elem_classes="gr-status", elem_id=f"{prefix}-status")
     timings = gr.Markdown(elem_classes="gr-timings", elem_id=f"{prefix}-timings")
@@ -153,6 +155,8 @@ def _results_area(prefix: str):
                                     elem_id=f"{prefix}-detail-video")
             detail_text = gr.Markdown("Click a result to see it in full, with its path.",
                                       elem_id=f"{prefix}-detail-text")
+            if under_detail is not None:
+                under_detail()
     panel = _model_panel(prefix)
     hits = gr.State([])
     seek = gr.JSON(visible=False)
@@ -275,13 +279,17 @@ def _search_tab(backend: WebBackend) -> None:
                                 max_lines=1)
             ext = gr.Textbox(label="Extensions", placeholder="jpg,png", scale=1, elem_id="search-ext", max_lines=1)
         with gr.Row():
-            min_score = gr.Number(value=backend.settings.min_score, label="Minimum score", minimum=-1, maximum=1,
-                                  step=0.01, scale=1, elem_id="search-min-score")
+            # A textbox, not gr.Number: empty means no cutoff (a Number would send 0 and drop negative scores).
+            min_score = gr.Textbox(value="" if backend.settings.min_score is None else str(backend.settings.min_score),
+                                   label="Minimum score", placeholder="off; e.g. 0.2", scale=1,
+                                   elem_id="search-min-score", max_lines=1)
             collapse = gr.Checkbox(value=True, label="Collapse near-duplicates", scale=1, elem_id="search-collapse",
                                    info="identical files always collapse")
             gr.Markdown(SCORE_NOTE, elem_id="search-score-note", elem_classes="gr-timings")
-    summary, status, timings, gallery, hits, detail, panel = _results_area("search")
-    like_button = gr.Button("More like this", size="sm", elem_id="search-like", interactive=False)
+    buttons: list[gr.Button] = []
+    summary, status, timings, gallery, hits, detail, panel = _results_area("search", lambda: buttons.append(
+        gr.Button("More like this", size="sm", elem_id="search-like", interactive=False)))
+    like_button = buttons[0]
     selected = gr.State(None)  # the selected result's path, relative to the root
 
     def run(text: str, kind_value: str, k_value: int, rerank_value: str, rerank_k_value: int, under_value: str,
