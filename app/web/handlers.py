@@ -266,6 +266,9 @@ class WebBackend:
         like = (refine.like or "").strip() or None
         if text is None and image is None and like is None:
             raise UserInputError("Type what you are looking for.")
+        if like is not None and (text is not None or image is not None):
+            raise UserInputError("More like this stands alone: to mix an item with words, type "
+                                 "img:PATH +words in the query instead.")
         if kind not in KINDS:
             raise UserInputError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
         k = _whole_number(k, "top-K")

@@ -52,6 +52,27 @@ def test_same_results_as_the_searcher_and_the_api(backend, tiny_settings, tiny_e
     assert set(api["timings"]) >= {"encode_s", "search_s"}
 
 
+def test_queries_never_load_a_model_and_take_the_search_options(backend, monkeypatch):
+    from retrieval.encoder import ClipEncoder
+
+    def no_load(*_, **__):
+        raise AssertionError("a query loaded the CLIP model")
+
+    monkeypatch.setattr(ClipEncoder, "from_settings", no_load)
+    encoder = backend.searcher.encoder
+    under = backend.search("2:a cat -a dog", None, 5, "any", refine=Refine(under="photos/space")).hits
+    assert {h.path.parent.name for h in under} == {"space"}
+    like = backend.api_search("", 3, "any", like="photos/cat_chelsea.jpg")
+    assert like["hits"][0]["path"].endswith("photos/cat_chelsea.jpg")
+    assert backend.searcher.encoder is encoder
+    with pytest.raises(UserInputError, match="photos/nope.jpg is not an indexed item"):
+        backend.search("", None, 3, "any", refine=Refine(like="photos/nope.jpg"))
+    with pytest.raises(UserInputError, match="not an indexed item"):
+        backend.search("img:/etc/hostname +cat", None, 3, "any")  # the server reads no other files
+    with pytest.raises(UserInputError, match="stands alone"):
+        backend.search("cats", None, 3, "any", refine=Refine(like="photos/cat_chelsea.jpg"))
+
+
 @pytest.mark.parametrize("text, kind, k, rerank", [
     ("", "any", 5, "none"),
     ("   ", "any", 5, "none"),
@@ -184,21 +205,3 @@ def test_indexing_another_folder_switches_the_app_to_it(backend, tmp_path):
     assert backend.access.roots == (other.resolve(),)
     assert {h.kind for h in backend.search("x", None, 10, "any").hits} == {"video"}
 
-
-def test_queries_never_load_a_model_and_take_the_search_options(backend, monkeypatch):
-    from retrieval.encoder import ClipEncoder
-
-    def no_load(*_, **__):
-        raise AssertionError("a query loaded the CLIP model")
-
-    monkeypatch.setattr(ClipEncoder, "from_settings", no_load)
-    encoder = backend.searcher.encoder
-    under = backend.search("2:a cat -a dog", None, 5, "any", refine=Refine(under="photos/space")).hits
-    assert {h.path.parent.name for h in under} == {"space"}
-    like = backend.api_search("", 3, "any", like="photos/cat_chelsea.jpg")
-    assert like["hits"][0]["path"].endswith("photos/cat_chelsea.jpg")
-    assert backend.searcher.encoder is encoder
-    with pytest.raises(UserInputError, match="photos/nope.jpg is not an indexed item"):
-        backend.search("", None, 3, "any", refine=Refine(like="photos/nope.jpg"))
-    with pytest.raises(UserInputError, match="not an indexed item"):
-        backend.search("img:/etc/hostname +cat", None, 3, "any")  # the server reads no other files
