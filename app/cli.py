@@ -247,6 +247,9 @@ def search(
         console.print_json(json.dumps(response_dict(response, saved), default=str))
         return
     console.print(search_table(response))
+    if not response.hits and (media_filter.active or request.min_score is not None or page > 1):
+        err_console.print("[yellow]note:[/] no results pass the filters, --min-score or --page; paths in --under "
+                          "are relative to the indexed folder (see gridrank status)", soft_wrap=True)
     if response.rerank and response.rerank.fallback:
         err_console.print(f"[yellow]note:[/] {response.rerank.fallback}", soft_wrap=True)
     if explain:

@@ -461,7 +461,7 @@ class WebBackend:
             was = (f" · was #{hit.first_stage_rank}" if response.rerank is not None and hit.first_stage_rank
                    else "")
             caption = (f"**#{hit.rank}{rank_move(hit)}**{was} · score {hit.score:.3f} · "
-                       f"`{self.relative(hit.path)}` · best moment **{format_moment(start)}**"
+                       f"`{self.relative(hit.path)}`{duplicates_note(hit)} · best moment **{format_segment(hit)}**"
                        f"{subtitle_quote(cues, start)}")
             video = self.servable(hit.path)
             if video is None:

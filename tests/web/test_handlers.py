@@ -146,6 +146,7 @@ def test_video_moments_have_sgrid_player_start_and_subtitles(backend):
     vtt = result.subtitles.read_text()
     assert vtt.startswith("WEBVTT") and "bounces to the right" in vtt
     assert "best moment" in result.caption
+    assert re.search(r"best moment \*\*\d:\d\d\.\d \(\d:\d\d\.\d-\d:\d\d\.\d\)", result.caption)  # the segment
     assert results["yellow_sun_rising.mp4"].subtitles is None
 
     detail = backend.detail(red_ball)
