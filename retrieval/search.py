@@ -276,12 +276,12 @@ class Searcher:
         groups = (group_duplicates(vectors, [media[b.media_id].content_hash for b in best], threshold)
                   if shape.collapse else [[i] for i in range(len(best))])
         root = self.store.info.root
-        hits = self._hits([best[g[0]] for g in groups])
+        members = {best[g[0]].media_id: [root / media[best[i].media_id].path for i in g[1:]] for g in groups}
         return [dataclasses.replace(
-            hit, duplicates=tuple(root / media[best[i].media_id].path for i in group[1:]),
+            hit, duplicates=tuple(members[hit.media_id]),
             segment=_segment_of(by_media.get(hit.media_id, []), hit.timestamp, hit.score, shape.segment_gap_s)
             if hit.kind == "video" else None)
-            for hit, group in zip(hits, groups)]
+            for hit in self._hits([best[g[0]] for g in groups])]
 
     def _best_frame_of(self, media_id: int, vector: np.ndarray) -> BestFrame:
         frames = self.store.catalog.frames_of(media_id)
