@@ -21,10 +21,12 @@ from app.render import (StatusReport, print_explanation, print_status, response_
 from indexer.pipeline import IndexProgress, RootNotFoundError, run_index
 from indexer import ray_embedding
 from retrieval.encoder import ClipEncoder, ModelLoadError
+from retrieval.filters import MediaFilter, normalize_under, parse_date, parse_exts
 from retrieval.image_io import ImageRejected, load_rgb
 from retrieval.index_store import IndexBusyError, IndexNotFoundError, IndexStore, ModelMismatchError, remove_index
 from retrieval.rerank.reranker import RERANK_METHODS
-from retrieval.search import Query, SearchKind, Searcher
+from retrieval.query_input import build_query, like_query
+from retrieval.search import SearchKind, Searcher
 from retrieval.service import FUSION_METHODS, SearchRequest, SearchService
 from retrieval.settings import SettingsError, load_settings
 
@@ -160,13 +162,45 @@ def index(
         raise typer.Exit(130)
 
 
-@app.command()
+MIX_HELP = ("Query syntax (also in the web UI and API): plain words are one text query. Terms mix: "
+            "'sunny beach +dog -people' = beach + dog - people; '2:beach 0.5:sunset' weights; 'img:PATH' (or an "
+            "existing image file / indexed path) is an image term, e.g. 'img:trips/IMG_0042.jpg +dusk'. The "
+            "query vector is normalize(sum of weight * term). Without terms, QUERY + --image is the composed "
+            "query (image changed as the words say, weight a = composed_text_weight).")
+
+
+@app.command(context_settings={"ignore_unknown_options": True}, epilog=MIX_HELP)
 def search(
-    query: Annotated[Optional[str], typer.Argument(help="What to look for, in words.")] = None,
+    query: Annotated[Optional[list[str]], typer.Argument(
+        help="What to look for, in words; or weighted terms like \"2:beach\" \"+dog\" \"-people\" (see below).",
+        show_default=False)] = None,
     image: Annotated[Optional[Path], typer.Option(
-        "--image", help="An example image; with QUERY too, the image changed as the words say.")] = None,
-    k: Annotated[int, typer.Option("--k", min=1, max=10_000, help="How many results.")] = 10,
+        "--image", help="An example image; with QUERY too, the image changed as the words say (composed), or "
+        "with --weights, one more term of a weighted mix.")] = None,
+    weights: Annotated[Optional[str], typer.Option(
+        "--weights", help="Mix QUERY's terms and --image with these weights, in that order: "
+        "`\"beach\" --image ref.jpg --weights 0.7,0.3`. Negative weights push away.")] = None,
+    like: Annotated[Optional[str], typer.Option(
+        "--like", help="More like an indexed item (path relative to the indexed folder, or absolute): uses its "
+        "stored vector (a video: the mean of its frames); the item comes first.")] = None,
+    k: Annotated[int, typer.Option("--k", min=1, max=10_000, help="How many results (per page).")] = 10,
+    page: Annotated[int, typer.Option("--page", min=1, help="Page N of the results, --k per page.")] = 1,
     kind: Annotated[str, typer.Option(help="image, video (moments with timestamps) or any.")] = "any",
+    under: Annotated[Optional[str], typer.Option(
+        "--under", help="Only items inside this folder (relative to the indexed folder), e.g. trips/2024.")] = None,
+    after: Annotated[Optional[str], typer.Option(
+        "--after", help="Only items dated on or after YYYY-MM-DD (EXIF date taken, else file modification "
+        "date).")] = None,
+    before: Annotated[Optional[str], typer.Option(
+        "--before", help="Only items dated before YYYY-MM-DD (same date as --after).")] = None,
+    ext: Annotated[Optional[str], typer.Option(
+        "--ext", help="Only these file extensions, comma-separated: jpg,png.")] = None,
+    min_score: Annotated[Optional[float], typer.Option(
+        "--min-score", min=-1, max=1, help="Drop results below this cosine similarity (CLIP text-image scores "
+        "are typically 0.1-0.35; image-image 0.5-1). Default: the min_score setting (off).")] = None,
+    collapse: Annotated[bool, typer.Option(
+        "--collapse/--no-collapse", help="Collapse near-duplicates (cosine >= near_duplicate_threshold) into one "
+        "result with a count; identical files always collapse.")] = True,
     rerank: Annotated[str, typer.Option(
         help="MLLM reranking of the top candidates: none, grid (one marked grid, SQUARE), cot (chain of "
         "thought, CoTRR), first (single-token logits, FIRST), sgrid (video S-Grids, ViC).")] = "none",
@@ -190,28 +224,44 @@ def search(
     pretrained: PretrainedOpt = None,
     device: DeviceOpt = None,
 ) -> None:
-    """Search an index by text, by an example image, or both; optionally rerank with an MLLM."""
+    """Search an index by text, by an example image, or both; mix terms; filter; optionally rerank with an MLLM."""
+    unknown = [word for word in query or [] if word.startswith("--")]
+    if unknown:
+        _fail(f"no such option: {unknown[0]} (or an option after `--`, where it reads as query words): "
+              "see gridrank search --help")
+    text = " ".join(query) if query else None
     if kind not in ("any", "image", "video"):
         _fail(f"--kind must be image, video or any, not {kind!r}")
     if rerank != "none" and rerank not in RERANK_METHODS:
         _fail(f"--rerank must be none or one of {', '.join(RERANK_METHODS)}, not {rerank!r}")
     if fuse is not None and fuse not in FUSION_METHODS:
         _fail(f"--fuse must be one of {', '.join(FUSION_METHODS)}, not {fuse!r}")
-    if not query and image is None:
-        _fail("give a QUERY, an --image, or both")
+    if like is not None and (text or image is not None):
+        _fail("--like stands alone: to mix an item with words, use terms: \"img:PATH\" \"+words\"")
+    if not text and image is None and like is None:
+        _fail("give a QUERY, an --image, both, or --like PATH")
+    dates = parse_date(after, "--after"), parse_date(before, "--before")
     index_dir = _index_dir_for_query(index)
     settings = load_settings(index_dir, **_model_flags(tiny, model, pretrained, device),
                              reranker_model=reranker_model, reranker_url=reranker_url)
     picture = load_rgb(image, settings.max_image_pixels).image if image is not None else None
     service = SearchService(Searcher.open(index_dir, settings, load_encoder=_load_encoder), settings)
-    request = SearchRequest(Query(query, picture), k=k, kind=cast(SearchKind, kind),
-                            rerank=None if rerank == "none" else rerank, rerank_k=rerank_k, fuse=fuse)
+    searcher = service.searcher
+    media_filter = MediaFilter(normalize_under(under, searcher.store.info.root), None, *dates, parse_exts(ext))
+    question = (like_query(searcher, like) if like is not None else
+                build_query(searcher, text, picture, weights, allow_files=True, max_pixels=settings.max_image_pixels))
+    request = SearchRequest(question, k=k, kind=cast(SearchKind, kind),
+                            rerank=None if rerank == "none" else rerank, rerank_k=rerank_k, fuse=fuse,
+                            filter=media_filter, min_score=min_score, collapse=collapse, page=page)
     response = service.run(request)
     saved = save_images_sent(response) if explain and response.rerank else []
     if json_output:
         console.print_json(json.dumps(response_dict(response, saved), default=str))
         return
     console.print(search_table(response))
+    if not response.hits and (media_filter.active or request.min_score is not None or page > 1):
+        err_console.print("[yellow]note:[/] no results pass the filters, --min-score or --page; paths in --under "
+                          "are relative to the indexed folder (see gridrank status)", soft_wrap=True)
     if response.rerank and response.rerank.fallback:
         err_console.print(f"[yellow]note:[/] {response.rerank.fallback}", soft_wrap=True)
     if explain:

@@ -33,6 +33,21 @@ def format_moment(seconds: float | None) -> str:
     return f"{int(minutes)}:{secs:04.1f}"
 
 
+def format_segment(hit: SearchHit) -> str:
+    """'0:01.2 (0:00.5-0:03.0)': the best moment, and the segment of matching frames around it."""
+    if hit.timestamp is None:
+        return ""
+    segment = hit.segment
+    if segment is None or segment.start == segment.end:
+        return format_moment(hit.timestamp)
+    return f"{format_moment(hit.timestamp)} ({format_moment(segment.start)}-{format_moment(segment.end)})"
+
+
+def duplicates_note(hit: SearchHit) -> str:
+    n = len(hit.duplicates)
+    return f" (+{n} near-duplicate{'s' if n != 1 else ''})" if n else ""
+
+
 def response_dict(response: SearchResponse, saved_images: list[Path] | None = None) -> dict:
     """JSON-ready form of a response; the images the model saw appear as saved file paths."""
     data = {
@@ -68,11 +83,13 @@ def search_table(response: SearchResponse) -> Table:
     table.add_column("path", overflow="fold")
     for hit in response.hits:
         moved = [f"{hit.first_stage_rank} {_movement(hit)}".strip()] if reordered else []
-        table.add_row(str(hit.rank), *moved, f"{hit.score:.3f}", hit.kind, format_moment(hit.timestamp),
-                      str(hit.path))
+        table.add_row(str(hit.rank), *moved, f"{hit.score:.3f}", hit.kind, format_segment(hit),
+                      f"{hit.path}{duplicates_note(hit)}")
     t = response.timings
     table.caption = f"encode {t.encode_s * 1000:.0f} ms, search {t.search_s * 1000:.1f} ms" + (
-        f", rerank {t.rerank_s:.2f} s" if response.rerank else "")
+        f", rerank {t.rerank_s:.2f} s" if response.rerank else "") + (
+        "; score: cosine similarity (CLIP text-image typically 0.1-0.35, image-image 0.5-1)"
+        if response.rerank is None and response.fusion is None else "")
     return table
 
 

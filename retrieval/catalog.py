@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from retrieval.filters import FilterRow
 from retrieval.ids import MediaKind
 
 SCHEMA_VERSION = "1"
@@ -171,6 +172,12 @@ class Catalog:
             rows = _select_in(db, f"SELECT {_MEDIA_COLUMNS} FROM media WHERE id IN", ids)
         return {r[0]: MediaRecord(*r) for r in rows}
 
+    def filter_rows(self) -> list[FilterRow]:
+        """What search filters look at, for every item with vectors."""
+        with self._read() as db:
+            rows = db.execute("SELECT id, path, kind, mtime_ns, taken_at FROM media WHERE frame_count > 0").fetchall()
+        return [FilterRow(*r) for r in rows]
+
     def media_id_for_path(self, path: str) -> int | None:
         with self._read() as db:
             row = db.execute("SELECT id FROM media WHERE path = ?", (path,)).fetchone()
@@ -220,6 +227,11 @@ class Catalog:
             rows = _select_in(db, "SELECT vector_id, media_id, frame_index, timestamp FROM frames WHERE vector_id IN",
                               [int(v) for v in vector_ids])
         return {r[0]: FrameRecord(*r) for r in rows}
+
+    def vector_ids_of(self, media_ids: Iterable[int]) -> list[int]:
+        with self._read() as db:
+            rows = _select_in(db, "SELECT vector_id FROM frames WHERE media_id IN", list(media_ids))
+        return [r[0] for r in rows]
 
     def frames_of(self, media_id: int) -> list[FrameRecord]:
         with self._read() as db:

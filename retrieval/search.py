@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -12,24 +13,44 @@ import numpy as np
 from PIL import Image
 
 from retrieval.encoder import ClipEncoder
-from retrieval.ids import MediaKind, media_id_of
+from retrieval.filters import FilterRow, MediaFilter, matches
+from retrieval.grouping import Segment, group_duplicates, merge_segments
+from retrieval.ids import MediaKind, kind_of, media_id_of
 from retrieval.index_store import IndexStore
 from retrieval.rerank.reranker import RerankReport
 from retrieval.settings import Settings
+from retrieval.query_mix import mix
 from retrieval.vector_index import Neighbours
 
 SearchKind = Literal["any", "image", "video"]
 
 
+class UnknownItemError(ValueError):
+    """A path that names no indexed item (more-like-this, image terms)."""
+
+
+@dataclass(frozen=True)
+class QueryTerm:
+    """One weighted term of a mixed query: a text, an indexed item (its stored vector), or a picture."""
+
+    weight: float
+    text: str | None = None
+    media_id: int | None = None
+    image: Image.Image | None = None
+
+
 @dataclass(frozen=True)
 class Query:
-    """Text, an example image, or both (composed: the image, changed as the text says)."""
+    """Text, an example image, or both (composed: the image, changed as the text says);
+    or a weighted mix of terms (retrieval/query_mix.py); or more like an indexed item."""
 
     text: str | None = None
     image: Image.Image | None = None
+    terms: tuple[QueryTerm, ...] = ()
+    like: int | None = None  # media id of an indexed item: its stored vector, and it comes first
 
     def __post_init__(self) -> None:
-        if not (self.text and self.text.strip()) and self.image is None:
+        if not (self.text and self.text.strip()) and self.image is None and not self.terms and self.like is None:
             raise ValueError("a query needs text, an image, or both")
 
 
@@ -43,6 +64,25 @@ class SearchHit:
     timestamp: float | None = None  # videos: start of the best-matching frame, in seconds
     frame_index: int | None = None
     first_stage_rank: int | None = None  # rank before reranking or fusion (same as rank without them)
+    segment: Segment | None = None  # videos: the moment around the best frame (frame hits merged)
+    duplicates: tuple[Path, ...] = ()  # other items collapsed into this one (same file, or near-identical)
+
+
+@dataclass(frozen=True)
+class ResultShape:
+    """What narrows and shapes a first-stage list besides the kind."""
+
+    filter: MediaFilter = field(default_factory=MediaFilter)
+    min_score: float | None = None  # drop hits below this cosine similarity
+    collapse: bool = True  # identical files (same content hash) into one result; False: every item its own
+    near_duplicate_threshold: float | None = None  # and items at least this similar; None: identical files only
+    segment_gap_s: float = 5.0
+    pinned: int | None = None  # a media id that comes first whatever its score (more-like-this)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ResultShape:
+        return cls(min_score=settings.min_score, near_duplicate_threshold=settings.near_duplicate_threshold,
+                   segment_gap_s=settings.segment_gap_s)
 
 
 @dataclass(frozen=True)
@@ -90,10 +130,13 @@ def blend(image_vector: np.ndarray, text_vector: np.ndarray, text_weight: float)
 class Searcher:
     """Holds an open index and a loaded encoder: queries never pay a model load."""
 
-    def __init__(self, store: IndexStore, encoder: ClipEncoder, composed_text_weight: float = 0.8):
+    def __init__(self, store: IndexStore, encoder: ClipEncoder, composed_text_weight: float = 0.8,
+                 default_shape: ResultShape | None = None):
         self.store = store
         self.encoder = encoder
         self.composed_text_weight = composed_text_weight
+        self.default_shape = default_shape or ResultShape()  # the settings' collapsing, cutoff and moments
+        self._allowed_cache: tuple[tuple[int, MediaFilter], np.ndarray] | None = None
 
     @classmethod
     def open(cls, index_dir: Path, settings: Settings, encoder: ClipEncoder | None = None,
@@ -102,45 +145,163 @@ class Searcher:
         store.check_model(*settings.model_identity)  # before a possibly long model load
         encoder = encoder or load_encoder(settings)
         store.check_model(*settings.model_identity, dim=encoder.dim)
-        return cls(store, encoder, settings.composed_text_weight)
+        return cls(store, encoder, settings.composed_text_weight, ResultShape.from_settings(settings))
 
     def encode(self, query: Query) -> np.ndarray:
+        if query.like is not None:
+            return self.stored_vector(query.like)
+        if query.terms:
+            return self._mixed(query.terms)
         text = self.encoder.encode_texts([query.text])[0] if query.text and query.text.strip() else None
         image = self.encoder.encode_images([query.image])[0] if query.image is not None else None
         if text is not None and image is not None:
             return blend(image, text, self.composed_text_weight)
         return text if text is not None else image
 
-    def search(self, query: Query, k: int = 10, kind: SearchKind = "any") -> SearchResponse:
+    def _mixed(self, terms: tuple[QueryTerm, ...]) -> np.ndarray:
+        texts = [t.text for t in terms if t.text is not None]
+        images = [t.image for t in terms if t.image is not None]
+        text_vectors = iter(self.encoder.encode_texts(texts) if texts else [])
+        image_vectors = iter(self.encoder.encode_images(images) if images else [])
+        vectors = [next(text_vectors) if t.text is not None else next(image_vectors) if t.image is not None
+                   else self.stored_vector(t.media_id) for t in terms]
+        return mix(np.stack(vectors), [t.weight for t in terms])
+
+    # -- indexed items --------------------------------------------------------------------------
+
+    def find_item(self, ref: str) -> int | None:
+        """The media id of an indexed item named by a path relative to the root (or the current
+        folder), or an absolute path inside the root; None if it names none."""
+        root = self.store.info.root
+        path = Path(ref).expanduser()
+        for candidate in ([path] if path.is_absolute() else [root / path, Path.cwd() / path]):
+            try:
+                rel = candidate.resolve().relative_to(root).as_posix()
+            except (ValueError, OSError):
+                continue
+            media_id = self.store.catalog.media_id_for_path(rel)
+            if media_id is not None and self.store.catalog.frames_of(media_id):
+                return media_id
+        return None
+
+    def require_item(self, ref: str) -> int:
+        media_id = self.find_item(ref)
+        if media_id is None:
+            raise UnknownItemError(
+                f"{ref} is not an indexed item of {self.store.info.root}: give its path relative to that folder "
+                "(or an absolute path inside it) as `gridrank status` and search results show it")
+        return media_id
+
+    def stored_vector(self, media_id: int) -> np.ndarray:
+        """An item's vector from the index, no re-encode: a video's is the normalized mean of its frames."""
+        frames = self.store.catalog.frames_of(media_id)
+        if not frames:
+            raise UnknownItemError(f"media id {media_id} has no vectors in the index")
+        mean = np.mean([self.store.frames.reconstruct(f.vector_id) for f in frames], axis=0)
+        return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+
+    # -- filters ------------------------------------------------------------------------------
+
+    def allowed_media_ids(self, media_filter: MediaFilter) -> set[int]:
+        rows = self.store.catalog.filter_rows()
+        return {r.media_id for r in rows if matches(r, media_filter)}
+
+    def _allowed_vector_ids(self, media_filter: MediaFilter) -> np.ndarray:
+        key = (self.store.info.generation, media_filter)
+        if self._allowed_cache is None or self._allowed_cache[0] != key:
+            ids = self.store.catalog.vector_ids_of(self.allowed_media_ids(media_filter))
+            self._allowed_cache = (key, np.array(sorted(ids), dtype=np.int64))
+        return self._allowed_cache[1]
+
+    # -- searching ------------------------------------------------------------------------------
+
+    def search(self, query: Query, k: int = 10, kind: SearchKind = "any", shape: ResultShape | None = None
+               ) -> SearchResponse:
         started = time.perf_counter()
         vector = self.encode(query)
         encoded = time.perf_counter()
-        hits = self.search_vector(vector, k, kind)
+        hits = self.search_vector(vector, k, kind, shape)
         return SearchResponse(hits, StageTimings(encoded - started, time.perf_counter() - encoded))
 
-    def search_vector(self, vector: np.ndarray, k: int, kind: SearchKind = "any") -> list[SearchHit]:
-        """Top-k media for a query vector; a video scores by its best frame, which gives the moment."""
+    def search_vector(self, vector: np.ndarray, k: int, kind: SearchKind = "any",
+                      shape: ResultShape | None = None) -> list[SearchHit]:
+        """Top-k media for a query vector; a video scores by its best frame, which gives the moment.
+
+        Filters are applied inside the FAISS search (an id selector over the allowed ids), and the
+        search widens until k results remain after the score cutoff and duplicate collapsing.
+        """
         if k < 1:
             raise ValueError("k must be at least 1")
+        shape = shape or self.default_shape
+        media_filter = dataclasses.replace(shape.filter, kind=None if kind == "any" else kind)
         self.store.refresh()
         frames = self.store.frames
-        restrict = None if kind == "any" else kind
+        allowed = self._allowed_vector_ids(media_filter) if media_filter.active else None
         n = k if kind == "image" else 4 * k
         while True:
-            neighbours = frames.search(vector, n, restrict)
-            best = best_frame_per_media(neighbours)
-            # Many frames of few videos can crowd the top n: widen until k media or the index runs out.
-            if len(best) >= k or len(neighbours.ids) < n or n >= len(frames):
-                break
+            if allowed is None:
+                neighbours = frames.search(vector, n, media_filter.kind)
+            else:
+                neighbours = frames.search_among(vector, n, allowed)
+            # Many frames of few videos, or duplicates, can crowd the top n: widen until k results
+            # or the index (or the part above the score cutoff) runs out.
+            exhausted = len(neighbours.ids) < n or n >= len(frames)
+            if shape.min_score is not None:
+                keep = neighbours.scores >= shape.min_score
+                exhausted = exhausted or not bool(keep.all())
+                neighbours = Neighbours(neighbours.ids[keep], neighbours.scores[keep])
+            hits = self._grouped(neighbours, vector, shape)
+            if len(hits) >= k or exhausted:
+                return hits[:k]
             n *= 4
-        return self._hits(best[:k])
 
-    def search_video_means(self, vector: np.ndarray, k: int) -> list[SearchHit]:
+    def _grouped(self, neighbours: Neighbours, vector: np.ndarray, shape: ResultShape) -> list[SearchHit]:
+        """Best frame per media, video frames merged into moments, duplicates collapsed into groups."""
+        best = best_frame_per_media(neighbours)
+        if shape.pinned is not None:
+            best = [self._best_frame_of(shape.pinned, vector)] + [b for b in best if b.media_id != shape.pinned]
+        catalog = self.store.catalog
+        media = catalog.media_by_ids(b.media_id for b in best)
+        best = [b for b in best if b.media_id in media]  # removed by a writer after our vectors were loaded
+        video_frames = [(v, s) for v, s in zip(neighbours.ids.tolist(), neighbours.scores.tolist())
+                        if kind_of(v) == "video"]
+        times = catalog.frames_by_vector_ids(v for v, _ in video_frames)
+        by_media: dict[int, list[tuple[float, float]]] = {}
+        for v, score in video_frames:
+            if v in times and times[v].timestamp is not None:
+                by_media.setdefault(media_id_of(v), []).append((times[v].timestamp, score))
+        threshold = shape.near_duplicate_threshold
+        vectors = (np.stack([self.store.frames.reconstruct(b.vector_id) for b in best])
+                   if shape.collapse and threshold is not None and best else np.empty((0, 0), np.float32))
+        groups = (group_duplicates(vectors, [media[b.media_id].content_hash for b in best], threshold)
+                  if shape.collapse else [[i] for i in range(len(best))])
+        root = self.store.info.root
+        members = {best[g[0]].media_id: [root / media[best[i].media_id].path for i in g[1:]] for g in groups}
+        return [dataclasses.replace(
+            hit, duplicates=tuple(members[hit.media_id]),
+            segment=_segment_of(by_media.get(hit.media_id, []), hit.timestamp, hit.score, shape.segment_gap_s)
+            if hit.kind == "video" else None)
+            for hit in self._hits([best[g[0]] for g in groups])]
+
+    def _best_frame_of(self, media_id: int, vector: np.ndarray) -> BestFrame:
+        frames = self.store.catalog.frames_of(media_id)
+        scores = [float(self.store.frames.reconstruct(f.vector_id) @ vector) for f in frames]
+        best = int(np.argmax(scores))
+        return BestFrame(media_id, frames[best].vector_id, scores[best])
+
+    def search_video_means(self, vector: np.ndarray, k: int, shape: ResultShape | None = None) -> list[SearchHit]:
         """Videos ranked by their mean-pooled frame vector: a second retriever for fusion."""
         self.store.refresh()
-        neighbours = self.store.videos.search(vector, k)
-        return self._hits([BestFrame(int(m), -1, float(s)) for m, s in zip(neighbours.ids, neighbours.scores)])
-
+        media_filter = (shape or self.default_shape).filter
+        if media_filter.active:
+            allowed = self.allowed_media_ids(dataclasses.replace(media_filter, kind="video"))
+            neighbours = self.store.videos.search_among(vector, k, np.array(sorted(allowed), dtype=np.int64))
+        else:
+            neighbours = self.store.videos.search(vector, k)
+        hits = self._hits([BestFrame(int(m), -1, float(s)) for m, s in zip(neighbours.ids, neighbours.scores)])
+        if shape is not None and shape.min_score is not None:
+            hits = [h for h in hits if h.score >= shape.min_score]
+        return hits
     def hits_for_media(self, media_ids: list[int]) -> list[SearchHit]:
         """Hits for media found by another retriever (no vector score: 0), in the given order."""
         return self._hits([BestFrame(m, -1, 0.0) for m in media_ids])
@@ -165,3 +326,14 @@ class Searcher:
                 first_stage_rank=rank,
             ))
         return hits
+
+
+def _segment_of(frames: list[tuple[float, float]], best_t: float | None, best_score: float, gap_s: float
+                ) -> Segment | None:
+    """The moment holding a video hit's best frame, from its frame hits in the list."""
+    if best_t is None:
+        return None
+    for segment in merge_segments(frames or [(best_t, best_score)], gap_s):
+        if segment.start <= best_t <= segment.end:
+            return segment
+    return Segment(best_t, best_t, best_t, best_score)  # a pinned item whose frames were not in the list

@@ -15,7 +15,9 @@ from retrieval.rerank.candidates import CandidateOptions, build_candidate
 from retrieval.rerank.fusion import RankedList, collapse_duplicates, combsum, round_robin_interleave, rrf
 from retrieval.rerank.prompts import sqaf_caption_prompt
 from retrieval.rerank.reranker import Candidate, RerankMethod, RerankOptions, RerankQuery, Reranker, RerankReport
-from retrieval.search import Query, SearchHit, SearchKind, SearchResponse, Searcher, StageTimings, blend
+from retrieval.filters import MediaFilter
+from retrieval.search import (Query, ResultShape, SearchHit, SearchKind, SearchResponse, Searcher, StageTimings,
+                              blend)
 from retrieval.settings import Settings
 
 FusionMethod = Literal["combsum", "rrf", "vic"]
@@ -30,6 +32,10 @@ class SearchRequest:
     rerank: RerankMethod | None = None
     rerank_k: int | None = None  # None: the settings' rerank_k
     fuse: FusionMethod | None = None  # videos: fuse best-frame, mean-pooled and subtitle retrievers
+    filter: MediaFilter = MediaFilter()  # folder, dates, extensions (the kind is `kind`)
+    min_score: float | None = None  # None: the settings' min_score
+    collapse: bool = True  # identical files, and near-duplicates above the threshold, into one result
+    page: int = 1  # 1-based; k results per page
 
 
 def make_backend(settings: Settings) -> tuple[RerankBackend, str]:
@@ -76,6 +82,11 @@ class SearchService:
             raise ValueError("k must be at least 1")
         if request.fuse and request.kind != "video":
             raise ValueError("fusion combines video retrievers: use it with kind video")
+        if request.page < 1:
+            raise ValueError("page must be at least 1")
+        if (request.rerank or request.fuse == "vic") and (request.query.terms or request.query.like is not None):
+            raise ValueError("the reranker needs a text or image query: mixed and more-like-this queries are "
+                             "not reranked (drop --rerank)")
         started = time.perf_counter()
         vector = self.searcher.encode(request.query)
         encode_s = time.perf_counter() - started
@@ -85,14 +96,16 @@ class SearchService:
             caption, vector, caption_s = self._sqaf(request.query, vector)
 
         rerank_k = request.rerank_k or self.settings.rerank_k
-        depth = max(request.k, rerank_k) if (request.rerank or request.fuse) else request.k
+        end = request.page * request.k  # a page is cut from the top page*k: pages never overlap
+        depth = max(end, rerank_k) if (request.rerank or request.fuse) else end
+        shape = self.result_shape(request)
         started = time.perf_counter()
         if request.fuse in ("combsum", "rrf"):
-            hits = self._fused(vector, depth, request.fuse)
+            hits = self._fused(vector, depth, request.fuse, shape)
         elif request.fuse == "vic":
-            hits = self._video_retrievers_interleaved(vector, depth)
+            hits = self._video_retrievers_interleaved(vector, depth, shape)
         else:
-            hits = self.searcher.search_vector(vector, depth, request.kind)
+            hits = self.searcher.search_vector(vector, depth, request.kind, shape)
         search_s = time.perf_counter() - started
 
         report, rerank_s = None, 0.0
@@ -102,9 +115,16 @@ class SearchService:
             hits, report, rerank_s = self._vic(request, hits, rerank_k)
         elif request.rerank:
             hits, report, rerank_s = self._rerank(request, hits[:rerank_k], hits[rerank_k:])
-        hits = [dataclasses.replace(h, rank=i + 1) for i, h in enumerate(hits[: request.k])]
+        start = end - request.k
+        hits = [dataclasses.replace(h, rank=start + i + 1) for i, h in enumerate(hits[start:end])]
         return SearchResponse(hits, StageTimings(encode_s, search_s, rerank_s, caption_s), report, caption,
                               request.fuse)
+
+    def result_shape(self, request: SearchRequest) -> ResultShape:
+        s = self.settings
+        return dataclasses.replace(
+            ResultShape.from_settings(s), filter=request.filter, pinned=request.query.like, collapse=request.collapse,
+            min_score=s.min_score if request.min_score is None else request.min_score)
 
     # -- SQAF -----------------------------------------------------------------------------------
 
@@ -145,14 +165,20 @@ class SearchService:
 
     # -- video fusion ---------------------------------------------------------------------------
 
-    def _video_lists(self, vector: np.ndarray, depth: int) -> tuple[list[RankedList], dict[int, SearchHit]]:
+    def _video_lists(self, vector: np.ndarray, depth: int, shape: ResultShape
+                     ) -> tuple[list[RankedList], dict[int, SearchHit]]:
         """Best-frame, mean-pooled and (where subtitles exist) subtitle retrievers, as ranked lists."""
-        frames = self.searcher.search_vector(vector, depth, "video")
-        means = self.searcher.search_video_means(vector, depth)
+        # Not collapsed: the retrievers' lists must name the same videos for fusion to compare them.
+        shape = dataclasses.replace(shape, collapse=False)
+        frames = self.searcher.search_vector(vector, depth, "video", shape)
+        means = self.searcher.search_video_means(vector, depth, shape)
         by_id = {h.media_id: h for h in means} | {h.media_id: h for h in frames}  # best-frame hits carry moments
         lists = [RankedList([h.media_id for h in frames], [h.score for h in frames]),
                  RankedList([h.media_id for h in means], [h.score for h in means])]
         subtitle_scores = self._subtitle_scores(vector)
+        if shape.filter.active and subtitle_scores:
+            allowed = self.searcher.allowed_media_ids(shape.filter)
+            subtitle_scores = {m: v for m, v in subtitle_scores.items() if m in allowed}
         if subtitle_scores:
             ranked = sorted(subtitle_scores.items(), key=lambda item: -item[1])[:depth]
             lists.append(RankedList([m for m, _ in ranked], [s for _, s in ranked]))
@@ -170,15 +196,16 @@ class SearchService:
             self._subtitle_vectors = (generation, dict(zip(ids, encoded)))
         return {m: float(v @ vector) for m, v in self._subtitle_vectors[1].items()}
 
-    def _fused(self, vector: np.ndarray, depth: int, method: FusionMethod) -> list[SearchHit]:
-        lists, by_id = self._video_lists(vector, depth)
+    def _fused(self, vector: np.ndarray, depth: int, method: FusionMethod, shape: ResultShape) -> list[SearchHit]:
+        lists, by_id = self._video_lists(vector, depth, shape)
         fused = combsum(lists) if method == "combsum" else rrf(lists)
         return [dataclasses.replace(by_id[m], score=s, first_stage_rank=i + 1)
                 for i, (m, s) in enumerate(zip(fused.ids, fused.scores))]
 
-    def _video_retrievers_interleaved(self, vector: np.ndarray, depth: int) -> list[SearchHit]:
+    def _video_retrievers_interleaved(self, vector: np.ndarray, depth: int, shape: ResultShape
+                                      ) -> list[SearchHit]:
         """ViC's candidate list: the retrievers' lists round-robin, duplicates kept."""
-        lists, by_id = self._video_lists(vector, depth)
+        lists, by_id = self._video_lists(vector, depth, shape)
         return [by_id[m] for m in round_robin_interleave(lists)]
 
     def _vic(self, request: SearchRequest, interleaved: list[SearchHit], rerank_k: int

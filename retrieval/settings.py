@@ -13,7 +13,7 @@ from typing import Literal
 
 import tomlkit
 from platformdirs import user_cache_dir
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from retrieval.index_choice import validate_factory
@@ -21,6 +21,9 @@ from retrieval.index_choice import validate_factory
 SETTINGS_FILE = "gridrank.toml"
 TINY_MODEL_NAME = "gridrank-tiny-clip"
 TINY_PRETRAINED = "random-init"
+# The tiny model's random vectors are all alike (cosine 0.6-0.99 between unrelated photos): only
+# re-encoded copies of one picture (above 0.9999) are near-duplicates there.
+TINY_NEAR_DUPLICATE_THRESHOLD = 0.9995
 
 
 class SettingsError(ValueError):
@@ -81,6 +84,16 @@ class Settings(BaseSettings):
     index_memory_budget_mb: int = Field(
         4096, ge=16, description="Memory the frame index may take; above it, smaller codes (SQ8, PQ) are chosen."
     )
+    near_duplicate_threshold: float = Field(
+        0.96, ge=0, le=1, description="Search results whose vectors have at least this cosine similarity collapse "
+        "into one result (--no-collapse turns it off; identical files always collapse)."
+    )
+    min_score: float | None = Field(
+        None, ge=-1, le=1, description="Drop search results below this cosine similarity (--min-score)."
+    )
+    segment_gap_s: float = Field(
+        5.0, ge=0, description="Matching video frames at most this many seconds apart merge into one moment."
+    )
     cache_dir: Path = Field(
         Path(user_cache_dir("gridrank")), description="Where tiny models and thumbnails are cached."
     )
@@ -89,6 +102,13 @@ class Settings(BaseSettings):
     @classmethod
     def _buildable_factory(cls, value: str | None) -> str | None:
         return validate_factory(value) if value else None
+
+    @model_validator(mode="after")
+    def _tiny_near_duplicates(self) -> Settings:
+        if self.profile == "tiny" and "near_duplicate_threshold" not in self.model_fields_set:
+            # Through __dict__: a default, not a value the user set (load_settings layers only those).
+            self.__dict__["near_duplicate_threshold"] = TINY_NEAR_DUPLICATE_THRESHOLD
+        return self
 
     @property
     def model_identity(self) -> tuple[str, str]:

@@ -172,6 +172,16 @@ class VectorIndex:
         return self._index.search(np.ascontiguousarray(queries, dtype=np.float32), n,
                                   params=params or self.search_parameters())
 
+    def search_among(self, query: np.ndarray, n: int, ids: np.ndarray) -> Neighbours:
+        """Top-n neighbours among the given ids only (a filter applied inside the search)."""
+        n = min(n, len(self), len(ids))
+        if n <= 0:
+            return Neighbours(np.empty(0, np.int64), np.empty(0, np.float32))
+        sel = faiss.IDSelectorBatch(np.asarray(ids, dtype=np.int64))
+        scores, found = self.search_batch(query.reshape(1, -1), n, self.search_parameters(sel))
+        keep = found[0] >= 0
+        return Neighbours(found[0][keep], scores[0][keep])
+
     def write_atomic(self, path: Path) -> None:
         """Write to a temp file, fsync it, then rename: readers never see a partial file."""
         tmp = path.with_name(f".{path.name}.tmp")

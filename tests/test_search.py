@@ -6,10 +6,12 @@ from PIL import Image
 
 from indexer.pipeline import run_index
 from retrieval.index_store import ModelMismatchError
-from retrieval.search import Query, Searcher, best_frame_per_media, blend
+from retrieval.search import Query, ResultShape, Searcher, best_frame_per_media, blend
 from retrieval.settings import load_settings
 from retrieval.vector_index import Neighbours
 from retrieval.ids import vector_id
+
+EVERY_ITEM = ResultShape(collapse=False)  # the sample's copies of a photo and a video stay separate results
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +44,7 @@ def test_image_query_finds_itself_first(searcher):
 
 def test_text_to_video_gives_one_hit_per_video_with_its_moment(searcher):
     videos = searcher.store.catalog.counts().videos
-    hits = searcher.search(Query("a red ball bouncing"), k=50, kind="video").hits
+    hits = searcher.search(Query("a red ball bouncing"), k=50, kind="video", shape=EVERY_ITEM).hits
     assert len(hits) == videos
     assert len({h.media_id for h in hits}) == videos
     for hit in hits:
@@ -51,7 +53,7 @@ def test_text_to_video_gives_one_hit_per_video_with_its_moment(searcher):
 
 def test_any_kind_mixes_images_and_videos(searcher):
     counts = searcher.store.catalog.counts()
-    hits = searcher.search(Query("something"), k=100).hits
+    hits = searcher.search(Query("something"), k=100, shape=EVERY_ITEM).hits
     assert len(hits) == counts.images + counts.videos
     assert {h.kind for h in hits} == {"image", "video"}
 

@@ -11,7 +11,7 @@ from indexer.pipeline import run_index
 from retrieval.rerank.backends.local import LocalBackend
 from retrieval.rerank.backends.server import ServerBackend
 from retrieval.rerank.fusion import RankedList, combsum, rrf
-from retrieval.search import Query, Searcher, blend
+from retrieval.search import Query, ResultShape, Searcher, blend
 from retrieval.service import SearchRequest, SearchService, make_backend
 
 from sample_media import SAMPLE
@@ -160,7 +160,7 @@ def test_score_fusion_of_video_retrievers(indexed, tiny_settings, fuse, fuser, t
     service = SearchService(indexed, tiny_settings)
     response = service.run(SearchRequest(Query("a ball"), k=10, kind="video", fuse=fuse))
     vector = tiny_encoder.encode_texts(["a ball"])[0]
-    frames = indexed.search_vector(vector, 10, "video")
+    frames = indexed.search_vector(vector, 10, "video", ResultShape(collapse=False))  # fused lists: not collapsed
     means = indexed.search_video_means(vector, 10)
     subtitles = service._subtitle_scores(vector)
     ranked_subs = sorted(subtitles.items(), key=lambda item: -item[1])

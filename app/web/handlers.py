@@ -19,13 +19,15 @@ from urllib.parse import quote
 
 from PIL import Image
 
-from app.render import format_moment, response_dict
+from app.render import duplicates_note, format_moment, format_segment, response_dict
 from app.web.media_access import FILE_ROUTE, MediaAccess
 from app.web.thumbnails import ThumbnailCache
 from app.web.video import cue_at
 from retrieval.catalog import SubtitleCue
+from retrieval.filters import MediaFilter, normalize_under, parse_date, parse_exts
 from retrieval.image_io import ImageRejected, load_rgb
-from retrieval.search import Query, SearchHit, SearchResponse, Searcher
+from retrieval.query_input import build_query, like_query
+from retrieval.search import SearchHit, SearchResponse, Searcher
 from retrieval.rerank.marks import MAX_CANDIDATES, letter_marks
 from retrieval.rerank.reranker import RERANK_METHODS as ALL_RERANK_METHODS, RerankReport
 from retrieval.service import FUSION_METHODS as ALL_FUSION_METHODS, SearchRequest, SearchService
@@ -49,6 +51,20 @@ class UserInputError(ValueError):
 
 class UploadRejected(UserInputError):
     pass
+
+
+@dataclass(frozen=True)
+class Refine:
+    """The Search tab's (and the API's) narrowing options, as the user typed them."""
+
+    under: str | None = None  # folder relative to the indexed root
+    after: str | None = None  # YYYY-MM-DD, on or after
+    before: str | None = None  # YYYY-MM-DD, before
+    ext: str | None = None  # jpg,png
+    min_score: float | None = None
+    collapse: bool = True
+    like: str | None = None  # more like this indexed item (path relative to the root)
+    page: int = 1
 
 
 @dataclass(frozen=True)
@@ -188,18 +204,20 @@ class WebBackend:
 
     def search(self, text: str | None, image: Image.Image | None = None, k: int = 12, kind: str = "any",
                rerank: str = "none", rerank_k: int | None = None, fuse: str = "none",
-               text_weight: float | None = None, caption_weight: float | None = None) -> SearchResponse:
+               text_weight: float | None = None, caption_weight: float | None = None,
+               refine: Refine = Refine()) -> SearchResponse:
         """The one search path of the UI and the API: validate, then SearchService.run like the CLI."""
         final = None
-        for update in self.search_stream(text, image, k, kind, rerank, rerank_k, fuse, text_weight, caption_weight):
+        for update in self.search_stream(text, image, k, kind, rerank, rerank_k, fuse, text_weight, caption_weight,
+                                         refine):
             final = update.response
         assert final is not None
         return final
 
     def search_stream(self, text: str | None, image: Image.Image | None = None, k: int = 12, kind: str = "any",
                       rerank: str = "none", rerank_k: int | None = None, fuse: str = "none",
-                      text_weight: float | None = None, caption_weight: float | None = None
-                      ) -> Iterator[SearchUpdate]:
+                      text_weight: float | None = None, caption_weight: float | None = None,
+                      refine: Refine = Refine()) -> Iterator[SearchUpdate]:
         """The search in steps, for a page that must not freeze during a long rerank.
 
         Without a model: one update, the results. With one (rerank, SQAF, ViC fusion): first the
@@ -207,7 +225,7 @@ class WebBackend:
         model...", "reranking 9 candidates with ..."), then the final results. Validation errors
         (UserInputError) are raised before anything is yielded.
         """
-        request = self._request(text, image, k, kind, rerank, rerank_k, fuse)
+        request = self._request(text, image, k, kind, rerank, rerank_k, fuse, refine)
         weights = self._weights(text_weight, caption_weight)
         if not _needs_model(request):
             with self._lock:
@@ -243,10 +261,14 @@ class WebBackend:
         yield SearchUpdate(response, True, done_status(response))
 
     def _request(self, text: str | None, image: Image.Image | None, k, kind: str, rerank: str, rerank_k,
-                 fuse: str) -> SearchRequest:
+                 fuse: str, refine: Refine = Refine()) -> SearchRequest:
         text = (text or "").strip() or None
-        if text is None and image is None:
+        like = (refine.like or "").strip() or None
+        if text is None and image is None and like is None:
             raise UserInputError("Type what you are looking for.")
+        if like is not None and (text is not None or image is not None):
+            raise UserInputError("More like this stands alone: to mix an item with words, type "
+                                 "img:PATH +words in the query instead.")
         if kind not in KINDS:
             raise UserInputError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
         k = _whole_number(k, "top-K")
@@ -265,9 +287,23 @@ class WebBackend:
             if not MIN_RERANK_K <= rerank_k <= MAX_RERANK_K:
                 raise UserInputError(f"candidates reranked must be between {MIN_RERANK_K} and {MAX_RERANK_K}, "
                                      f"not {rerank_k}")
-        return SearchRequest(Query(text, image), k=k, kind=kind,  # type: ignore[arg-type]
+        page = _whole_number(refine.page or 1, "page")
+        try:
+            # Image terms name indexed items only: a visitor may not make the server read other files.
+            query = like_query(self.searcher, like) if like else build_query(self.searcher, text, image)
+            media_filter = MediaFilter(normalize_under(refine.under, self.root), None,
+                                       parse_date(refine.after, "from date"), parse_date(refine.before, "to date"),
+                                       parse_exts(refine.ext))
+            min_score = _min_score(refine.min_score)
+        except ValueError as e:  # UnknownItemError too: the message names the path
+            raise UserInputError(str(e)) from None
+        if min_score is not None and not -1 <= min_score <= 1:
+            raise UserInputError(f"minimum score must be between -1 and 1 (a cosine similarity), not {min_score}")
+        return SearchRequest(query, k=k, kind=kind,  # type: ignore[arg-type]
                              rerank=None if rerank == "none" else rerank,  # type: ignore[arg-type]
-                             rerank_k=rerank_k, fuse=None if fuse == "none" else fuse)  # type: ignore[arg-type]
+                             rerank_k=rerank_k, fuse=None if fuse == "none" else fuse,  # type: ignore[arg-type]
+                             filter=media_filter, min_score=min_score, collapse=bool(refine.collapse),
+                             page=max(page, 1))
 
     def _weights(self, text_weight, caption_weight) -> tuple[float, float]:
         """SQAF's (a, b) for this query: the settings' unless the Composed tab's sliders say otherwise."""
@@ -280,7 +316,7 @@ class WebBackend:
         a, b = weights
         if a == service.searcher.composed_text_weight and b == service.settings.sqaf_caption_weight:
             return service
-        searcher = Searcher(service.searcher.store, service.searcher.encoder, a)
+        searcher = Searcher(service.searcher.store, service.searcher.encoder, a, service.searcher.default_shape)
         settings = service.settings.model_copy(update={"composed_text_weight": a, "sqaf_caption_weight": b})
         if not with_model:
             return SearchService(searcher, settings)
@@ -310,12 +346,16 @@ class WebBackend:
         return f"{WORKING} {text[0].upper()}{text[1:]}. First-stage (CLIP) results meanwhile.{busy}"
 
     def api_search(self, query: str, k: int = 10, kind: str = "any", rerank: str = "none",
-                   rerank_k: int | None = None, fuse: str = "none") -> dict:
+                   rerank_k: int | None = None, fuse: str = "none", under: str | None = None,
+                   after: str | None = None, before: str | None = None, ext: str | None = None,
+                   min_score: float | None = None, collapse: bool = True, like: str | None = None,
+                   page: int = 1) -> dict:
         """The API's `search`: the same JSON as `gridrank search --json` (paths are absolute strings).
 
         The images the model saw come as paths in the thumbnail cache (fetchable from the server).
         """
-        response = self.search(query, None, k, kind, rerank, rerank_k, fuse)
+        refine = Refine(under, after, before, ext, min_score, collapse, like, page)
+        response = self.search(query, None, k, kind, rerank, rerank_k, fuse, refine=refine)
         saved = self.thumbnails.model_inputs(response.rerank.images_sent) if response.rerank else []
         return json.loads(json.dumps(response_dict(response, saved), default=str))
 
@@ -332,7 +372,8 @@ class WebBackend:
         thumbs_s = time.perf_counter() - started
         n = len(items)
         summary = (f"{n} result{'s' if n != 1 else ''} for {query_label}" if n
-                   else f"No results for {query_label}: the index is empty, or has nothing of that kind.")
+                   else f"No results for {query_label}: the index is empty, or nothing of that kind passes the "
+                   "filters and the minimum score.")
         return ResultPage(items, timings_line(response, thumbs_s), summary)
 
     def caption(self, hit: SearchHit, reranked: bool = False) -> str:
@@ -340,9 +381,9 @@ class WebBackend:
         parts = [f"#{hit.rank}{rank_move(hit)}"]
         if reranked and hit.first_stage_rank is not None:
             parts.append(f"was #{hit.first_stage_rank}")
-        parts += [f"{hit.score:.3f}", self.relative(hit.path)]
+        parts += [f"{hit.score:.3f}", self.relative(hit.path) + duplicates_note(hit)]
         if hit.kind == "video":
-            parts.append(f"@ {format_moment(hit.timestamp)}")
+            parts.append(f"@ {format_segment(hit)}")
         return " · ".join(parts)
 
     def relative(self, path: Path) -> str:
@@ -386,9 +427,12 @@ class WebBackend:
             if record.taken_at:
                 lines[0] += f" · taken {record.taken_at.replace('T', ' ')}"
         lines.append(f"`{hit.path}`")
+        if hit.duplicates:
+            lines.append("Collapsed here (identical or near-identical): "
+                         + ", ".join(f"`{self.relative(p)}`" for p in hit.duplicates))
         if hit.kind == "video":
             cues = self.searcher.store.catalog.subtitles_of(hit.media_id)
-            lines.append(f"Best moment: **{format_moment(hit.timestamp)}**" + subtitle_quote(cues, hit.timestamp))
+            lines.append(f"Best moment: **{format_segment(hit)}**" + subtitle_quote(cues, hit.timestamp))
             frame = self.thumbnails.thumbnail(hit.path, "video", hit.timestamp, size=960)
             return Detail(frame, self.servable(hit.path), hit.timestamp or 0.0,
                           self.thumbnails.subtitles(hit.path, cues), "\n\n".join(lines))
@@ -417,7 +461,7 @@ class WebBackend:
             was = (f" · was #{hit.first_stage_rank}" if response.rerank is not None and hit.first_stage_rank
                    else "")
             caption = (f"**#{hit.rank}{rank_move(hit)}**{was} · score {hit.score:.3f} · "
-                       f"`{self.relative(hit.path)}` · best moment **{format_moment(start)}**"
+                       f"`{self.relative(hit.path)}`{duplicates_note(hit)} · best moment **{format_segment(hit)}**"
                        f"{subtitle_quote(cues, start)}")
             video = self.servable(hit.path)
             if video is None:
@@ -441,6 +485,15 @@ def _whole_number(value, name: str) -> int:
     if not number.is_integer():
         raise UserInputError(f"{name} must be a whole number, not {value!r}")
     return int(number)
+
+
+def _min_score(value) -> float | None:
+    if value is None or not str(value).strip():
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"minimum score must be a number between -1 and 1, or empty for none, not {value!r}") from None
 
 
 def _weight(value, name: str) -> float:

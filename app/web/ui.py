@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import html
 import time
+from collections.abc import Callable
 
 import gradio as gr
 from PIL import Image
 
 from app.render import format_moment
 from app.web.handlers import (FUSION_METHODS, KINDS, MAX_K, MAX_RERANK_K, MIN_RERANK_K, RERANK_METHODS,
-                              VIDEO_RERANK_METHODS, ModelView, SearchUpdate, UserInputError, WebBackend,
+                              VIDEO_RERANK_METHODS, ModelView, Refine, SearchUpdate, UserInputError, WebBackend,
                               timings_line, timings_table)
 from app.web.indexing import IndexJobError, IndexJobs, JobSnapshot
 from retrieval.encoder import TINY_WARNING
@@ -104,11 +105,15 @@ def build_ui(backend: WebBackend, jobs: IndexJobs | None) -> gr.Blocks:
                     _index_tab(backend, jobs, status)
         gr.Markdown("API: `Client(URL, download_files=False).predict(\"a cat\", 10, \"any\", \"grid\", "
                     "api_name=\"/search\")` (query, top-K, kind, rerank) returns the same JSON as "
-                    "`gridrank search --json`.", elem_id="gr-footer")
+                    "`gridrank search --json`; keyword arguments under, after, before, ext, min_score, collapse, "
+                    "like and page narrow it as the CLI flags do.", elem_id="gr-footer")
         gr.api(backend.api_search, api_name="search",
                api_description="Search the index by text: the same results as `gridrank search --json`. "
                                "rerank: none, grid, cot, first or sgrid; rerank_k: candidates reranked (2..20); "
-                               "fuse (kind video): none, combsum, rrf or vic.")
+                               "fuse (kind video): none, combsum, rrf or vic. Query syntax: 'beach +dog -people', "
+                               "'2:beach', 'img:PATH' (an indexed item). under: folder; after/before: YYYY-MM-DD; "
+                               "ext: jpg,png; min_score: cosine cutoff; collapse: near-duplicates; like: an "
+                               "indexed item's path (more like it); page: 1-based, k per page.")
         demo.load(backend.status_markdown, outputs=status, api_visibility="private", show_progress="hidden")
     return demo
 
@@ -132,7 +137,8 @@ def _rerank_k_slider(backend: WebBackend, prefix: str) -> gr.Slider:
                      elem_id=f"{prefix}-rerank-k")
 
 
-def _results_area(prefix: str):
+def _results_area(prefix: str, under_detail: Callable[[], None] | None = None):
+    """The results: gallery, the selected result's view (`under_detail` adds components below it), panel."""
     summary = gr.Markdown(elem_classes="gr-summary", elem_id=f"{prefix}-summary")
     status = gr.Markdown(elem_classes="gr-status", elem_id=f"{prefix}-status")
     timings = gr.Markdown(elem_classes="gr-timings", elem_id=f"{prefix}-timings")
@@ -149,6 +155,8 @@ def _results_area(prefix: str):
                                     elem_id=f"{prefix}-detail-video")
             detail_text = gr.Markdown("Click a result to see it in full, with its path.",
                                       elem_id=f"{prefix}-detail-text")
+            if under_detail is not None:
+                under_detail()
     panel = _model_panel(prefix)
     hits = gr.State([])
     seek = gr.JSON(visible=False)
@@ -245,29 +253,78 @@ def _quoted(text: str | None, limit: int = 60) -> str:
 # -- tabs --------------------------------------------------------------------------------------
 
 
+QUERY_HELP = ("Plain words search as one query. Mix terms: `sunny beach +dog -people` (− pushes away), "
+              "`2:beach 0.5:sunset` (weights), `img:photos/cat.jpg +at night` (an indexed picture as a term). "
+              "Query = normalize(Σ weight × term).")
+SCORE_NOTE = ("Scores are cosine similarities of CLIP vectors (−1…1). Words against pictures typically score "
+              "0.15–0.35 even for a good match; picture against picture 0.5–1. Compare scores within one search, "
+              "not across searches.")
+
+
 def _search_tab(backend: WebBackend) -> None:
     with gr.Row(equal_height=True):
         query = gr.Textbox(label="Search", show_label=False, placeholder="Describe what you are looking for, "
                            "e.g. a cat on a sofa", scale=5, elem_id="search-query", autofocus=True, max_lines=1)
         button = gr.Button("Search", variant="primary", scale=1, elem_id="search-button", min_width=120)
+    gr.Markdown(QUERY_HELP, elem_id="search-help", elem_classes="gr-timings")
     with gr.Row():
         kind, k, rerank, rerank_k = _controls(backend, "search")
-    summary, status, timings, gallery, hits, detail, panel = _results_area("search")
+    with gr.Accordion("Filters, score cutoff, duplicates", open=False, elem_id="search-filters"):
+        with gr.Row():
+            under = gr.Textbox(label="Folder", placeholder="e.g. trips/2024 (inside the indexed folder)", scale=2,
+                               elem_id="search-under", max_lines=1)
+            after = gr.Textbox(label="From date", placeholder="YYYY-MM-DD", scale=1, elem_id="search-after",
+                               max_lines=1, info="EXIF date taken, else file date")
+            before = gr.Textbox(label="Before date", placeholder="YYYY-MM-DD", scale=1, elem_id="search-before",
+                                max_lines=1)
+            ext = gr.Textbox(label="Extensions", placeholder="jpg,png", scale=1, elem_id="search-ext", max_lines=1)
+        with gr.Row():
+            # A textbox, not gr.Number: empty means no cutoff (a Number would send 0 and drop negative scores).
+            min_score = gr.Textbox(value="" if backend.settings.min_score is None else str(backend.settings.min_score),
+                                   label="Minimum score", placeholder="off; e.g. 0.2", scale=1,
+                                   elem_id="search-min-score", max_lines=1)
+            collapse = gr.Checkbox(value=True, label="Collapse near-duplicates", scale=1, elem_id="search-collapse",
+                                   info="identical files always collapse")
+            gr.Markdown(SCORE_NOTE, elem_id="search-score-note", elem_classes="gr-timings")
+    buttons: list[gr.Button] = []
+    summary, status, timings, gallery, hits, detail, panel = _results_area("search", lambda: buttons.append(
+        gr.Button("More like this", size="sm", elem_id="search-like", interactive=False)))
+    like_button = buttons[0]
+    selected = gr.State(None)  # the selected result's path, relative to the root
 
-    def run(text: str, kind_value: str, k_value: int, rerank_value: str, rerank_k_value: int):
-        label = _quoted(text)
+    def run(text: str, kind_value: str, k_value: int, rerank_value: str, rerank_k_value: int, under_value: str,
+            after_value: str, before_value: str, ext_value: str, min_score_value, collapse_value: bool,
+            like: str | None = None):
+        label = f"more like `{like}`" if like else _quoted(text)
+        refine = Refine(under_value, after_value, before_value, ext_value, min_score_value, collapse_value, like)
         try:
             # A generator: with a reranker, the first-stage results and a status come first.
-            for update in backend.search_stream(text, None, k_value, kind_value, rerank_value, rerank_k_value):
-                yield *_page_outputs(backend, update, label), *_panel_for(backend, update), *_clear_detail()
+            for update in backend.search_stream(None if like else text, None, k_value, kind_value,
+                                                "none" if like else rerank_value, rerank_k_value, refine=refine):
+                yield (*_page_outputs(backend, update, label), *_panel_for(backend, update), *_clear_detail(),
+                       *unselected)
         except UserInputError as e:
             gr.Warning(str(e))
-            yield [], [], str(e), "", "", *_empty_panel(), *_clear_detail()
+            yield [], [], str(e), "", "", *_empty_panel(), *_clear_detail(), *unselected
 
-    outputs = [gallery, hits, summary, status, timings, *panel, *detail]
+    unselected = (None, gr.update(interactive=False))  # new results: nothing selected
+
+    def run_like(selected_path: str | None, *values):
+        yield from run("", *values, like=selected_path)
+
+    options = [kind, k, rerank, rerank_k, under, after, before, ext, min_score, collapse]
+    outputs = [gallery, hits, summary, status, timings, *panel, *detail, selected, like_button]
     for trigger in (button.click, query.submit):
-        trigger(run, [query, kind, k, rerank, rerank_k], outputs, api_visibility="private", concurrency_id="search")
+        trigger(run, [query, *options], outputs, api_visibility="private", concurrency_id="search")
+    like_button.click(run_like, [selected, *options], outputs, api_visibility="private", concurrency_id="search")
     _wire_select(backend, "search", gallery, hits, detail)
+
+    def remember(hit_list: list[SearchHit], evt: gr.SelectData):
+        if evt is None or evt.index is None or evt.index >= len(hit_list or []):
+            return None, gr.update(interactive=False)
+        return backend.relative(hit_list[evt.index].path), gr.update(interactive=True)
+
+    gallery.select(remember, hits, [selected, like_button], api_visibility="private", show_progress="hidden")
 
 
 def _wire_select(backend: WebBackend, prefix: str, gallery: gr.Gallery, hits: gr.State, detail: tuple) -> None:

@@ -111,6 +111,40 @@ def test_search_shows_k_results_and_the_selected_one(page, screenshots):
     save_screenshot(page, screenshots, "search")
 
 
+def _caption_path(caption: str) -> str:
+    return caption.split(" · ")[2].split(" (+")[0]  # '#1 · 0.088 · photos/x.jpg (+1 near-duplicate)'
+
+
+def test_a_folder_filter_and_more_like_this(page, screenshots):
+    page.locator("#search-filters .label-wrap").first.click()  # open the accordion
+    under = _text_box(page, "search-under")
+    under.fill("photos/space")
+    _set_k(page, "search", 8)
+    _text_box(page, "search-query").fill("a cat")
+    page.click("#search-button")
+    _gallery_count(page, "search", 2)  # only two photos live in photos/space
+    captions = page.locator("#search-gallery .caption-label").all_inner_texts()
+    assert all(_caption_path(c).startswith("photos/space/") for c in captions), captions
+    assert "cosine similarities" in page.inner_text("#search-score-note")
+
+    under.fill("")
+    page.click("#search-button")
+    _gallery_count(page, "search", 8)
+    like_button = page.locator("#search-like")
+    assert like_button.is_disabled()  # nothing selected yet
+    third = page.locator("#search-gallery .thumbnail-item").nth(2)
+    chosen = _caption_path(page.locator("#search-gallery .caption-label").nth(2).inner_text())
+    third.click()
+    page.wait_for_function("!document.querySelector('#search-like').disabled")
+    like_button.click()
+    page.wait_for_function(f"document.querySelector('#search-summary').innerText.includes({chosen!r})")
+    assert "more like" in page.inner_text("#search-summary")
+    _gallery_count(page, "search", 8)
+    first = page.locator("#search-gallery .caption-label").first.inner_text()
+    assert _caption_path(first) == chosen  # the item itself comes first
+    save_screenshot(page, screenshots, "search_more_like_this", readme=False)
+
+
 def test_a_reranked_search_shows_moves_and_what_the_model_saw(page, screenshots):
     page.locator("#search-rerank input").click()
     page.get_by_role("option", name="grid", exact=True).click()
@@ -170,18 +204,21 @@ def test_video_moments_start_at_the_match(page, web_server, screenshots):
     _set_k(page, "video", 4)
     _text_box(page, "video-query").fill("a red ball bouncing")
     page.click("#video-button")
-    page.wait_for_selector("#video-sgrid-3 img")
+    # Four sample videos, one a re-encoded copy of another: it collapses into its original's result.
+    page.wait_for_selector("#video-sgrid-2 img")
     hits = web_server.backend.search("a red ball bouncing", None, 4, "video").hits
+    assert len(hits) == 3 and sum(len(h.duplicates) for h in hits) == 1
+    assert page.locator("#video-hit-3").first.is_hidden()
     expected = {h.path.name: h.timestamp for h in hits}
     catalog = web_server.backend.searcher.store.catalog
     subtitled = {h.path.name for h in hits if catalog.subtitles_of(h.media_id)}
     assert subtitled  # the sample has subtitled videos (.srt and .vtt)
-    page.wait_for_function("[0,1,2,3].every(i => { const v = document.querySelector(`#video-player-${i} video`);"
+    page.wait_for_function("[0,1,2].every(i => { const v = document.querySelector(`#video-player-${i} video`);"
                            " return v && v.readyState >= 1; })")
-    players = page.evaluate("[0,1,2,3].map(i => { const v = document.querySelector(`#video-player-${i} video`);"
+    players = page.evaluate("[0,1,2].map(i => { const v = document.querySelector(`#video-player-${i} video`);"
                             " return [decodeURIComponent(v.currentSrc), v.currentTime,"
                             " Array.from(v.querySelectorAll('track')).map(t => t.getAttribute('src') || '')]; })")
-    page.wait_for_function("[0,1,2,3].every(i => { const v = document.querySelector(`#video-player-${i} video`);"
+    page.wait_for_function("[0,1,2].every(i => { const v = document.querySelector(`#video-player-${i} video`);"
                            " return v.readyState >= 2 && !v.seeking; })")  # a frame to show, for the screenshot
     for src, current, tracks in players:
         name = src.rsplit("/", 1)[-1]

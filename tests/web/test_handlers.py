@@ -8,12 +8,14 @@ import shutil
 import pytest
 from PIL import Image
 
-from app.web.handlers import MAX_K, RERANK_METHODS, UploadRejected, UserInputError
+from app.web.handlers import MAX_K, RERANK_METHODS, Refine, UploadRejected, UserInputError
 from app.web.indexing import IndexJobError, IndexJobs
 from sample_media import BROKEN, SAMPLE
 from retrieval.search import Query, Searcher
 
 from .support import indexed_copy
+
+EVERY_ITEM = Refine(collapse=False)  # the sample's copies stay separate results
 
 CAPTION = re.compile(r"^#\d+ · -?\d\.\d{3} · \S.*$")
 
@@ -48,6 +50,27 @@ def test_same_results_as_the_searcher_and_the_api(backend, tiny_settings, tiny_e
     api = backend.api_search("sunrise", 7, "any")
     assert [h["path"] for h in api["hits"]] == [str(h.path) for h in direct.hits]
     assert set(api["timings"]) >= {"encode_s", "search_s"}
+
+
+def test_queries_never_load_a_model_and_take_the_search_options(backend, monkeypatch):
+    from retrieval.encoder import ClipEncoder
+
+    def no_load(*_, **__):
+        raise AssertionError("a query loaded the CLIP model")
+
+    monkeypatch.setattr(ClipEncoder, "from_settings", no_load)
+    encoder = backend.searcher.encoder
+    under = backend.search("2:a cat -a dog", None, 5, "any", refine=Refine(under="photos/space")).hits
+    assert {h.path.parent.name for h in under} == {"space"}
+    like = backend.api_search("", 3, "any", like="photos/cat_chelsea.jpg")
+    assert like["hits"][0]["path"].endswith("photos/cat_chelsea.jpg")
+    assert backend.searcher.encoder is encoder
+    with pytest.raises(UserInputError, match="photos/nope.jpg is not an indexed item"):
+        backend.search("", None, 3, "any", refine=Refine(like="photos/nope.jpg"))
+    with pytest.raises(UserInputError, match="not an indexed item"):
+        backend.search("img:/etc/hostname +cat", None, 3, "any")  # the server reads no other files
+    with pytest.raises(UserInputError, match="stands alone"):
+        backend.search("cats", None, 3, "any", refine=Refine(like="photos/cat_chelsea.jpg"))
 
 
 @pytest.mark.parametrize("text, kind, k, rerank", [
@@ -107,13 +130,13 @@ def test_detail_of_a_photo_is_a_bounded_preview(backend):
 
 
 def _red_ball(backend):
-    hits = backend.search("a red ball", None, 50, "video").hits
+    hits = backend.search("a red ball", None, 50, "video", refine=EVERY_ITEM).hits
     return next(h for h in hits if h.path.name == "red_ball_bouncing.mp4"), hits
 
 
 def test_video_moments_have_sgrid_player_start_and_subtitles(backend):
     red_ball, hits = _red_ball(backend)
-    response = backend.search("a red ball", None, len(hits), "video")
+    response = backend.search("a red ball", None, len(hits), "video", refine=EVERY_ITEM)
     results = {r.hit.path.name: r for r in backend.video_results(response)}
     assert len(results) == len(hits)
     result = results["red_ball_bouncing.mp4"]
@@ -123,6 +146,7 @@ def test_video_moments_have_sgrid_player_start_and_subtitles(backend):
     vtt = result.subtitles.read_text()
     assert vtt.startswith("WEBVTT") and "bounces to the right" in vtt
     assert "best moment" in result.caption
+    assert re.search(r"best moment \*\*\d:\d\d\.\d \(\d:\d\d\.\d-\d:\d\d\.\d\)", result.caption)  # the segment
     assert results["yellow_sun_rising.mp4"].subtitles is None
 
     detail = backend.detail(red_ball)
@@ -149,7 +173,7 @@ def test_index_the_served_folder_again_with_new_and_broken_files(backend):
     assert [path for path, _ in snap.skipped_files] == ["broken.jpg"]
     assert "not an image" in snap.skipped_files[0][1]
     assert backend.index_dir == root / ".gridrank"  # same index, updated in place
-    names = {h.path.name for h in backend.search("x", None, MAX_K, "image").hits}
+    names = {h.path.name for h in backend.search("x", None, MAX_K, "image", refine=EVERY_ITEM).hits}
     assert "new_cat.jpg" in names
 
 
@@ -181,3 +205,4 @@ def test_indexing_another_folder_switches_the_app_to_it(backend, tmp_path):
     assert swaps == [other.resolve()]
     assert backend.access.roots == (other.resolve(),)
     assert {h.kind for h in backend.search("x", None, 10, "any").hits} == {"video"}
+

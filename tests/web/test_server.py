@@ -86,6 +86,17 @@ def test_api_search_takes_an_optional_rerank(client, web_server):
         client.predict("coffee", 4, "image", "best", api_name="/search")
 
 
+def test_api_search_takes_filters_mixing_and_more_like_this(client):
+    space = client.predict("2:a cat -a dog", 5, "any", api_name="/search", under="photos/space", min_score=-1)
+    assert len(space["hits"]) == 2 and all("/photos/space/" in h["path"] for h in space["hits"])
+    like = client.predict("", 3, "any", api_name="/search", like="photos/cat_chelsea.jpg", collapse=False)
+    assert like["hits"][0]["path"].endswith("photos/cat_chelsea.jpg") and len(like["hits"]) == 3
+    page2 = client.predict("a cat", 3, "any", api_name="/search", page=2)
+    assert [h["rank"] for h in page2["hits"]] == [4, 5, 6]
+    with pytest.raises(Exception, match="from date must be a date"):
+        client.predict("a cat", 3, "any", api_name="/search", after="June")
+
+
 def test_eight_concurrent_queries_are_all_answered(client):
     jobs = [client.submit(f"query number {i}", 5, "any", api_name="/search") for i in range(8)]
     results = [job.result(timeout=120) for job in jobs]

@@ -1,0 +1,56 @@
+"""From what a user typed to a Query: the one place CLI, API and UI turn query text into terms."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image
+
+from retrieval.image_io import load_rgb
+from retrieval.query_mix import MixTerm, parse_query, parse_weights
+from retrieval.search import Query, QueryTerm, Searcher, UnknownItemError
+
+
+def build_query(searcher: Searcher, text: str | None, image: Image.Image | None = None,
+                weights: str | None = None, allow_files: bool = False,
+                max_pixels: int = 100_000_000) -> Query:
+    """A plain, composed or mixed query (syntax: retrieval/query_mix.py).
+
+    Image terms name an indexed item (its stored vector is used) or, with `allow_files` (the
+    CLI, not the web server), an image file to encode. `image` is one more term, weight 1
+    unless `weights` says otherwise; without markers or weights, text + image stay the composed
+    query (SQAF's blend with composed_text_weight).
+    """
+    def is_image(ref: str) -> bool:
+        return searcher.find_item(ref) is not None or (allow_files and Path(ref).expanduser().is_file())
+
+    parsed = parse_query(text, is_image) if text and text.strip() else None
+    plain_text = parsed is not None and not parsed.mixed and parsed.terms[0].text is not None
+    if weights is None and (parsed is None or plain_text):
+        return Query(text, image)
+    terms: list[MixTerm] = list(parsed.terms) if parsed else []
+    resolved = [_resolve(t, searcher, allow_files, max_pixels) for t in terms]
+    if image is not None:
+        resolved.append(QueryTerm(1.0, image=image))
+    chosen = parse_weights(weights, len(resolved))
+    if chosen is not None:
+        resolved = [QueryTerm(w, t.text, t.media_id, t.image) for w, t in zip(chosen, resolved)]
+    return Query(terms=tuple(resolved))
+
+
+def _resolve(term: MixTerm, searcher: Searcher, allow_files: bool, max_pixels: int) -> QueryTerm:
+    if term.text is not None:
+        return QueryTerm(term.weight, text=term.text)
+    ref = term.image_ref or ""
+    media_id = searcher.find_item(ref)
+    if media_id is not None:
+        return QueryTerm(term.weight, media_id=media_id)
+    if allow_files and Path(ref).expanduser().is_file():
+        return QueryTerm(term.weight, image=load_rgb(Path(ref).expanduser(), max_pixels).image)
+    where = "an indexed item (path relative to the indexed folder)" + (" or an image file" if allow_files else "")
+    raise UnknownItemError(f"image term img:{ref}: not {where}")
+
+
+def like_query(searcher: Searcher, ref: str) -> Query:
+    """More like an indexed item: its stored vector, and the item itself first."""
+    return Query(like=searcher.require_item(ref))
