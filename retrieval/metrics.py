@@ -31,8 +31,8 @@ def pessimistic_order(scores: np.ndarray, relevant: Sequence[int], exclude: Sequ
 
 def ranks_of(order: Sequence[int], relevant: Sequence[int]) -> list[int]:
     """1-based positions of the relevant items in `order`, ascending; items not in it are left out."""
-    wanted = set(relevant)
-    return [position for position, item in enumerate(order, start=1) if item in wanted]
+    positions = np.flatnonzero(np.isin(np.asarray(order), np.asarray(list(relevant), dtype=np.int64))) + 1
+    return positions.tolist()
 
 
 def best_rank(ranks: Sequence[int], n_items: int) -> int:

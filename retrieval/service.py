@@ -51,6 +51,17 @@ def make_backend(settings: Settings) -> tuple[RerankBackend, str]:
                         max_pixels=settings.reranker_max_pixels), settings.reranker_model
 
 
+def make_reranker(settings: Settings, backend: RerankBackend, model_name: str) -> Reranker:
+    s = settings
+    return Reranker(backend, model_name, RerankOptions(cell_size=s.grid_cell_size, window=s.rerank_window,
+                                                       step=s.rerank_step))
+
+
+def candidate_options(settings: Settings) -> CandidateOptions:
+    s = settings
+    return CandidateOptions(s.grid_cell_size, s.max_image_pixels, s.sgrid_frames_side, s.sgrid_size)
+
+
 class SearchService:
     """Holds the searcher and, once first needed, the reranker: neither reloads per query."""
 
@@ -67,9 +78,7 @@ class SearchService:
         with self._backend_lock:
             if self._backend is None:
                 self._backend, self._backend_name = make_backend(self.settings)
-        s = self.settings
-        return Reranker(self._backend, self._backend_name,
-                        RerankOptions(cell_size=s.grid_cell_size, window=s.rerank_window, step=s.rerank_step))
+        return make_reranker(self.settings, self._backend, self._backend_name)
 
     def run(self, request: SearchRequest) -> SearchResponse:
         if request.k < 1:
@@ -125,8 +134,7 @@ class SearchService:
     # -- reranking ------------------------------------------------------------------------------
 
     def _candidate_options(self) -> CandidateOptions:
-        s = self.settings
-        return CandidateOptions(s.grid_cell_size, s.max_image_pixels, s.sgrid_frames_side, s.sgrid_size)
+        return candidate_options(self.settings)
 
     def _rerank(self, request: SearchRequest, head: list[SearchHit], tail: list[SearchHit]
                 ) -> tuple[list[SearchHit], RerankReport, float]:
