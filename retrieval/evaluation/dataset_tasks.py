@@ -34,15 +34,17 @@ def dataset_tasks(dataset: RetrievalDataset, encoder: ClipEncoder, settings: Set
         stored = cache.get(f"videos-{settings.frames_per_video}f", ids, lambda: vars(
             embed_videos(encoder, paths, settings.frames_per_video, progress)))
         videos = VideoEmbeddings(stored["frames"], stored["starts"])
-        retrievers = {"clip": videos.best_frame_scores(text_vectors),
-                      "clip-mean": text_vectors @ videos.mean_pooled().T}
+        best_frame, mean_pooled = RETRIEVERS["video"]
+        retrievers = {best_frame: videos.best_frame_scores(text_vectors),
+                      mean_pooled: text_vectors @ videos.mean_pooled().T}
         full = RankingTask("t2v", retrievers, relevant, [()] * len(relevant))
         return [_prefix(full, limit), reverse_task(full, "v2t", limit)]
 
     image_vectors = cache.get("images", ids, lambda: {"vectors": embed_images(
         encoder, paths, settings.batch_size, settings.max_image_pixels, progress)})["vectors"]
     if dataset.task == "t2i":
-        full = RankingTask("t2i", {"clip": text_vectors @ image_vectors.T}, relevant, [()] * len(relevant))
+        (clip,) = RETRIEVERS["image"]
+        full = RankingTask("t2i", {clip: text_vectors @ image_vectors.T}, relevant, [()] * len(relevant))
         return [_prefix(full, limit), reverse_task(full, "i2t", limit)]
 
     # Composed: normalize((1-a) * reference + a * text), the same query the search uses.
@@ -50,7 +52,8 @@ def dataset_tasks(dataset: RetrievalDataset, encoder: ClipEncoder, settings: Set
                               for n, q in enumerate(queries)]) if queries else np.zeros((0, encoder.dim), np.float32)
     excluded = [(q.reference,) if dataset.exclude_reference and q.reference is not None else () for q in queries]
     subsets = [q.subset for q in queries] if any(q.subset is not None for q in queries) else None
-    return [RankingTask("cir", {"clip": query_vectors @ image_vectors.T}, [q.relevant for q in queries], excluded,
+    (clip,) = RETRIEVERS["image"]
+    return [RankingTask("cir", {clip: query_vectors @ image_vectors.T}, [q.relevant for q in queries], excluded,
                         subsets)]
 
 

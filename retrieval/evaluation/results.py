@@ -48,12 +48,16 @@ class OutcomeLog:
     def load(self) -> dict[int, QueryOutcome]:
         if not self.path.is_file():
             return {}
+        text = self.path.read_text(encoding="utf-8")
+        if text and not text.endswith("\n"):  # the last line was cut short by a kill: drop it, that query reruns
+            text = text[: text.rfind("\n") + 1]
+            self.path.write_text(text, encoding="utf-8")
         done: dict[int, QueryOutcome] = {}
-        for line in self.path.read_text(encoding="utf-8").splitlines():
+        for line in text.splitlines():
             try:
                 outcome = QueryOutcome.from_json(line)
             except (json.JSONDecodeError, KeyError, TypeError):
-                continue  # a line cut short by a kill: that query runs again
+                continue  # damaged: that query runs again
             done[outcome.query] = outcome
         return done
 

@@ -22,7 +22,7 @@ from retrieval.metrics import ranks_of
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 RUN_FILE = "run.json"
 # Keys that may change between a run and its resumption: they choose what to run, not how.
-RESUMABLE_KEYS = ("limit", "methods", "started")
+RESUMABLE_KEYS = ("limit", "methods")
 
 
 @dataclass(frozen=True)
@@ -42,12 +42,14 @@ def check_resumable(out: Path, settings: dict[str, Any]) -> None:
     path = out / RUN_FILE
     if path.is_file():
         recorded = json.loads(path.read_text(encoding="utf-8"))
-        differ = sorted(k for k in set(recorded) | set(settings)
-                        if k not in RESUMABLE_KEYS and recorded.get(k) != settings.get(k))
+        # A key only one run has (the reranker's, when only one run reranks) cannot make results disagree.
+        differ = sorted(k for k in set(recorded) & set(settings)
+                        if k not in RESUMABLE_KEYS and recorded[k] != settings[k])
         if differ:
             changes = "; ".join(f"{k}: {recorded.get(k)!r} -> {settings.get(k)!r}" for k in differ)
             raise ValueError(f"{out} holds results of a run with other settings ({changes}): "
                              "pass another --out, or delete the folder to start over")
+        settings = {**recorded, **settings}
     out.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(settings, indent=2, default=str), encoding="utf-8")
 
