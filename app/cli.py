@@ -372,7 +372,10 @@ def evaluate(
         else:
             if root is None:
                 _fail(f"--dataset {dataset} needs --root, the folder of the benchmark")
-            options = EvalOptions(**methods, out=out or Path("gridrank-eval") / f"{dataset}-{split or 'default'}",
+            from retrieval.datasets import DATASETS
+
+            default_split = DATASETS[dataset].default_split if dataset in DATASETS else "default"
+            options = EvalOptions(**methods, out=out or Path("gridrank-eval") / f"{dataset}-{split or default_split}",
                                   limit=limit)
         try:
             if sims is not None:

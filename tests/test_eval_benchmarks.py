@@ -138,3 +138,31 @@ def test_a_missing_annotation_file_is_named(tmp_path, run_cli):
     (root / "captions" / "cap.rc2.val.json").unlink()
     result = run_cli("eval", "--tiny", "--dataset", "cirr", "--root", root, "--out", tmp_path / "out")
     assert result.code == 2 and "missing" in result.err and "cap.rc2.val.json" in result.err
+
+
+def test_ctrl_c_exits_130_and_the_same_command_resumes(tmp_path, run_cli, monkeypatch):
+    import retrieval.evaluation.runner as runner
+
+    root, out = make_cirr(tmp_path / "cirr"), tmp_path / "out"
+    real, calls = runner.rank_query, []
+
+    def interrupted_on_the_third_query(*args):
+        calls.append(args)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(runner, "rank_query", interrupted_on_the_third_query)
+    result = run_cli("eval", "--tiny", "--dataset", "cirr", "--root", root, "--out", out)
+    assert result.code == 130 and "run the same command to resume" in result.err
+    assert len((out / "results" / "cir.clip.jsonl").read_text().splitlines()) == 2
+    monkeypatch.setattr(runner, "rank_query", real)
+    eval_run(run_cli, "--dataset", "cirr", "--root", root, "--out", out)
+    assert check_report(out, 6)[("cir", "clip")]["queries"] == 3
+
+
+def test_an_unreadable_image_is_named(tmp_path, run_cli):
+    root = make_flickr30k(tmp_path / "flickr")
+    (root / "flickr30k-images" / "coffee_cup.jpg").write_bytes(b"not a jpeg")
+    result = run_cli("eval", "--tiny", "--dataset", "flickr30k", "--root", root, "--out", tmp_path / "out")
+    assert result.code == 2 and "cannot read" in result.err and "coffee_cup.jpg" in result.err

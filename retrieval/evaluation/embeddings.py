@@ -15,12 +15,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import TypeVar
+
 import numpy as np
 
 from retrieval.encoder import ClipEncoder
 from retrieval.image_io import load_rgb
 from retrieval.video_frames import read_uniform_frames
 
+T = TypeVar("T")
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 
@@ -47,6 +50,14 @@ class EmbeddingCache:
         return arrays
 
 
+def _readable(read: Callable[[], T], path: Path) -> T:
+    """A benchmark file that can't be decoded stops the run: its metrics would not be comparable."""
+    try:
+        return read()
+    except Exception as e:  # PIL, decord and our own guards raise many types
+        raise ValueError(f"cannot read {path}: {e}. Replace the file from the benchmark's release") from e
+
+
 def embed_texts(encoder: ClipEncoder, texts: Sequence[str], batch_size: int, progress: Progress) -> np.ndarray:
     parts = []
     for start in range(0, len(texts), batch_size):
@@ -60,8 +71,8 @@ def embed_images(encoder: ClipEncoder, paths: Sequence[Path], batch_size: int, m
     parts = []
     for start in range(0, len(paths), batch_size):
         batch = paths[start:start + batch_size]
-        parts.append(encoder.encode_images([load_rgb(p, max_pixels, draft_size=encoder.image_size).image
-                                            for p in batch]))
+        parts.append(encoder.encode_images([_readable(lambda: load_rgb(p, max_pixels, draft_size=encoder.image_size)
+                                                      .image, p) for p in batch]))
         progress("embedding images", start + len(batch), len(paths))
     return np.concatenate(parts)
 
@@ -87,7 +98,7 @@ def embed_videos(encoder: ClipEncoder, paths: Sequence[Path], frames_per_video: 
 
     parts, starts, total = [], [], 0
     for number, path in enumerate(paths, start=1):
-        video = read_uniform_frames(path, frames_per_video, max_side=2 * encoder.image_size)
+        video = _readable(lambda: read_uniform_frames(path, frames_per_video, max_side=2 * encoder.image_size), path)
         parts.append(encoder.encode_images([Image.fromarray(f) for f in video.frames]))
         starts.append(total)
         total += len(video.frames)
