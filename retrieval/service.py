@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+from PIL import Image
 
+from retrieval.encoder import ClipEncoder
 from retrieval.rerank.backends.base import BackendError, RerankBackend
 from retrieval.rerank.candidates import CandidateOptions, build_candidate
 from retrieval.rerank.fusion import RankedList, collapse_duplicates, combsum, round_robin_interleave, rrf
@@ -60,6 +62,19 @@ def make_reranker(settings: Settings, backend: RerankBackend, model_name: str) -
 def candidate_options(settings: Settings) -> CandidateOptions:
     s = settings
     return CandidateOptions(s.grid_cell_size, s.max_image_pixels, s.sgrid_frames_side, s.sgrid_size)
+
+
+def sqaf_query(backend: RerankBackend, encoder: ClipEncoder, text: str, reference: Image.Image, base: np.ndarray,
+               caption_weight: float) -> tuple[str | None, np.ndarray]:
+    """SQAF: blend the MLLM's one-sentence description of the target image into a composed query vector."""
+    try:
+        generation = backend.generate(sqaf_caption_prompt(text), [reference], 64)
+    except BackendError:
+        return None, base  # the rerank report will say the model failed
+    caption = " ".join(generation.text.split())
+    if not caption:
+        return None, base
+    return caption, blend(base, encoder.encode_texts([caption])[0], caption_weight)
 
 
 class SearchService:
@@ -118,18 +133,10 @@ class SearchService:
     # -- SQAF -----------------------------------------------------------------------------------
 
     def _sqaf(self, query: Query, base: np.ndarray) -> tuple[str | None, np.ndarray, float]:
-        """Blend the MLLM's one-sentence description of the target image into the composed query."""
         started = time.perf_counter()
-        reranker = self.reranker()
-        try:
-            generation = reranker.backend.generate(sqaf_caption_prompt(query.text), [query.image], 64)
-        except BackendError:
-            return None, base, time.perf_counter() - started  # the rerank report will say the model failed
-        caption = " ".join(generation.text.split())
-        if caption:
-            text_vector = self.searcher.encoder.encode_texts([caption])[0]
-            base = blend(base, text_vector, self.settings.sqaf_caption_weight)
-        return caption or None, base, time.perf_counter() - started
+        caption, vector = sqaf_query(self.reranker().backend, self.searcher.encoder, query.text, query.image, base,
+                                     self.settings.sqaf_caption_weight)
+        return caption, vector, time.perf_counter() - started
 
     # -- reranking ------------------------------------------------------------------------------
 

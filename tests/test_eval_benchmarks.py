@@ -166,3 +166,36 @@ def test_an_unreadable_image_is_named(tmp_path, run_cli):
     (root / "flickr30k-images" / "coffee_cup.jpg").write_bytes(b"not a jpeg")
     result = run_cli("eval", "--tiny", "--dataset", "flickr30k", "--root", root, "--out", tmp_path / "out")
     assert result.code == 2 and "cannot read" in result.err and "coffee_cup.jpg" in result.err
+
+
+def test_reranked_composed_queries_use_sqaf_then_the_models_order(tmp_path, run_cli, tiny_encoder):
+    """Scripted model: the target caption, then "C > B > A"; the ranks follow from the cached embeddings."""
+    import numpy as np
+
+    from fake_chat_server import Reply, completion, start_server
+    from retrieval.metrics import pessimistic_order, ranks_of
+    from retrieval.search import blend
+
+    caption = "a white cup of coffee on a saucer"
+    server = start_server(Reply(body=completion(caption)),
+                          Reply(body=completion("C > B > A", {"prompt_tokens": 700, "completion_tokens": 5})))
+    try:
+        out = tmp_path / "out"
+        eval_run(run_cli, "--dataset", "cirr", "--root", make_cirr(tmp_path / "cirr"), "--rerank", "grid",
+                 "--limit", 1, "--reranker-url", server.base_url, "--reranker-model", "scripted", "--out", out)
+    finally:
+        server.shutdown()
+        server.server_close()
+    outcome = json.loads((out / "results" / "cir.clip+grid.jsonl").read_text())
+    assert outcome["caption"] == caption and len(server.requests) == 2
+    assert outcome["cost"]["calls"] == 1 and outcome["cost"]["prompt_tokens"] == 700
+
+    cache = next((out / "embeddings").iterdir()) / "cirr-val"
+    images = np.load(cache / "images.npz")["vectors"]
+    texts = np.load(cache / "captions.npz")["vectors"]
+    query = blend(blend(images[0], texts[0], 0.8), tiny_encoder.encode_texts([caption])[0], 0.5)
+    first_stage = pessimistic_order(query @ images.T, [1], exclude=[0])  # query 0: reference 0, target 1
+    reranked = np.concatenate([first_stage[:3][::-1], first_stage[3:]])
+    assert outcome["ranks"] == ranks_of(reranked, [1])
+    settings = json.loads((out / "report.json").read_text())["settings"]
+    assert settings["reranker_model"] == "scripted" and settings["sqaf_caption_weight"] == 0.5

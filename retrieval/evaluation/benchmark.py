@@ -78,11 +78,13 @@ def run_dataset(name: str, root: Path, split: str | None, task: str | None, opti
 
         backend, model_name = make_backend(settings)
         reranking = Reranking(make_reranker(settings, backend, model_name), settings.rerank_k,
-                              candidate_options(settings), dataset)
+                              candidate_options(settings), dataset, encoder, settings.sqaf_caption_weight)
         recorded |= {"reranker_model": model_name, "reranker_url": settings.reranker_url,
                      "rerank_k": settings.rerank_k, "rerank_window": settings.rerank_window,
                      "rerank_step": settings.rerank_step, "grid_cell_size": settings.grid_cell_size,
                      "reranker_max_pixels": settings.reranker_max_pixels}
+        if dataset.task == "cir":
+            recorded["sqaf_caption_weight"] = settings.sqaf_caption_weight
         if dataset.media == "video":
             recorded |= {"sgrid_frames_side": settings.sgrid_frames_side, "sgrid_size": settings.sgrid_size}
     return run_tasks(planned, options.out, recorded, reranking, progress)

@@ -54,7 +54,7 @@ def dataset_tasks(dataset: RetrievalDataset, encoder: ClipEncoder, settings: Set
     subsets = [q.subset for q in queries] if any(q.subset is not None for q in queries) else None
     (clip,) = RETRIEVERS["image"]
     return [RankingTask("cir", {clip: query_vectors @ image_vectors.T}, [q.relevant for q in queries], excluded,
-                        subsets)]
+                        subsets, query_vectors, image_vectors)]
 
 
 def _prefix(task: RankingTask, limit: int | None) -> RankingTask:

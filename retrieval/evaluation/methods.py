@@ -10,12 +10,14 @@ from typing import Literal
 import numpy as np
 
 from retrieval.datasets import RetrievalDataset
+from retrieval.encoder import ClipEncoder
 from retrieval.image_io import load_rgb
 from retrieval.metrics import pessimistic_order
 from retrieval.rerank.candidates import CandidateOptions, media_image
 from retrieval.rerank.fusion import RankedList, collapse_duplicates, combsum, round_robin_interleave, rrf
 from retrieval.rerank.reranker import Candidate, RerankQuery, Reranker, RerankReport
 from retrieval.evaluation.tasks import RankingTask
+from retrieval.service import sqaf_query
 
 FUSION_DEPTH = 1000  # each retriever contributes its top 1000; items outside every list rank last
 
@@ -46,14 +48,23 @@ class QueryCost:
                    report.fallback)
 
 
+@dataclass(frozen=True)
+class RankedQuery:
+    order: np.ndarray  # item indices, best first
+    cost: QueryCost | None = None  # reranked methods
+    caption: str | None = None  # composed queries, reranked: SQAF's generated target caption
+
+
 @dataclass
 class Reranking:
-    """What reranked methods need: the model, the benchmark's media and how many candidates to rerank."""
+    """What reranked methods need: the models, the benchmark's media and how many candidates to rerank."""
 
     reranker: Reranker
     rerank_k: int
     options: CandidateOptions
     dataset: RetrievalDataset
+    encoder: ClipEncoder  # SQAF: embeds the generated target caption
+    caption_weight: float  # SQAF's b
 
     def query(self, row: int) -> RerankQuery:
         query = self.dataset.queries[row]
@@ -66,30 +77,35 @@ class Reranking:
         return Candidate(media_image(self.dataset.gallery[item].path, self.dataset.media, self.options))
 
 
-def rank_query(task: RankingTask, method: Method, row: int, reranking: Reranking | None
-               ) -> tuple[np.ndarray, QueryCost | None]:
-    """The final ranking of one query (item indices, best first) and, for reranking, its cost."""
+def rank_query(task: RankingTask, method: Method, row: int, reranking: Reranking | None) -> RankedQuery:
+    """The final ranking of one query and, for reranked methods, its cost."""
     relevant, excluded = task.relevant[row], task.excluded[row]
     if method.kind == "retriever":
-        return pessimistic_order(task.retrievers[method.target][row], relevant, excluded), None
+        return RankedQuery(pessimistic_order(task.retrievers[method.target][row], relevant, excluded))
     if method.kind == "fusion":
         fuse = combsum if method.target == "combsum" else rrf
         fused = fuse(_retriever_lists(task, row))
         scores = np.full(task.n_items, -np.inf)
         scores[np.asarray(fused.ids, dtype=np.int64)] = fused.scores
-        return pessimistic_order(scores, relevant, excluded), None
+        return RankedQuery(pessimistic_order(scores, relevant, excluded))
     if reranking is None:
         raise ValueError(f"{method.name} needs a model and the benchmark's media: run it on a --dataset")
     started = time.perf_counter()
-    base = pessimistic_order(task.retrievers[task.main_retriever][row], relevant, excluded)
+    query = reranking.query(row)
+    scores, caption = task.retrievers[task.main_retriever][row], None
+    if method.kind == "rerank" and query.composed and task.query_vectors is not None:
+        # As the search does for a reranked composed query: SQAF first, then the first stage again.
+        caption, vector = sqaf_query(reranking.reranker.backend, reranking.encoder, query.text, query.reference,
+                                     task.query_vectors[row], reranking.caption_weight)
+        scores = vector @ task.item_vectors.T if caption else scores
+    base = pessimistic_order(scores, relevant, excluded)
     if method.kind == "rerank":
         head = base[: reranking.rerank_k]
-        report = reranking.reranker.rerank(method.target, reranking.query(row),
-                                           [reranking.candidate(int(i)) for i in head])
+        report = reranking.reranker.rerank(method.target, query, [reranking.candidate(int(i)) for i in head])
         order = np.concatenate([head[report.order], base[len(head):]])
     else:
-        order, report = _vic(task, row, reranking, base)
-    return order, QueryCost.of(report, time.perf_counter() - started)
+        order, report = _vic(task, row, reranking, query, base)
+    return RankedQuery(order, QueryCost.of(report, time.perf_counter() - started), caption)
 
 
 def _retriever_lists(task: RankingTask, row: int) -> list[RankedList]:
@@ -100,7 +116,8 @@ def _retriever_lists(task: RankingTask, row: int) -> list[RankedList]:
     return lists
 
 
-def _vic(task: RankingTask, row: int, reranking: Reranking, base: np.ndarray) -> tuple[np.ndarray, RerankReport]:
+def _vic(task: RankingTask, row: int, reranking: Reranking, query: RerankQuery, base: np.ndarray
+         ) -> tuple[np.ndarray, RerankReport]:
     """ViC: one S-Grid ranking of the interleaved retriever lists (duplicates kept), then the rest."""
     interleaved = round_robin_interleave(_retriever_lists(task, row))
     shown = interleaved[: min(reranking.rerank_k, reranking.reranker.options.window)]
@@ -108,7 +125,7 @@ def _vic(task: RankingTask, row: int, reranking: Reranking, base: np.ndarray) ->
     for item in shown:
         if item not in images:
             images[item] = reranking.candidate(item)
-    report = reranking.reranker.rerank("sgrid", reranking.query(row), [images[i] for i in shown])
+    report = reranking.reranker.rerank("sgrid", query, [images[i] for i in shown])
     report.method = "vic"
     head = list(dict.fromkeys([*collapse_duplicates(report.order, shown), *interleaved]))
     placed = set(head)

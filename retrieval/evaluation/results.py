@@ -27,6 +27,7 @@ class QueryOutcome:
     n_relevant: int
     subset_ranks: tuple[int, ...] | None = None  # positions within the query's CIRR subset
     cost: QueryCost | None = None
+    caption: str | None = None  # SQAF's target caption, for reranked composed queries
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))
@@ -36,7 +37,7 @@ class QueryOutcome:
         data = json.loads(line)
         cost = QueryCost(**data["cost"]) if data.get("cost") else None
         subset = tuple(data["subset_ranks"]) if data.get("subset_ranks") is not None else None
-        return cls(data["query"], tuple(data["ranks"]), data["n_relevant"], subset, cost)
+        return cls(data["query"], tuple(data["ranks"]), data["n_relevant"], subset, cost, data.get("caption"))
 
 
 class OutcomeLog:

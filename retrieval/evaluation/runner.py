@@ -64,19 +64,19 @@ def run_tasks(planned: list[PlannedTask], out: Path, settings: dict[str, Any], r
             log = OutcomeLog(out / "results" / f"{task.direction}.{method.name}.jsonl")
             done = log.load()
             stage = f"{task.direction} {method.name}"
-            progress(stage, len(done), task.n_queries)
+            progress(stage, sum(1 for r in done if r < task.n_queries), task.n_queries)
             for row in range(task.n_queries):
                 if row in done:
                     continue
-                order, cost = rank_query(task, method, row, reranking)
+                ranked = rank_query(task, method, row, reranking)
                 subset_ranks = None
                 if task.subsets is not None and task.subsets[row] is not None:
-                    in_subset = order[np.isin(order, task.subsets[row])]
+                    in_subset = ranked.order[np.isin(ranked.order, task.subsets[row])]
                     subset_ranks = tuple(ranks_of(in_subset, task.relevant[row]))
-                outcome = QueryOutcome(row, tuple(ranks_of(order, task.relevant[row])), len(task.relevant[row]),
-                                       subset_ranks, cost)
+                outcome = QueryOutcome(row, tuple(ranks_of(ranked.order, task.relevant[row])),
+                                       len(task.relevant[row]), subset_ranks, ranked.cost, ranked.caption)
                 log.append(outcome)
                 done[row] = outcome
-                progress(stage, len(done), task.n_queries)
+                progress(stage, sum(1 for r in done if r < task.n_queries), task.n_queries)
             scores.append(score(task, method.name, (done[r] for r in range(task.n_queries))))
     return EvalReport(settings, scores)

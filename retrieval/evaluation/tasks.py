@@ -15,6 +15,9 @@ class RankingTask:
     relevant: list[tuple[int, ...]]  # per query, item indices of the ground truth
     excluded: list[tuple[int, ...]]  # per query, items that are never results (a composed query's reference)
     subsets: list[tuple[int, ...] | None] | None = None  # CIRR: per query, the items Recall_subset ranks
+    # Model runs of composed queries: the query and item vectors, for SQAF's caption blending when reranking.
+    query_vectors: np.ndarray | None = None
+    item_vectors: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         shapes = {scores.shape for scores in self.retrievers.values()}
