@@ -64,8 +64,10 @@ def run_tasks(planned: list[PlannedTask], out: Path, settings: dict[str, Any], r
             log = OutcomeLog(out / "results" / f"{task.direction}.{method.name}.jsonl")
             done = log.load()
             stage = f"{task.direction} {method.name}"
-            progress(stage, sum(1 for r in done if r < task.n_queries), task.n_queries)
-            for row in range(task.n_queries):
+            total = task.n_queries
+            finished = sum(1 for r in done if r < total)  # a run with a larger --limit may have done more
+            progress(stage, finished, total)
+            for row in range(total):
                 if row in done:
                     continue
                 ranked = rank_query(task, method, row, reranking)
@@ -77,6 +79,7 @@ def run_tasks(planned: list[PlannedTask], out: Path, settings: dict[str, Any], r
                                        len(task.relevant[row]), subset_ranks, ranked.cost, ranked.caption)
                 log.append(outcome)
                 done[row] = outcome
-                progress(stage, sum(1 for r in done if r < task.n_queries), task.n_queries)
-            scores.append(score(task, method.name, (done[r] for r in range(task.n_queries))))
+                finished += 1
+                progress(stage, finished, total)
+            scores.append(score(task, method.name, (done[r] for r in range(total))))
     return EvalReport(settings, scores)
