@@ -166,3 +166,17 @@ def test_a_line_cut_short_by_a_kill_is_run_again(tmp_path, run_cli):
     assert run_cli(*args, "--out", tmp_path / "cut").code == 0
     assert results(tmp_path / "cut")[0] == results(tmp_path / "full")[0]
     assert [json.loads(line)["query"] for line in log.read_text().splitlines()] == list(range(40))
+
+
+def test_recall_subset_ranks_within_the_query_set_without_the_reference(tmp_path):
+    from retrieval.evaluation.methods import Method
+    from retrieval.evaluation.tasks import RankingTask
+
+    scores = np.array([[0.99, 0.9, 0.1, 0.5, 0.8, 0.7],  # reference 0 (excluded), target 3, subset 1-3
+                       [0.5] * 6], dtype=np.float32)  # all tied: the target goes after the other members
+    task = RankingTask("cir", {"clip": scores}, [(3,), (2,)], [(0,), (0,)], [(1, 2, 3), (1, 2, 3)])
+    report = run_tasks([PlannedTask(task, [Method("clip", "retriever", "clip")])], tmp_path, {}, None)
+    m = report.scores[0].metrics
+    # Query 0: global order 1, 4, 5, 3, 2 (rank 4); in its subset 1, 3, 2 (rank 2). Query 1: ranks 5 and 3.
+    assert (m["R@1"], m["R@5"], m["MnR"]) == (0.0, 1.0, 4.5)
+    assert (m["Rsubset@1"], m["Rsubset@2"], m["Rsubset@3"]) == (0.0, 0.5, 1.0)
