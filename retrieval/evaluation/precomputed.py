@@ -32,7 +32,8 @@ def load_similarities(paths: list[Path]) -> dict[str, np.ndarray]:
         if not np.isfinite(matrix).all():
             raise ValueError(f"{path}: holds NaN or infinite scores")
         name = path.stem if path.stem not in matrices else f"{path.stem}-{len(matrices) + 1}"
-        matrices[name] = matrix.astype(np.float32)
+        # Floats stay as given: converting float64 to float32 could turn close scores into ties.
+        matrices[name] = matrix if np.issubdtype(matrix.dtype, np.floating) else matrix.astype(np.float32)
     shapes = {m.shape for m in matrices.values()}
     if len(shapes) > 1:
         raise ValueError(f"--sims matrices differ in shape: {', '.join(f'{n} {m.shape}' for n, m in matrices.items())}")
