@@ -373,6 +373,90 @@ def demo(
     _serve(index_dir, settings, host, port, auth, auth_file, 20.0, False, encoder=encoder)
 
 
+@app.command("eval")
+def evaluate(
+    dataset: Annotated[Optional[str], typer.Option(
+        help="Benchmark: flickr30k, coco (Karpathy 5k test), cirr, circo, fashioniq-dress, fashioniq-shirt, "
+        "fashioniq-toptee, msrvtt (1k-A test). See README 'Reproducing published numbers' for the layouts.")] = None,
+    root: Annotated[Optional[Path], typer.Option(help="The benchmark's folder, laid out as its public release.")] = None,
+    split: Annotated[Optional[str], typer.Option(
+        help="Split (default: test for flickr30k/coco/msrvtt, val for cirr/circo/fashioniq).")] = None,
+    task: Annotated[Optional[str], typer.Option(
+        help="t2i (also reports i2t), cir (composed), t2v (also v2t). Default: the dataset's; needed with --sims.")
+    ] = None,
+    sims: Annotated[Optional[str], typer.Option(
+        help="Precomputed mode: comma-separated .npy similarity matrices (queries x items), no model needed.")] = None,
+    gt: Annotated[Optional[Path], typer.Option(
+        help="Precomputed mode: ground truth CSV with header `query,item`, one 0-based (row, column) pair per "
+        "line; several lines for several ground truths.")] = None,
+    rerank: Annotated[str, typer.Option(
+        help="Comma-separated: none (first stage only), grid, cot, first, sgrid (videos). Each reranks the "
+        "top --rerank-k of the first stage.")] = "none",
+    fuse: Annotated[Optional[str], typer.Option(
+        help="Comma-separated fusions of the first-stage retrievers: combsum, rrf, vic (needs the model).")] = None,
+    rerank_k: Annotated[Optional[int], typer.Option(min=2, max=200, help="Candidates reranked per query "
+                                                    "(default 9).")] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        help="Report folder (default ./gridrank-eval/DATASET-SPLIT). Holds the embedding cache and per-query "
+        "results: rerunning the same command there resumes.")] = None,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Only the first N queries of each direction: a "
+                                                 "quick run.")] = None,
+    reranker_model: Annotated[Optional[str], typer.Option(help="Qwen-VL model for --rerank (Hub name or "
+                                                          "folder; with --reranker-url the served name).")] = None,
+    reranker_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible server for --rerank.")] = None,
+    tiny: TinyOpt = False,
+    model: ModelOpt = None,
+    pretrained: PretrainedOpt = None,
+    device: DeviceOpt = None,
+) -> None:
+    """Measure retrieval on a public benchmark (or precomputed similarities): Recall@K, mAP@K, ranks, with
+    and without reranking or fusion. Writes report.md, report.json and a chart to --out."""
+    from retrieval.evaluation.benchmark import EvalOptions, run_dataset, run_precomputed
+    from retrieval.evaluation.plan import FUSIONS, RERANK_CHOICES, parse_list
+    from retrieval.evaluation.report import write_report
+
+    if task is not None and task not in ("t2i", "cir", "t2v"):
+        _fail(f"--task must be t2i, cir or t2v, not {task!r}")
+    if (sims is None) == (dataset is None):
+        _fail("give either --dataset NAME --root DIR (a benchmark) or --sims A.npy[,B.npy] --gt GT.csv")
+    methods = dict(rerank=parse_list(rerank, RERANK_CHOICES, "--rerank"), fuse=parse_list(fuse, FUSIONS, "--fuse"))
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("eta"), TimeRemainingColumn(), console=err_console) as bar:
+        stages: dict[str, int] = {}
+
+        def show(stage: str, done: int, total: int) -> None:
+            if stage not in stages:
+                stages[stage] = bar.add_task(stage, total=total)
+            bar.update(stages[stage], completed=done, total=total)
+
+        if sims is not None:
+            if task is None or gt is None:
+                _fail("--sims needs --task (t2i, cir or t2v) and --gt GT.csv")
+            options = EvalOptions(**methods, out=out or Path("gridrank-eval") / "precomputed", limit=limit)
+        else:
+            if root is None:
+                _fail(f"--dataset {dataset} needs --root, the folder of the benchmark")
+            from retrieval.datasets import DATASETS
+
+            default_split = DATASETS[dataset].default_split if dataset in DATASETS else "default"
+            options = EvalOptions(**methods, out=out or Path("gridrank-eval") / f"{dataset}-{split or default_split}",
+                                  limit=limit)
+        try:
+            if sims is not None:
+                report = run_precomputed(task, [Path(p.strip()) for p in sims.split(",") if p.strip()], gt, options,
+                                         show)
+            else:
+                settings = load_settings(None, **_model_flags(tiny, model, pretrained, device), rerank_k=rerank_k,
+                                         reranker_model=reranker_model, reranker_url=reranker_url)
+                report = run_dataset(dataset, root, split, task, options, settings, _load_encoder, show)
+        except KeyboardInterrupt:
+            _fail(f"interrupted: finished queries are saved in {options.out}; run the same command to resume", 130)
+    for path in write_report(report, options.out):
+        console.print(f"wrote {path}", highlight=False)
+    console.print((options.out / "report.md").read_text(encoding="utf-8"), markup=False, highlight=False,
+                  soft_wrap=True)
+
+
 def main() -> None:
     try:
         app()

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+from PIL import Image
 
+from retrieval.encoder import ClipEncoder
 from retrieval.rerank.backends.base import BackendError, RerankBackend
 from retrieval.rerank.candidates import CandidateOptions, build_candidate
 from retrieval.rerank.fusion import RankedList, collapse_duplicates, combsum, round_robin_interleave, rrf
@@ -57,6 +59,30 @@ def make_backend(settings: Settings) -> tuple[RerankBackend, str]:
                         max_pixels=settings.reranker_max_pixels), settings.reranker_model
 
 
+def make_reranker(settings: Settings, backend: RerankBackend, model_name: str) -> Reranker:
+    s = settings
+    return Reranker(backend, model_name, RerankOptions(cell_size=s.grid_cell_size, window=s.rerank_window,
+                                                       step=s.rerank_step))
+
+
+def candidate_options(settings: Settings) -> CandidateOptions:
+    s = settings
+    return CandidateOptions(s.grid_cell_size, s.max_image_pixels, s.sgrid_frames_side, s.sgrid_size)
+
+
+def sqaf_query(backend: RerankBackend, encoder: ClipEncoder, text: str, reference: Image.Image, base: np.ndarray,
+               caption_weight: float) -> tuple[str | None, np.ndarray]:
+    """SQAF: blend the MLLM's one-sentence description of the target image into a composed query vector."""
+    try:
+        generation = backend.generate(sqaf_caption_prompt(text), [reference], 64)
+    except BackendError:
+        return None, base  # the rerank report will say the model failed
+    caption = " ".join(generation.text.split())
+    if not caption:
+        return None, base
+    return caption, blend(base, encoder.encode_texts([caption])[0], caption_weight)
+
+
 class SearchService:
     """Holds the searcher and, once first needed, the reranker: neither reloads per query."""
 
@@ -73,9 +99,7 @@ class SearchService:
         with self._backend_lock:
             if self._backend is None:
                 self._backend, self._backend_name = make_backend(self.settings)
-        s = self.settings
-        return Reranker(self._backend, self._backend_name,
-                        RerankOptions(cell_size=s.grid_cell_size, window=s.rerank_window, step=s.rerank_step))
+        return make_reranker(self.settings, self._backend, self._backend_name)
 
     def run(self, request: SearchRequest) -> SearchResponse:
         if request.k < 1:
@@ -129,24 +153,15 @@ class SearchService:
     # -- SQAF -----------------------------------------------------------------------------------
 
     def _sqaf(self, query: Query, base: np.ndarray) -> tuple[str | None, np.ndarray, float]:
-        """Blend the MLLM's one-sentence description of the target image into the composed query."""
         started = time.perf_counter()
-        reranker = self.reranker()
-        try:
-            generation = reranker.backend.generate(sqaf_caption_prompt(query.text), [query.image], 64)
-        except BackendError:
-            return None, base, time.perf_counter() - started  # the rerank report will say the model failed
-        caption = " ".join(generation.text.split())
-        if caption:
-            text_vector = self.searcher.encoder.encode_texts([caption])[0]
-            base = blend(base, text_vector, self.settings.sqaf_caption_weight)
-        return caption or None, base, time.perf_counter() - started
+        caption, vector = sqaf_query(self.reranker().backend, self.searcher.encoder, query.text, query.image, base,
+                                     self.settings.sqaf_caption_weight)
+        return caption, vector, time.perf_counter() - started
 
     # -- reranking ------------------------------------------------------------------------------
 
     def _candidate_options(self) -> CandidateOptions:
-        s = self.settings
-        return CandidateOptions(s.grid_cell_size, s.max_image_pixels, s.sgrid_frames_side, s.sgrid_size)
+        return candidate_options(self.settings)
 
     def _rerank(self, request: SearchRequest, head: list[SearchHit], tail: list[SearchHit]
                 ) -> tuple[list[SearchHit], RerankReport, float]:

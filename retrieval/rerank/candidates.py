@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from PIL import Image, ImageDraw
 
 from retrieval.catalog import Catalog
+from retrieval.ids import MediaKind
 from retrieval.image_io import load_rgb
 from retrieval.rerank.grids import make_video_sgrid
 from retrieval.rerank.reranker import Candidate
@@ -29,21 +31,25 @@ def unavailable_image(size: int, why: str) -> Image.Image:
     return tile
 
 
-def video_sgrid(hit: SearchHit, options: CandidateOptions) -> Image.Image:
+def video_sgrid(path: Path, options: CandidateOptions) -> Image.Image:
     g = options.sgrid_frames_side
-    video = read_uniform_frames(hit.path, g * g, max_side=options.sgrid_size // g * 2)
+    video = read_uniform_frames(path, g * g, max_side=options.sgrid_size // g * 2)
     frames = [Image.fromarray(f) for f in video.frames]
     return make_video_sgrid(frames, g, options.sgrid_size, video.timestamps)
 
 
-def build_candidate(hit: SearchHit, catalog: Catalog, options: CandidateOptions) -> Candidate:
+def media_image(path: Path, kind: MediaKind, options: CandidateOptions) -> Image.Image:
+    """What the model is shown of one file: the photo, or the video's S-Grid."""
     try:
-        if hit.kind == "image":
-            image = load_rgb(hit.path, options.max_image_pixels, draft_size=options.cell_size).image
-        else:
-            image = video_sgrid(hit, options)
+        if kind == "image":
+            return load_rgb(path, options.max_image_pixels, draft_size=options.cell_size).image
+        return video_sgrid(path, options)
     except Exception as e:  # moved, deleted or broken since it was indexed
-        return Candidate(unavailable_image(options.cell_size, type(e).__name__))
+        return unavailable_image(options.cell_size, type(e).__name__)
+
+
+def build_candidate(hit: SearchHit, catalog: Catalog, options: CandidateOptions) -> Candidate:
+    image = media_image(hit.path, hit.kind, options)
     subtitle = None
     if hit.kind == "video":
         subtitle = " ".join(cue.text for cue in catalog.subtitles_of(hit.media_id)) or None

@@ -1,0 +1,43 @@
+"""CIRCO (composed image retrieval on COCO 2017 unlabeled, several ground truths per query).
+
+Layout (github.com/miccunifi/CIRCO): ROOT/annotations/<split>.json, a list of
+{"id", "reference_img_id", "target_img_id", "relative_caption", "gt_img_ids"};
+ROOT/COCO2017_unlabeled/annotations/image_info_unlabeled2017.json ({"images": [{"id",
+"file_name"}]}) and the images in ROOT/COCO2017_unlabeled/unlabeled2017/. The gallery is the
+whole unlabeled set. Splits: val, test (no ground truth).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from retrieval.datasets.base import (EvalQuery, GalleryItem, RetrievalDataset, check_media_exist, entry_field, index_of,
+                                     read_json, require_ground_truth)
+
+ANNOTATIONS = 'a list of {"id", "reference_img_id", "relative_caption", "gt_img_ids"}'
+IMAGE_INFO = 'the COCO 2017 unlabeled image list: {"images": [{"id", "file_name"}]}'
+
+
+def read_circo(root: Path, split: str) -> RetrievalDataset:
+    annotations_path = root / "annotations" / f"{split}.json"
+    info_path = root / "COCO2017_unlabeled" / "annotations" / "image_info_unlabeled2017.json"
+    annotations = read_json(annotations_path, "circo", ANNOTATIONS)
+    info = read_json(info_path, "circo", IMAGE_INFO)
+    require_ground_truth("circo", split, all("gt_img_ids" in a for a in annotations), "the CIRCO evaluation server")
+    folder = root / "COCO2017_unlabeled" / "unlabeled2017"
+    gallery = [GalleryItem(str(entry_field(image, "id", info_path, "circo")),
+                           folder / entry_field(image, "file_name", info_path, "circo"))
+               for image in entry_field(info, "images", info_path, "circo")]
+    ids = {item.id: i for i, item in enumerate(gallery)}
+
+    def gallery_index(image_id) -> int:
+        return index_of(ids, str(image_id), annotations_path, "circo")
+
+    queries = [
+        EvalQuery(str(entry_field(a, "id", annotations_path, "circo")), entry_field(a, "relative_caption", annotations_path, "circo"),
+                  tuple(gallery_index(g) for g in entry_field(a, "gt_img_ids", annotations_path, "circo")),
+                  gallery_index(entry_field(a, "reference_img_id", annotations_path, "circo")))
+        for a in annotations
+    ]
+    check_media_exist(gallery, "circo", info_path)
+    return RetrievalDataset("circo", split, "cir", "image", gallery, queries, exclude_reference=True)

@@ -1,0 +1,1 @@
+"""`gridrank eval`: benchmark runs (first stage, fusion, reranking) and their reports."""

@@ -1,0 +1,94 @@
+"""The two ways to run `gridrank eval`: on a benchmark with the models, or on precomputed scores."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from retrieval.datasets import DATASETS, read_dataset
+from retrieval.encoder import ClipEncoder
+from retrieval.evaluation.dataset_tasks import RETRIEVERS, dataset_tasks
+from retrieval.evaluation.methods import FUSION_DEPTH, Reranking
+from retrieval.evaluation.plan import plan_methods
+from retrieval.evaluation.precomputed import load_similarities, precomputed_tasks
+from retrieval.evaluation.runner import EvalReport, PlannedTask, Progress, run_tasks
+from retrieval.settings import Settings
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    rerank: list[str]  # "none" and/or rerank methods
+    fuse: list[str]  # combsum, rrf, vic
+    out: Path
+    limit: int | None = None  # evaluate the first N queries of each direction
+
+
+def _common_settings(task: str, options: EvalOptions) -> dict[str, Any]:
+    try:
+        gridrank = version("gridrank")
+    except PackageNotFoundError:
+        gridrank = "source"
+    return {"gridrank": gridrank, "task": task, "tie_rule": "pessimistic (ties count against the ground truth)",
+            "fusion_depth": FUSION_DEPTH, "limit": options.limit}
+
+
+def run_precomputed(task: str, sims: list[Path], gt: Path, options: EvalOptions,
+                    progress: Progress) -> EvalReport:
+    matrices = load_similarities(sims)
+    tasks = precomputed_tasks(task, matrices, gt, options.limit)
+    planned = [PlannedTask(t, plan_methods(list(t.retrievers), options.rerank, options.fuse, forward=i == 0,
+                                           has_media=False))
+               for i, t in enumerate(tasks)]
+    settings = {**_common_settings(task, options), "mode": "precomputed",
+                "sims": [str(p.resolve()) for p in sims], "shape": list(next(iter(matrices.values())).shape),
+                "gt": str(gt.resolve()), "methods": _method_names(planned)}
+    return run_tasks(planned, options.out, settings, None, progress)
+
+
+def run_dataset(name: str, root: Path, split: str | None, task: str | None, options: EvalOptions,
+                settings: Settings, load_encoder: Callable[[Settings], ClipEncoder], progress: Progress) -> EvalReport:
+    if name not in DATASETS:
+        raise ValueError(f"unknown --dataset {name!r}: choose one of {', '.join(DATASETS)}")
+    if task is not None and task != DATASETS[name].task:
+        raise ValueError(f"--dataset {name} is a {DATASETS[name].task} benchmark, not {task}")
+    dataset = read_dataset(name, root, split)
+    # Check the methods against the task before any model loads.
+    model_methods = [m.name for m in plan_methods(RETRIEVERS[dataset.media], options.rerank, options.fuse,
+                                                  forward=True, has_media=True, media=dataset.media)
+                     if m.kind in ("rerank", "vic")]
+    encoder = load_encoder(settings)
+    tasks = dataset_tasks(dataset, encoder, settings, options.out, options.limit, progress)
+    planned = [PlannedTask(t, plan_methods(list(t.retrievers), options.rerank, options.fuse, forward=i == 0,
+                                           has_media=True, media=dataset.media)) for i, t in enumerate(tasks)]
+    clip_model, clip_pretrained = settings.model_identity
+    recorded = {**_common_settings(dataset.task, options), "mode": "dataset", "dataset": dataset.name,
+                "split": dataset.split, "root": str(root.resolve()), "gallery": len(dataset.gallery),
+                "queries": len(dataset.queries), "clip_model": clip_model, "clip_pretrained": clip_pretrained,
+                "methods": _method_names(planned)}
+    if dataset.task == "cir":
+        recorded["composed_text_weight"] = settings.composed_text_weight
+    if dataset.media == "video":
+        recorded["frames_per_video"] = settings.frames_per_video
+    reranking = None
+    if model_methods:
+        from retrieval.service import candidate_options, make_backend, make_reranker
+
+        backend, model_name = make_backend(settings)
+        reranking = Reranking(make_reranker(settings, backend, model_name), settings.rerank_k,
+                              candidate_options(settings), dataset, encoder, settings.sqaf_caption_weight)
+        recorded |= {"reranker_model": model_name, "reranker_url": settings.reranker_url,
+                     "rerank_k": settings.rerank_k, "rerank_window": settings.rerank_window,
+                     "rerank_step": settings.rerank_step, "grid_cell_size": settings.grid_cell_size,
+                     "reranker_max_pixels": settings.reranker_max_pixels}
+        if dataset.task == "cir":
+            recorded["sqaf_caption_weight"] = settings.sqaf_caption_weight
+        if dataset.media == "video":
+            recorded |= {"sgrid_frames_side": settings.sgrid_frames_side, "sgrid_size": settings.sgrid_size}
+    return run_tasks(planned, options.out, recorded, reranking, progress)
+
+
+def _method_names(planned: list[PlannedTask]) -> dict[str, list[str]]:
+    return {p.task.direction: [m.name for m in p.methods] for p in planned}

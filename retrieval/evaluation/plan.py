@@ -1,0 +1,45 @@
+"""Which methods a run compares, checked against what the task and the mode can do."""
+
+from __future__ import annotations
+
+from retrieval.evaluation.methods import Method
+from retrieval.rerank.reranker import RERANK_METHODS
+
+FUSIONS = ("combsum", "rrf", "vic")
+RERANK_CHOICES = ("none", *RERANK_METHODS)
+
+
+def parse_list(value: str | None, allowed: tuple[str, ...], option: str) -> list[str]:
+    names = [n.strip() for n in (value or "").split(",") if n.strip()]
+    unknown = [n for n in names if n not in allowed]
+    if unknown:
+        raise ValueError(f"{option}: unknown {', '.join(unknown)}; choose from {', '.join(allowed)}")
+    return list(dict.fromkeys(names))
+
+
+def plan_methods(retrievers: list[str], rerank: list[str], fuse: list[str], *, forward: bool, has_media: bool,
+                 media: str = "image") -> list[Method]:
+    """`retrievers`: the first-stage retrievers' names, the main one first.
+
+    First-stage retrievers always (they are the baseline), then fusions, then rerankers.
+
+    Rerankers and ViC rank media for a text or composed query, so they run on the forward
+    direction only (t2i, cir, t2v), and only with a dataset (precomputed scores carry no media).
+    """
+    model_methods = [m for m in rerank if m != "none"] + [f for f in fuse if f == "vic"]
+    if model_methods and not has_media:
+        raise ValueError(f"{', '.join(model_methods)} needs a model and the benchmark's media; precomputed "
+                         "similarities (--sims) can compare first-stage retrievers and combsum/rrf only")
+    if "sgrid" in rerank and media != "video":
+        raise ValueError("--rerank sgrid ranks videos (S-Grids): use it with --task t2v; for images use grid")
+    score_fusions = [f for f in fuse if f != "vic"]
+    if fuse and len(retrievers) < 2:
+        raise ValueError(f"--fuse needs several first-stage retrievers; this run has one ({retrievers[0]}). "
+                         "Pass several --sims matrices, or use --task t2v (best-frame and mean-pooled retrievers)")
+    methods = [Method(name, "retriever", name) for name in retrievers]
+    methods += [Method(f, "fusion", f) for f in score_fusions]
+    if forward:
+        methods += [Method(f"{retrievers[0]}+{m}", "rerank", m) for m in rerank if m != "none"]
+        if "vic" in fuse:
+            methods.append(Method("vic", "vic", "sgrid"))
+    return methods

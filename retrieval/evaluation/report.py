@@ -1,0 +1,88 @@
+"""The report of a run: a markdown table, JSON with the exact settings, and a bar chart of R@1."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+from retrieval.evaluation.results import MethodScores
+from retrieval.evaluation.runner import EvalReport
+
+REPORT_MD = "report.md"
+REPORT_JSON = "report.json"
+CHART_PNG = "recall_at_1.png"
+RATE_METRICS = ("R@", "mAP@", "Rsubset@")  # shown as percentages, like the papers
+
+
+def write_report(report: EvalReport, out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / REPORT_MD, out / REPORT_JSON, out / CHART_PNG]
+    paths[0].write_text(markdown(report), encoding="utf-8")
+    paths[1].write_text(json.dumps(report_dict(report), indent=2, default=str), encoding="utf-8")
+    write_chart(report.scores, paths[2])
+    return paths
+
+
+def report_dict(report: EvalReport) -> dict:
+    def clean(value):
+        return None if isinstance(value, float) and math.isnan(value) else value
+
+    rows = []
+    for s in report.scores:
+        row = dataclasses.asdict(s)
+        row["metrics"] = {k: clean(v) for k, v in s.metrics.items()}
+        rows.append(row)
+    return {"settings": report.settings, "results": rows}
+
+
+def _format(name: str, value: float) -> str:
+    if math.isnan(value):
+        return "-"
+    return f"{100 * value:.1f}" if name.startswith(RATE_METRICS) else f"{value:.1f}"
+
+
+def markdown(report: EvalReport) -> str:
+    settings = report.settings
+    title = f"{settings['dataset']} ({settings['split']})" if "dataset" in settings else "precomputed similarities"
+    lines = [f"# gridrank eval: {title}", ""]
+    lines += [f"- {key}: `{value}`" for key, value in settings.items()]
+    lines.append("")
+    lines.append("Recall, mAP and Recall_subset in %; MdR/MnR are ranks (lower is better). Ties count "
+                 "against the ground truth.")
+    for direction in dict.fromkeys(s.direction for s in report.scores):
+        rows = [s for s in report.scores if s.direction == direction]
+        names = list(rows[0].metrics)
+        costs = any(s.cost for s in rows)
+        header = ["method", "queries", *names] + (["s/query", "prompt tok", "visual tok", "output tok",
+                                                   "fallbacks"] if costs else [])
+        lines += ["", f"## {direction}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for s in rows:
+            cells = [s.method, str(s.queries), *(_format(n, s.metrics[n]) for n in names)]
+            if costs:
+                c = s.cost
+                cells += ([f"{c.mean_latency_s:.2f}", f"{c.mean_prompt_tokens:.0f}", f"{c.mean_visual_tokens:.0f}",
+                           f"{c.mean_completion_tokens:.0f}", str(c.fallbacks)] if c else ["-"] * 5)
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_chart(scores: list[MethodScores], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display on servers and in tests
+    import matplotlib.pyplot as plt
+
+    labels = [f"{s.direction}\n{s.method}" for s in scores]
+    values = [100 * s.metrics["R@1"] if not math.isnan(s.metrics["R@1"]) else 0.0 for s in scores]
+    figure, axes = plt.subplots(figsize=(max(4.0, 1.1 * len(scores) + 1), 3.6), dpi=100)
+    bars = axes.bar(range(len(scores)), values, color="#3b6ea5")
+    axes.bar_label(bars, fmt="%.1f", fontsize=8)
+    axes.set_xticks(range(len(scores)), labels, fontsize=8)
+    axes.set_ylabel("R@1 (%)")
+    axes.set_ylim(0, 105)
+    axes.set_title("Recall@1 per method")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)

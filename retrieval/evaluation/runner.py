@@ -1,0 +1,85 @@
+"""Run every planned method on every task query by query, appending outcomes as they finish.
+
+A rerun with the same settings skips the queries already in the JSONL files, so an interrupted
+run continues where it stopped; a different setting in the same folder is refused.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from retrieval.evaluation.methods import Method, Reranking, rank_query
+from retrieval.evaluation.results import MethodScores, OutcomeLog, QueryOutcome, score
+from retrieval.evaluation.tasks import RankingTask
+from retrieval.metrics import ranks_of
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+RUN_FILE = "run.json"
+# Keys that may change between a run and its resumption: they choose what to run, not how.
+RESUMABLE_KEYS = ("limit", "methods")
+
+
+@dataclass(frozen=True)
+class PlannedTask:
+    task: RankingTask
+    methods: list[Method]
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    settings: dict[str, Any]  # the exact settings and model names, as recorded in run.json
+    scores: list[MethodScores]
+
+
+def check_resumable(out: Path, settings: dict[str, Any]) -> None:
+    """Refuse to mix runs: the folder's results must come from the same settings."""
+    path = out / RUN_FILE
+    if path.is_file():
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+        # A key only one run has (the reranker's, when only one run reranks) cannot make results disagree.
+        differ = sorted(k for k in set(recorded) & set(settings)
+                        if k not in RESUMABLE_KEYS and recorded[k] != settings[k])
+        if differ:
+            changes = "; ".join(f"{k}: {recorded.get(k)!r} -> {settings.get(k)!r}" for k in differ)
+            raise ValueError(f"{out} holds results of a run with other settings ({changes}): "
+                             "pass another --out, or delete the folder to start over")
+        settings = {**recorded, **settings}
+    out.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(settings, indent=2, default=str), encoding="utf-8")
+
+
+def run_tasks(planned: list[PlannedTask], out: Path, settings: dict[str, Any], reranking: Reranking | None,
+              progress: Progress = lambda stage, done, total: None) -> EvalReport:
+    check_resumable(out, settings)
+    scores = []
+    for item in planned:
+        task = item.task
+        for method in item.methods:
+            log = OutcomeLog(out / "results" / f"{task.direction}.{method.name}.jsonl")
+            done = log.load()
+            stage = f"{task.direction} {method.name}"
+            total = task.n_queries
+            finished = sum(1 for r in done if r < total)  # a run with a larger --limit may have done more
+            progress(stage, finished, total)
+            for row in range(total):
+                if row in done:
+                    continue
+                ranked = rank_query(task, method, row, reranking)
+                subset_ranks = None
+                if task.subsets is not None and task.subsets[row] is not None:
+                    in_subset = ranked.order[np.isin(ranked.order, task.subsets[row])]
+                    subset_ranks = tuple(ranks_of(in_subset, task.relevant[row]))
+                outcome = QueryOutcome(row, tuple(ranks_of(ranked.order, task.relevant[row])),
+                                       len(task.relevant[row]), subset_ranks, ranked.cost, ranked.caption)
+                log.append(outcome)
+                done[row] = outcome
+                finished += 1
+                progress(stage, finished, total)
+            scores.append(score(task, method.name, (done[r] for r in range(total))))
+    return EvalReport(settings, scores)

@@ -1,0 +1,60 @@
+"""A ranking task: one direction of a benchmark as first-stage score matrices and ground truth."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class RankingTask:
+    direction: str  # t2i, i2t, cir, t2v, v2t
+    retrievers: dict[str, np.ndarray]  # name -> (queries x items) scores; the first is the main first stage
+    relevant: list[tuple[int, ...]]  # per query, item indices of the ground truth
+    excluded: list[tuple[int, ...]]  # per query, items that are never results (a composed query's reference)
+    subsets: list[tuple[int, ...] | None] | None = None  # CIRR: per query, the items Recall_subset ranks
+    # Model runs of composed queries: the query and item vectors, for SQAF's caption blending when reranking.
+    query_vectors: np.ndarray | None = None
+    item_vectors: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        shapes = {scores.shape for scores in self.retrievers.values()}
+        if len(shapes) != 1:
+            raise ValueError(f"{self.direction}: the similarity matrices differ in shape: {sorted(shapes)}")
+        if len(self.relevant) != self.n_queries or len(self.excluded) != self.n_queries:
+            raise ValueError(f"{self.direction}: {self.n_queries} queries but {len(self.relevant)} ground truths")
+
+    @property
+    def main_retriever(self) -> str:
+        return next(iter(self.retrievers))
+
+    @property
+    def n_queries(self) -> int:
+        return next(iter(self.retrievers.values())).shape[0]
+
+    @property
+    def n_items(self) -> int:
+        return next(iter(self.retrievers.values())).shape[1]
+
+    @property
+    def multiple_ground_truths(self) -> bool:
+        return any(len(r) > 1 for r in self.relevant)
+
+
+def invert_relevance(relevant: Sequence[Sequence[int]], n_items: int) -> list[tuple[int, ...]]:
+    """Ground truth of the reverse direction: for each item, the queries that have it as ground truth."""
+    inverted: list[list[int]] = [[] for _ in range(n_items)]
+    for query, items in enumerate(relevant):
+        for item in items:
+            inverted[item].append(query)
+    return [tuple(queries) for queries in inverted]
+
+
+def reverse_task(task: RankingTask, direction: str, limit: int | None = None) -> RankingTask:
+    """Items as queries over the original queries (i2t from t2i, v2t from t2v): transposed scores."""
+    relevant = invert_relevance(task.relevant, task.n_items)
+    rows = slice(0, limit)
+    return RankingTask(direction, {name: scores.T[rows] for name, scores in task.retrievers.items()},
+                       relevant[rows], [()] * len(relevant[rows]))
