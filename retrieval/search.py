@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from retrieval.encoder import ClipEncoder
-from retrieval.filters import FilterRow, MediaFilter, matches
+from retrieval.filters import MediaFilter, matches
 from retrieval.grouping import Segment, group_duplicates, merge_segments
 from retrieval.ids import MediaKind, kind_of, media_id_of
 from retrieval.index_store import IndexStore
