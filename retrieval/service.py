@@ -229,9 +229,11 @@ class SearchService:
         started = time.perf_counter()
         shown = interleaved[: min(rerank_k, self.settings.rerank_window)]
         options = self._candidate_options()
-        cache: dict[int, Candidate] = {}  # duplicates of a video share one S-Grid
-        candidates = [cache.setdefault(h.media_id, build_candidate(h, self.searcher.store.catalog, options))
-                      for h in shown]
+        built: dict[int, Candidate] = {}  # duplicates of a video share one S-Grid, decoded once
+        for h in shown:
+            if h.media_id not in built:
+                built[h.media_id] = build_candidate(h, self.searcher.store.catalog, options)
+        candidates = [built[h.media_id] for h in shown]
         report = self.reranker().rerank("sgrid", RerankQuery(request.query.text or ""), candidates)
         report.method = "vic"
         order = collapse_duplicates(report.order, [h.media_id for h in shown])
