@@ -197,7 +197,7 @@ class Searcher:
         frames = self.store.catalog.frames_of(media_id)
         if not frames:
             raise UnknownItemError(f"media id {media_id} has no vectors in the index")
-        mean = np.mean([self.store.frames.reconstruct(f.vector_id) for f in frames], axis=0)
+        mean = self.store.frames.vectors(np.array([f.vector_id for f in frames], dtype=np.int64)).mean(axis=0)
         return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
 
     # -- filters ------------------------------------------------------------------------------

@@ -160,14 +160,11 @@ class SearchService:
 
     # -- reranking ------------------------------------------------------------------------------
 
-    def _candidate_options(self) -> CandidateOptions:
-        return candidate_options(self.settings)
-
     def _rerank(self, request: SearchRequest, head: list[SearchHit], tail: list[SearchHit]
                 ) -> tuple[list[SearchHit], RerankReport, float]:
         started = time.perf_counter()
         reranker = self.reranker()
-        options = self._candidate_options()
+        options = candidate_options(self.settings)
         candidates = [build_candidate(h, self.searcher.store.catalog, options) for h in head]
         query = RerankQuery(request.query.text or "", request.query.image)
         if query.composed and not query.text:
@@ -228,7 +225,7 @@ class SearchService:
         """One S-Grid ranking over the interleaved list, then each video where its best copy landed."""
         started = time.perf_counter()
         shown = interleaved[: min(rerank_k, self.settings.rerank_window)]
-        options = self._candidate_options()
+        options = candidate_options(self.settings)
         built: dict[int, Candidate] = {}  # duplicates of a video share one S-Grid, decoded once
         for h in shown:
             if h.media_id not in built:

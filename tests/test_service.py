@@ -78,8 +78,9 @@ def test_first_ranks_by_the_logits_over_the_marks(tiny_service):
     from retrieval.rerank.candidates import build_candidate
     from retrieval.rerank.grids import make_marked_grid
     from retrieval.rerank.prompts import first_prompt
+    from retrieval.service import candidate_options
 
-    options = tiny_service._candidate_options()
+    options = candidate_options(tiny_service.settings)
     grid = make_marked_grid([build_candidate(h, tiny_service.searcher.store.catalog, options).image
                              for h in first_stage], 64)
     scores = tiny_service._backend.first_token_logprobs(first_prompt("a cat", list("ABCD")), [grid.image], "ABCD")
