@@ -9,6 +9,8 @@ ids itself, and its hash-table direct map finds a stored vector by id.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,7 +164,8 @@ class VectorIndex:
         if n <= 0:
             return Neighbours(np.empty(0, np.int64), np.empty(0, np.float32))
         sel = faiss.IDSelectorRange(*kind_id_range(kind)) if kind is not None else None
-        scores, ids = self.search_batch(query.reshape(1, -1), n, self.search_parameters(sel))
+        with self._threads_for_one_query():
+            scores, ids = self.search_batch(query.reshape(1, -1), n, self.search_parameters(sel))
         keep = ids[0] >= 0
         return Neighbours(ids[0][keep], scores[0][keep])
 
@@ -171,6 +174,25 @@ class VectorIndex:
         """FAISS's (scores, ids) for many queries, -1 padded; the index's own nprobe / efSearch by default."""
         return self._index.search(np.ascontiguousarray(queries, dtype=np.float32), n,
                                   params=params or self.search_parameters())
+
+    @contextmanager
+    def _threads_for_one_query(self) -> Iterator[None]:
+        """One OpenMP thread for a single query on a flat index, in the calling thread only.
+
+        FAISS (1.15) splits one query's flat scan across its threads; on the 2-core build machine
+        that took 15-17 ms at 100k vectors against 8-9 ms on one thread (benchmarks/search_latency.py).
+        A flat index holds under 100k vectors, so one thread scans it in under 10 ms anyway.
+        omp_set_num_threads sets the calling thread's own value: concurrent searches are unaffected.
+        """
+        if self._ivf is not None or self._hnsw is not None:
+            yield
+            return
+        threads = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)
+        try:
+            yield
+        finally:
+            faiss.omp_set_num_threads(threads)
 
     def search_among(self, query: np.ndarray, n: int, ids: np.ndarray) -> Neighbours:
         """Top-n neighbours among the given ids only (a filter applied inside the search)."""

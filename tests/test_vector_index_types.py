@@ -94,3 +94,22 @@ def test_tuning_raises_nprobe_until_the_recall_target_is_met():
     assert again.recall_at_10 >= 0.95 and again.nprobe <= report.nprobe
     index.set_search_effort(nprobe=again.nprobe // 2)
     assert measure(index, sample) < 0.95
+
+
+def test_a_single_flat_query_matches_exact_search_and_leaves_the_thread_setting_alone(collection):
+    """One query on a flat index runs FAISS on one thread of the caller (faster on few cores, see
+    VectorIndex._threads_for_one_query); the caller's FAISS thread count is back afterwards."""
+    ids, vectors = collection
+    index = build("Flat", ids, vectors)
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(2)
+    try:
+        for row in (0, 123, 456):
+            hits = index.search(vectors[row], 10)
+            expected = np.argsort(-(vectors @ vectors[row]), kind="stable")[:10]
+            assert hits.ids.tolist() == ids[expected].tolist()
+            assert faiss.omp_get_max_threads() == 2
+        _, batch = index.search_batch(vectors[:3], 10)
+        assert batch[:, 0].tolist() == ids[:3].tolist()
+    finally:
+        faiss.omp_set_num_threads(before)
