@@ -7,10 +7,12 @@ import json
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from indexer.pipeline import IndexSummary
 from retrieval.catalog import CatalogCounts, MediaRecord, SkipRecord
+from retrieval.index_choice import IndexPlan
 from retrieval.index_store import FrameIndexInfo, IndexInfo
 from retrieval.search import SearchHit, SearchResponse
 
@@ -151,6 +153,7 @@ class StatusReport:
     skipped: list[SkipRecord]
     notes: list[MediaRecord]
     frame_index: FrameIndexInfo = FrameIndexInfo()
+    pending_rebuild: IndexPlan | None = None  # what the next index run will rebuild the frame index as
 
 
 def print_status(console: Console, report: StatusReport) -> None:
@@ -161,6 +164,10 @@ def print_status(console: Console, report: StatusReport) -> None:
                   f" (generation {info.generation})")
     frame_index = report.frame_index
     console.print(f"[bold]frame index[/] {frame_index.factory}: {recall_text(frame_index)}", soft_wrap=True)
+    if report.pending_rebuild:
+        plan = report.pending_rebuild
+        console.print(f"[bold]pending[/] the next `gridrank index` rebuilds the frame index as {plan.factory} "
+                      f"({escape(plan.reason)}); searches use {frame_index.factory} until then", soft_wrap=True)
     if report.skipped:
         table = Table(title=f"{len(report.skipped)} skipped", title_justify="left")
         table.add_column("path", overflow="fold")

@@ -128,12 +128,20 @@ class LocalEmbedding:
 
 
 class _Writer:
-    """Writes embedded media into the store (wherever they were embedded) and commits on a clock."""
+    """Writes embedded media into the store (wherever they were embedded) and commits on a clock.
 
-    def __init__(self, store: IndexStore, settings: Settings, progress: IndexProgress):
+    After each periodic commit it rebuilds the frame index if the collection has outgrown its type
+    (`rebuild`), so that a long first run moves to an IVF index once it passes the flat limit and
+    adds the rest there; searches keep the committed generation meanwhile.
+    """
+
+    def __init__(self, store: IndexStore, settings: Settings, progress: IndexProgress,
+                 rebuild: Callable[[], FrameIndexInfo | None]):
         self.store = store
         self.settings = settings
         self.progress = progress
+        self.rebuild = rebuild
+        self.rebuilt: FrameIndexInfo | None = None
         self.last_commit = time.monotonic()
         self.known = store.catalog.media_by_path()
         self._writing: EmbeddedMedia | None = None  # interrupted halfway: written again, whole, before the commit
@@ -172,6 +180,7 @@ class _Writer:
     def commit_if_due(self) -> None:
         if time.monotonic() - self.last_commit >= self.settings.commit_every_s:
             self.commit()
+            self.rebuilt = self.rebuild() or self.rebuilt
             self.store.begin()
 
     def commit(self) -> None:
@@ -213,7 +222,7 @@ def run_index(
         scanned = scan(root)
         plan = plan_changes(scanned.files, store.catalog.media_by_path(), scanned.problems)
         progress = IndexProgress(total=len(plan.work), unchanged=plan.unchanged, removed=len(plan.removed))
-        writer = _Writer(store, settings, progress)
+        writer = _Writer(store, settings, progress, lambda: _rebuild_if_needed(store, settings, progress, on_progress))
         store.begin()
         _record_removals_and_problems(store, plan.removed, scanned)
         options = decode_options(encoder, settings)
@@ -225,14 +234,14 @@ def run_index(
         writer.commit()
         rebuilt = None if interrupted else _rebuild_if_needed(store, settings, progress, on_progress)
         return IndexSummary(progress.indexed, progress.touched, progress.skipped, progress.unchanged,
-                            progress.removed, progress.elapsed_s, interrupted, rebuilt)
+                            progress.removed, progress.elapsed_s, interrupted, rebuilt or writer.rebuilt)
     finally:
         store.close()
 
 
 def _rebuild_if_needed(store: IndexStore, settings: Settings, progress: IndexProgress,
                        on_progress: Callable[[IndexProgress], None] | None) -> FrameIndexInfo | None:
-    """After the run's last commit: searches keep the committed index while a new type is built."""
+    """After a commit: searches keep the committed index while a new type is built."""
     def stage(text: str) -> None:
         progress.current = f"frame index: {text}"
         if on_progress:

@@ -43,6 +43,19 @@ def test_flat_status_says_exact_by_construction(run_cli, media_dir):
     assert run_cli("index", media_dir, "--tiny").code == 0
     status = run_cli("status")
     assert "Flat: exact search (recall@10 1.0 by construction)" in status.out
+    assert "pending" not in status.out and json.loads(run_cli("status", "--json").out)["pending_rebuild"] is None
+
+
+def test_status_names_a_rebuild_the_next_index_run_will_do(run_cli, media_dir, monkeypatch):
+    assert run_cli("index", media_dir, "--tiny").code == 0
+    monkeypatch.setenv("GRIDRANK_INDEX_FACTORY", "IVF4,SQfp16")  # a setting changed after the run
+    status = run_cli("status")
+    assert "next `gridrank index` rebuilds the frame index as IVF4,SQfp16" in " ".join(status.out.split())
+    assert "searches use Flat until then" in " ".join(status.out.split())
+    pending = json.loads(run_cli("status", "--json").out)["pending_rebuild"]
+    assert pending["factory"] == "IVF4,SQfp16" and pending["forced"] is True
+    assert "rebuilt as IVF4,SQfp16" in run_cli("index", media_dir, "--tiny").out
+    assert json.loads(run_cli("status", "--json").out)["pending_rebuild"] is None
 
 
 def test_a_bad_factory_setting_exits_2_naming_the_setting(run_cli, media_dir, monkeypatch):
@@ -121,3 +134,21 @@ def test_an_interrupted_rebuild_leaves_the_committed_index_and_the_next_run_fini
     summary = run_index(media_dir, index_dir, forced, encoder=tiny_encoder)
     assert summary.rebuilt is not None and summary.rebuilt.factory == "IVF4,SQfp16"
     assert IndexStore.open(index_dir).frames.factory_family == "ivf"
+
+
+def test_a_run_that_outgrows_its_index_type_rebuilds_at_a_commit_and_adds_the_rest_there(media_dir, tiny_settings,
+                                                                                        tiny_encoder):
+    index_dir = media_dir / ".gridrank"
+    # Commit after every item; IVF8 needs 8 vectors, so the first commits stay flat.
+    settings = tiny_settings.model_copy(update={"index_factory": "IVF8,Flat", "commit_every_s": 1e-9,
+                                                "workers": 0})
+    seen: list[tuple[int, int, str]] = []
+    summary = run_index(media_dir, index_dir, settings, encoder=tiny_encoder,
+                        on_progress=lambda p: seen.append((p.done, p.total, p.current)))
+    trained_at = [done for done, _, current in seen if current.startswith("frame index: training IVF8,Flat")]
+    assert len(trained_at) == 1 and 0 < trained_at[0] < summary.indexed  # mid-run, once
+    assert summary.rebuilt is not None and summary.rebuilt.factory == "IVF8,Flat"
+    store = IndexStore.open(index_dir)
+    assert store.frames.factory_family == "ivf" and store.frame_index_info().factory == "IVF8,Flat"
+    catalogued = {f.vector_id for m in store.catalog.media_by_path().values() for f in store.catalog.frames_of(m.id)}
+    assert set(store.frames.ids().tolist()) == catalogued  # what came after the rebuild went into the IVF index
