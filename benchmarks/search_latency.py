@@ -109,12 +109,14 @@ def generate(kind: str, count: int, seed: int, collection_size: int) -> np.ndarr
 
 # A fresh process reads the index: its RSS growth is what a searching process pays for it.
 _LOAD_RSS = """
-import resource, sys, faiss
+import resource, sys
+sys.path.insert(0, sys.argv[2])
+from retrieval.vector_index import VectorIndex
 def rss():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * resource.getpagesize()
 before = rss()
-index = faiss.read_index(sys.argv[1])
+index = VectorIndex.read(sys.argv[1])
 print(rss() - before)
 """
 
@@ -125,8 +127,8 @@ def reloaded(index: VectorIndex) -> tuple[VectorIndex, int, int]:
         path = Path(folder) / "frames.faiss"
         index.write_atomic(path)
         del index
-        resident = int(subprocess.run([sys.executable, "-c", _LOAD_RSS, str(path)], check=True, capture_output=True,
-                                      text=True).stdout)
+        resident = int(subprocess.run([sys.executable, "-c", _LOAD_RSS, str(path), str(Path(__file__).resolve().parents[1])],
+                                      check=True, capture_output=True, text=True).stdout)
         return VectorIndex.read(path), resident, path.stat().st_size
 
 

@@ -16,16 +16,19 @@ def test_small_collections_get_exact_flat_search():
         assert (plan.factory, plan.family, plan.exact) == ("Flat", "flat", True)
 
 
-def test_large_collections_get_ivf_with_float16_codes_and_more_lists_as_they_grow():
+def test_large_collections_get_a_refined_fast_scan_ivf_with_more_lists_as_they_grow():
     plans = [plan_index(n, 512, 4 * GB) for n in (FLAT_MAX_VECTORS, 1_000_000, 3_000_000)]
-    assert [p.factory for p in plans] == ["IVF1024,SQfp16", "IVF4096,SQfp16", "IVF8192,SQfp16"]
+    # 16x fewer lists than 4*sqrt(n): a fast-scan list is cheap to scan, and each costs a lookup-table pass
+    assert [p.factory for p in plans] == [f"IVF{n},PQ256x4fs,Refine(SQ8)" for n in (64, 256, 512)]
     assert all(p.family == "ivf" and not p.exact and 1 <= p.nprobe < p.nlist for p in plans)
-    assert plans[1].estimated_bytes < 1.2e9  # the memory goal at 1M, 512-d
-    assert plans[1].train_size >= 39 * 4096  # FAISS asks for 39 training points per list
+    # the memory goal at 1M, 512-d: 128 + 512 code bytes, two id lists and the id map per vector
+    assert 0.70e9 < plans[1].estimated_bytes < 0.75e9
+    assert plan_index(1_000_000, 768, 4 * GB).factory == "IVF256,PQ384x4fs,Refine(SQ8)"
+    assert plans[1].train_size >= 65_536  # PQ codebooks; FAISS asks for 39 points per list too
 
 
 def test_the_memory_budget_picks_smaller_codes():
-    assert plan_index(1_000_000, 512, 700 * 2**20).factory == "IVF4096,SQ8"
+    assert plan_index(1_000_000, 512, 600 * 2**20).factory == "IVF4096,SQ8"
     assert plan_index(1_000_000, 512, 100 * 2**20).factory == "IVF4096,PQ32"
     tiny_budget = plan_index(1_000_000, 512, 1 * 2**20)
     assert tiny_budget.factory == "IVF4096,PQ4" and "over the" in tiny_budget.reason
@@ -41,6 +44,7 @@ def test_nlist_is_a_power_of_two_near_four_sqrt_n_within_bounds():
 
 
 @pytest.mark.parametrize("factory,family", [("Flat", "flat"), ("SQfp16", "flat"), ("IVF4,Flat", "ivf"),
+                                            ("IVF4,PQ256x4fs,Refine(SQ8)", "ivf"),
                                             ("IVF4096,PQ64", "ivf"), ("HNSW32,SQfp16", "hnsw"), ("HNSW16", "hnsw")])
 def test_a_forced_factory_is_used_whatever_the_size(factory, family):
     plan = plan_index(5000, 512, 4 * GB, factory)
@@ -70,10 +74,11 @@ def test_pq_sizes_must_divide_the_model_dimension_known_at_build_time():
 def test_rebuild_only_when_the_type_changes_or_the_lists_are_far_off():
     auto = plan_index(1_000_000, 512, 4 * GB)
     assert needs_rebuild("Flat", auto)
-    assert not needs_rebuild("IVF4096,SQfp16", auto)
-    assert not needs_rebuild("IVF2048,SQfp16", auto)  # 2x growth: keep the trained lists
-    assert needs_rebuild("IVF1024,SQfp16", auto)  # 4x: retrain
-    assert needs_rebuild("IVF4096,SQ8", auto)  # other codes
+    assert not needs_rebuild("IVF256,PQ256x4fs,Refine(SQ8)", auto)
+    assert not needs_rebuild("IVF128,PQ256x4fs,Refine(SQ8)", auto)  # 2x growth: keep the trained lists
+    assert needs_rebuild("IVF64,PQ256x4fs,Refine(SQ8)", auto)  # 4x: retrain
+    assert needs_rebuild("IVF256,SQfp16", auto)  # other codes
+    assert needs_rebuild("IVF256,PQ256x4fs,Refine(SQfp16)", auto)
     assert needs_rebuild("IVF2048,SQfp16", plan_index(10, 512, GB, "IVF4096,SQfp16"))  # forced: exactly that
     assert not needs_rebuild("Flat", plan_index(10, 512, GB))
 
