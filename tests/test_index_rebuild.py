@@ -39,6 +39,27 @@ def test_a_forced_factory_indexes_searches_filters_and_reports_its_recall(run_cl
     assert len(IndexStore.open(media_dir / ".gridrank").frames) < len(store.frames)
 
 
+def test_the_refined_fast_scan_index_answers_searches_and_follows_changes(run_cli, media_dir, monkeypatch):
+    monkeypatch.setenv("GRIDRANK_INDEX_FACTORY", "IVF4,PQ32x4fs,Refine(SQ8)")  # the tiny model is 64-d
+    result = run_cli("index", media_dir, "--tiny")
+    assert result.code == 0, result.err
+    assert "frame index rebuilt as IVF4,PQ32x4fs,Refine(SQ8)" in " ".join(result.out.split())
+    store = IndexStore.open(media_dir / ".gridrank")
+    assert store.frames.factory_family == "ivf" and store.frames.nlist == 4
+    photo = next(path for path, m in store.catalog.media_by_path().items() if m.kind == "image")
+    like = json.loads(run_cli("search", "--like", photo, "--k", "3", "--json").out)["hits"]
+    assert like[0]["path"].endswith(photo) and len(like) == 3  # its vector read back from the SQ8 codes
+    for kind in ("image", "video"):
+        hits = json.loads(run_cli("search", "a dog", "--kind", kind, "--k", "3", "--json").out)["hits"]
+        assert hits and all(h["kind"] == kind for h in hits)
+    before = len(store.frames)
+    next(media_dir.rglob("*.jpg")).unlink()
+    result = run_cli("index", media_dir, "--tiny")
+    assert result.code == 0 and "1 removed" in result.out and "rebuilt" not in result.out
+    after = IndexStore.open(media_dir / ".gridrank")
+    assert len(after.frames) == before - 1 and after.frame_index_info().factory == "IVF4,PQ32x4fs,Refine(SQ8)"
+
+
 def test_flat_status_says_exact_by_construction(run_cli, media_dir):
     assert run_cli("index", media_dir, "--tiny").code == 0
     status = run_cli("status")
