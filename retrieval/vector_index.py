@@ -23,13 +23,13 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from retrieval.ids import MediaKind, kind_id_range
+
 # A refined index rescores this many candidates per query (at least RESCORE_PER_HIT per hit asked for).
 RESCORE_CANDIDATES = 1000
 RESCORE_PER_HIT = 10
 _REFINED = re.compile(r"(?P<scan>IVF\d+,PQ\d+x4fs),Refine\((?P<store>Flat|SQfp16|SQ8)\)")
 _ZIP_MAGIC = b"PK"  # a refined index's file: a .npz of the two serialized FAISS indexes
-
-from retrieval.ids import MediaKind, kind_id_range
 
 
 @dataclass(frozen=True)
@@ -61,8 +61,9 @@ class VectorIndex:
 
     @classmethod
     def build(cls, factory: str, dim: int, train_vectors: np.ndarray, gpu: bool = False) -> VectorIndex:
-        """An empty index of a FAISS factory string ("Flat", "SQfp16", "IVF1024,SQfp16", "HNSW32,SQfp16"...),
-        trained on train_vectors if it needs training (IVF k-means on the GPU when gpu is True)."""
+        """An empty index of a factory string ("Flat", "SQfp16", "IVF1024,SQfp16", "HNSW32,SQfp16",
+        "IVF256,PQ256x4fs,Refine(SQ8)"...), trained on train_vectors if it needs training (IVF k-means
+        on the GPU when gpu is True)."""
         train_vectors = np.ascontiguousarray(train_vectors, dtype=np.float32)
         if refined := _REFINED.fullmatch(factory):
             store = cls.build(refined["store"], dim, train_vectors)._index
@@ -109,7 +110,8 @@ class VectorIndex:
     def remove_range(self, lo: int, hi: int) -> int:
         if self._candidates is not None:
             self._candidates.remove_ids(faiss.IDSelectorRange(lo, hi))
-        if (self._ivf is None or self._candidates is not None) and self._hnsw is None:
+            return self._index.remove_ids(faiss.IDSelectorRange(lo, hi))
+        if self._ivf is None and self._hnsw is None:
             return self._index.remove_ids(faiss.IDSelectorRange(lo, hi))
         ids = np.arange(lo, hi, dtype=np.int64) if hi - lo <= _ENUMERATE_MAX else self.ids()
         return self.remove_ids(ids[(ids >= lo) & (ids < hi)])
