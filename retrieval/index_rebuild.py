@@ -14,7 +14,7 @@ from collections.abc import Callable
 import faiss
 import numpy as np
 
-from retrieval.index_choice import IndexPlan, faiss_uses_gpu, needs_rebuild, plan_index
+from retrieval.index_choice import IndexPlan, faiss_uses_gpu, keeps_stored_codes, needs_rebuild, plan_index
 from retrieval.index_store import FrameIndexInfo, IndexStore
 from retrieval.recall import RecallReport, exact_sample, tune_and_measure
 from retrieval.settings import Settings
@@ -43,10 +43,13 @@ def rebuild_frames(store: IndexStore, plan: IndexPlan, gpu: bool = False,
     on_stage(f"training {plan.factory}")
     rng = np.random.default_rng(0)
     train = vectors[rng.choice(len(ids), min(len(ids), plan.train_size), replace=False)] if plan.train_size else vectors[:0]
-    index = VectorIndex.build(plan.factory, store.info.dim, train, gpu=gpu)
+    if keeps_stored_codes(store.frame_index_info().factory, plan.factory):
+        index = store.frames.with_new_lists(plan.factory, train, ids, vectors, gpu=gpu)
+    else:
+        index = VectorIndex.build(plan.factory, store.info.dim, train, gpu=gpu)
+        on_stage(f"adding {len(ids):,} vectors to {plan.factory}")
+        index.add(ids, vectors)
     index.set_search_effort(nprobe=plan.nprobe, ef_search=plan.ef_search)
-    on_stage(f"adding {len(ids):,} vectors to {plan.factory}")
-    index.add(ids, vectors)
     if plan.exact:
         recall = RecallReport(1.0, 0)
     else:

@@ -84,6 +84,18 @@ class VectorIndex:
                 index.train(train_vectors)
         return cls(index)
 
+    def with_new_lists(self, factory: str, train_vectors: np.ndarray, ids: np.ndarray, vectors: np.ndarray,
+                       gpu: bool = False) -> VectorIndex:
+        """A refined index over a copy of this refined index's stored codes, with new candidate lists.
+
+        `factory` is the new refined factory; ids and vectors are this index's own (decoded), from
+        which the new fast-scan codes are made. The stored codes are kept as they are: encoding the
+        decoded vectors again would round them a second time at every rebuild.
+        """
+        scan = VectorIndex.build(_REFINED.fullmatch(factory)["scan"], self.dim, train_vectors, gpu)._index
+        scan.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
+        return VectorIndex(faiss.clone_index(self._index), scan)
+
     @classmethod
     def read(cls, path: Path) -> VectorIndex:
         with open(path, "rb") as f:

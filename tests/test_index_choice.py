@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from retrieval.index_choice import (FLAT_MAX_VECTORS, IndexFactoryError, faiss_uses_gpu, needs_rebuild, nlist_for,
-                                    plan_index, validate_factory)
+from retrieval.index_choice import (FLAT_MAX_VECTORS, IndexFactoryError, faiss_uses_gpu, keeps_stored_codes,
+                                    needs_rebuild, nlist_for, plan_index, validate_factory)
 from retrieval.recall import drop_self, recall_at_k
 
 GB = 2**30
@@ -98,3 +98,10 @@ def test_recall_counts_true_neighbours_found_and_ignores_padding():
 def test_a_query_never_counts_as_its_own_neighbour():
     ids = np.array([[7, 1, 2], [3, 8, -1]])
     assert drop_self(ids, np.array([7, 8]), 2).tolist() == [[1, 2], [3, -1]]
+
+
+def test_only_a_refined_to_refined_rebuild_with_the_same_stored_codec_keeps_the_stored_codes():
+    assert keeps_stored_codes("IVF64,PQ256x4fs,Refine(SQ8)", "IVF256,PQ256x4fs,Refine(SQ8)")
+    assert not keeps_stored_codes("IVF64,PQ256x4fs,Refine(SQ8)", "IVF256,PQ256x4fs,Refine(SQfp16)")
+    assert not keeps_stored_codes("Flat", "IVF256,PQ256x4fs,Refine(SQ8)")
+    assert not keeps_stored_codes("IVF64,PQ256x4fs,Refine(SQ8)", "IVF256,SQ8")

@@ -60,6 +60,25 @@ def test_the_refined_fast_scan_index_answers_searches_and_follows_changes(run_cl
     assert len(after.frames) == before - 1 and after.frame_index_info().factory == "IVF4,PQ32x4fs,Refine(SQ8)"
 
 
+def test_a_refined_index_rebuilt_with_more_lists_keeps_its_stored_vectors_bit_for_bit(media_dir, tiny_settings,
+                                                                                      tiny_encoder):
+    index_dir = media_dir / ".gridrank"
+    first = tiny_settings.model_copy(update={"index_factory": "IVF4,PQ32x4fs,Refine(SQ8)"})
+    run_index(media_dir, index_dir, first, encoder=tiny_encoder)
+    before = IndexStore.open(index_dir).frames
+    ids = np.sort(before.ids())
+    writer = IndexStore.open_for_writing(index_dir, media_dir.resolve(), *tiny_settings.model_identity,
+                                         tiny_encoder.dim)
+    try:
+        info = rebuild_if_needed(writer, tiny_settings.model_copy(update={"index_factory": "IVF8,PQ32x4fs,Refine(SQ8)"}))
+    finally:
+        writer.close()
+    assert info is not None and info.factory == "IVF8,PQ32x4fs,Refine(SQ8)"
+    after = IndexStore.open(index_dir).frames
+    assert after.nlist == 8 and np.array_equal(np.sort(after.ids()), ids)
+    assert np.array_equal(after.vectors(ids), before.vectors(ids))
+
+
 def test_flat_status_says_exact_by_construction(run_cli, media_dir):
     assert run_cli("index", media_dir, "--tiny").code == 0
     status = run_cli("status")

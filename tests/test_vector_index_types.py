@@ -139,3 +139,18 @@ def test_a_refined_index_rescores_its_fast_scan_candidates_from_the_stored_vecto
     again = VectorIndex.read(path)
     assert (again.nlist, again.nprobe, len(again)) == (16, 16, n)
     assert np.array_equal(again.search_batch(queries, 10)[1], found)
+
+
+def test_new_lists_for_a_refined_index_keep_its_stored_codes_as_they_are(collection):
+    ids, vectors = collection
+    index = build("IVF8,PQ16x4fs,Refine(SQ8)", ids, vectors)
+    stored = index.vectors(ids)
+    again = index.with_new_lists("IVF16,PQ16x4fs,Refine(SQ8)", stored, ids, stored)
+    again.set_search_effort(nprobe=16)
+    assert again.nlist == 16 and len(again) == len(ids)
+    assert np.array_equal(again.vectors(ids), stored)  # not rounded a second time
+    assert again.search(vectors[3], 1).ids.tolist() == [ids[3]]
+    requantized = build("IVF16,PQ16x4fs,Refine(SQ8)", ids, stored)  # what a plain rebuild would store
+    assert not np.array_equal(requantized.vectors(ids), stored)
+    index.remove_ids(ids[:1])
+    assert len(again) == len(ids)  # a copy: the old index can change without touching the new one
