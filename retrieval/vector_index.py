@@ -14,7 +14,6 @@ remove vectors.) Both go into one file.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,11 +23,11 @@ import faiss
 import numpy as np
 
 from retrieval.ids import MediaKind, kind_id_range
+from retrieval.index_choice import refined_parts
 
 # A refined index rescores this many candidates per query (at least RESCORE_PER_HIT per hit asked for).
 RESCORE_CANDIDATES = 1000
 RESCORE_PER_HIT = 10
-_REFINED = re.compile(r"(?P<scan>IVF\d+,PQ\d+x4fs),Refine\((?P<store>Flat|SQfp16|SQ8)\)")
 _ZIP_MAGIC = b"PK"  # a refined index's file: a .npz of the two serialized FAISS indexes
 
 
@@ -65,9 +64,9 @@ class VectorIndex:
         "IVF256,PQ256x4fs,Refine(SQ8)"...), trained on train_vectors if it needs training (IVF k-means
         on the GPU when gpu is True)."""
         train_vectors = np.ascontiguousarray(train_vectors, dtype=np.float32)
-        if refined := _REFINED.fullmatch(factory):
-            store = cls.build(refined["store"], dim, train_vectors)._index
-            return cls(store, cls.build(refined["scan"], dim, train_vectors, gpu)._index)
+        if refined := refined_parts(factory):
+            scan, stored = refined
+            return cls(cls.build(stored, dim, train_vectors)._index, cls.build(scan, dim, train_vectors, gpu)._index)
         if factory.startswith("IVF"):
             index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
             ivf = faiss.extract_index_ivf(index)
@@ -92,7 +91,7 @@ class VectorIndex:
         which the new fast-scan codes are made. The stored codes are kept as they are: encoding the
         decoded vectors again would round them a second time at every rebuild.
         """
-        scan = VectorIndex.build(_REFINED.fullmatch(factory)["scan"], self.dim, train_vectors, gpu)._index
+        scan = VectorIndex.build(refined_parts(factory)[0], self.dim, train_vectors, gpu)._index
         scan.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
         return VectorIndex(faiss.clone_index(self._index), scan)
 

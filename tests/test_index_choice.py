@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from retrieval.index_choice import (FLAT_MAX_VECTORS, IndexFactoryError, faiss_uses_gpu, keeps_stored_codes,
-                                    needs_rebuild, nlist_for, plan_index, validate_factory)
+                                    needs_rebuild, nlist_for, plan_index, refined_parts, validate_factory)
 from retrieval.recall import drop_self, recall_at_k
 
 GB = 2**30
@@ -105,3 +105,5 @@ def test_only_a_refined_to_refined_rebuild_with_the_same_stored_codec_keeps_the_
     assert not keeps_stored_codes("IVF64,PQ256x4fs,Refine(SQ8)", "IVF256,PQ256x4fs,Refine(SQfp16)")
     assert not keeps_stored_codes("Flat", "IVF256,PQ256x4fs,Refine(SQ8)")
     assert not keeps_stored_codes("IVF64,PQ256x4fs,Refine(SQ8)", "IVF256,SQ8")
+    assert refined_parts("IVF256,PQ256x4fs,Refine(SQ8)") == ("IVF256,PQ256x4fs", "SQ8")
+    assert refined_parts("IVF256,PQ64") is None and refined_parts("PQ256x4fs,Refine(SQ8)") is None
