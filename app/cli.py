@@ -23,8 +23,7 @@ from indexer import ray_embedding
 from retrieval.encoder import ClipEncoder, ModelLoadError
 from retrieval.filters import MediaFilter, normalize_under, parse_date, parse_exts
 from retrieval.image_io import ImageRejected, load_rgb
-from retrieval.index_choice import needs_rebuild
-from retrieval.index_rebuild import planned_frame_index
+from retrieval.index_rebuild import pending_rebuild
 from retrieval.index_store import IndexBusyError, IndexNotFoundError, IndexStore, ModelMismatchError, remove_index
 from retrieval.rerank.reranker import RERANK_METHODS
 from retrieval.query_input import build_query, like_query
@@ -289,11 +288,9 @@ def status(
     with the reason."""
     index_dir = _index_dir_for_query(index)
     store = IndexStore.open(index_dir)
-    frame_index = store.frame_index_info()
-    plan = planned_frame_index(store, load_settings(index_dir))
     report = StatusReport(index_dir, store.info, store.catalog.counts(),
                           list(store.catalog.skipped_by_path().values()), store.catalog.media_with_notes(),
-                          frame_index, plan if needs_rebuild(frame_index.factory, plan) else None)
+                          store.frame_index_info(), pending_rebuild(store, load_settings(index_dir)))
     if json_output:
         console.print_json(to_json(report))
     else:

@@ -232,7 +232,7 @@ def run_index(
         )
         interrupted = _write_all(source, writer, on_progress, should_stop)
         writer.commit()
-        rebuilt = None if interrupted else _rebuild_if_needed(store, settings, progress, on_progress)
+        rebuilt = None if interrupted else writer.rebuild()
         return IndexSummary(progress.indexed, progress.touched, progress.skipped, progress.unchanged,
                             progress.removed, progress.elapsed_s, interrupted, rebuilt or writer.rebuilt)
     finally:

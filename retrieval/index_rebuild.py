@@ -21,16 +21,18 @@ from retrieval.settings import Settings
 from retrieval.vector_index import VectorIndex
 
 
-def planned_frame_index(store: IndexStore, settings: Settings) -> IndexPlan:
-    return plan_index(len(store.frames), store.info.dim, settings.index_memory_budget_mb * 2**20,
+def pending_rebuild(store: IndexStore, settings: Settings) -> IndexPlan | None:
+    """The index type the frame index should be rebuilt as, for its size and settings; None if it is one."""
+    plan = plan_index(len(store.frames), store.info.dim, settings.index_memory_budget_mb * 2**20,
                       settings.index_factory)
+    return plan if needs_rebuild(store.frame_index_info().factory, plan) else None
 
 
 def rebuild_if_needed(store: IndexStore, settings: Settings,
                       on_stage: Callable[[str], None] = lambda stage: None) -> FrameIndexInfo | None:
     """Rebuild the frame index of a store opened for writing if its size calls for another type."""
-    plan = planned_frame_index(store, settings)
-    if not needs_rebuild(store.frame_index_info().factory, plan):
+    plan = pending_rebuild(store, settings)
+    if plan is None:
         return None
     return rebuild_frames(store, plan, faiss_uses_gpu(settings.device, faiss.get_num_gpus()), on_stage)
 
@@ -44,6 +46,7 @@ def rebuild_frames(store: IndexStore, plan: IndexPlan, gpu: bool = False,
     rng = np.random.default_rng(0)
     train = vectors[rng.choice(len(ids), min(len(ids), plan.train_size), replace=False)] if plan.train_size else vectors[:0]
     if keeps_stored_codes(store.frame_index_info().factory, plan.factory):
+        on_stage(f"adding {len(ids):,} vectors to the lists of {plan.factory}")
         index = store.frames.with_new_lists(plan.factory, train, ids, vectors, gpu=gpu)
     else:
         index = VectorIndex.build(plan.factory, store.info.dim, train, gpu=gpu)
