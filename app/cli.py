@@ -20,15 +20,15 @@ from app.render import (StatusReport, print_explanation, print_status, response_
                         to_json)
 from indexer.pipeline import IndexProgress, RootNotFoundError, run_index
 from indexer import ray_embedding
-from retrieval.encoder import ClipEncoder, ModelLoadError
-from retrieval.filters import MediaFilter, normalize_under, parse_date, parse_exts
-from retrieval.image_io import ImageRejected, load_rgb
-from retrieval.index_rebuild import pending_rebuild
-from retrieval.index_store import IndexBusyError, IndexNotFoundError, IndexStore, ModelMismatchError, remove_index
+from retrieval.models.encoder import ClipEncoder, ModelLoadError
+from retrieval.query.filters import MediaFilter, normalize_under, parse_date, parse_exts
+from retrieval.media.image_io import ImageRejected, load_rgb
+from retrieval.store.index_rebuild import pending_rebuild
+from retrieval.store.index_store import IndexBusyError, IndexNotFoundError, IndexStore, ModelMismatchError, remove_index
 from retrieval.rerank.reranker import RERANK_METHODS
-from retrieval.query_input import build_query, like_query
-from retrieval.search import SearchKind, Searcher
-from retrieval.service import FUSION_METHODS, SearchRequest, SearchService
+from retrieval.query.build import build_query, like_query
+from retrieval.query.search import SearchKind, Searcher
+from retrieval.query.service import FUSION_METHODS, SearchRequest, SearchService
 from retrieval.settings import SettingsError, load_settings
 
 app = typer.Typer(
@@ -361,7 +361,7 @@ def demo(
     device: DeviceOpt = None,
 ) -> None:
     """Index the bundled sample photos and videos (assets/sample), then open the web app on them."""
-    from retrieval.encoder import ClipEncoder
+    from retrieval.models.encoder import ClipEncoder
 
     sample = Path(__file__).resolve().parents[1] / "assets" / "sample"
     if not sample.is_dir():

@@ -11,10 +11,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from indexer.pipeline import IndexSummary
-from retrieval.catalog import CatalogCounts, MediaRecord, SkipRecord
-from retrieval.index_choice import IndexPlan
-from retrieval.index_store import FrameIndexInfo, IndexInfo
-from retrieval.search import SearchHit, SearchResponse
+from retrieval.store.catalog import CatalogCounts, MediaRecord, SkipRecord
+from retrieval.store.index_choice import IndexPlan
+from retrieval.store.index_store import FrameIndexInfo, IndexInfo
+from retrieval.query.search import SearchHit, SearchResponse
 
 
 def _jsonable(value):

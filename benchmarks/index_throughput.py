@@ -342,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     from indexer.decode import DecodeOptions, WorkItem, decode_item
     from indexer.pipeline import run_index
     from indexer.scan import scan
-    from retrieval.encoder import ClipEncoder, ModelSource
+    from retrieval.models.encoder import ClipEncoder, ModelSource
     from retrieval.settings import load_settings
 
     if args.threads:

@@ -2,7 +2,7 @@
 """Search latency, memory and recall of the index gridrank chooses, on synthetic 512-d vectors.
 
 For each collection size (default 10k, 100k, 1M) it builds the index that
-`retrieval.index_choice.plan_index` picks under the default memory budget, exactly as an index
+`retrieval.store.index_choice.plan_index` picks under the default memory budget, exactly as an index
 rebuild does (train on a sample, add every vector, tune nprobe / efSearch until recall@10 on 200
 of the collection's own vectors reaches the target), and reports
 
@@ -52,10 +52,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.cpu_load import LoadClock, wait_until_idle  # noqa: E402
-from retrieval.index_choice import IndexPlan, plan_index  # noqa: E402
-from retrieval.recall import exact_sample, recall_at_k, tune_and_measure  # noqa: E402
+from retrieval.store.index_choice import IndexPlan, plan_index  # noqa: E402
+from retrieval.store.recall import exact_sample, recall_at_k, tune_and_measure  # noqa: E402
 from retrieval.settings import Settings  # noqa: E402
-from retrieval.vector_index import VectorIndex  # noqa: E402
+from retrieval.store.vector_index import VectorIndex  # noqa: E402
 
 DIM = 512
 TOP = 100
@@ -111,7 +111,7 @@ def generate(kind: str, count: int, seed: int, collection_size: int) -> np.ndarr
 _LOAD_RSS = """
 import resource, sys
 sys.path.insert(0, sys.argv[2])
-from retrieval.vector_index import VectorIndex
+from retrieval.store.vector_index import VectorIndex
 def rss():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * resource.getpagesize()

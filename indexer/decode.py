@@ -16,9 +16,9 @@ from PIL import Image
 
 from indexer.scan import FileEntry
 from indexer.subtitles import find_sidecar, read_subtitles
-from retrieval.catalog import SubtitleCue
-from retrieval.image_io import ImageRejected, load_rgb
-from retrieval.video_frames import frames_wanted, read_uniform_frames
+from retrieval.store.catalog import SubtitleCue
+from retrieval.media.image_io import ImageRejected, load_rgb
+from retrieval.media.video_frames import frames_wanted, read_uniform_frames
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from indexer.decode import DecodedMedia, DecodeOptions
-from retrieval.encoder import ClipEncoder
+from retrieval.models.encoder import ClipEncoder
 from retrieval.settings import Settings
 
 

@@ -17,11 +17,11 @@ from indexer.decode import DecodedMedia, DecodeOptions, WorkItem, decode_item
 from indexer.embed import EmbeddedMedia, EmbeddedSource, decode_options, embed_media, needs_model
 from indexer.plan import plan_changes
 from indexer.scan import ScanResult, scan
-from retrieval.catalog import FrameRecord, MediaRecord, SkipRecord
-from retrieval.encoder import ClipEncoder
-from retrieval.ids import vector_id
-from retrieval.index_rebuild import rebuild_if_needed
-from retrieval.index_store import FrameIndexInfo, IndexStore
+from retrieval.store.catalog import FrameRecord, MediaRecord, SkipRecord
+from retrieval.models.encoder import ClipEncoder
+from retrieval.store.ids import vector_id
+from retrieval.store.index_rebuild import rebuild_if_needed
+from retrieval.store.index_store import FrameIndexInfo, IndexStore
 from retrieval.settings import Settings, record_model_settings
 
 

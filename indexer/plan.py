@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from indexer.decode import WorkItem
 from indexer.scan import FileEntry, ScanProblem
-from retrieval.catalog import MediaRecord
+from retrieval.store.catalog import MediaRecord
 
 
 @dataclass(frozen=True)

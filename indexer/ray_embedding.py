@@ -16,7 +16,7 @@ import numpy as np
 
 from indexer.decode import DecodeOptions, WorkItem, decode_item, first_line
 from indexer.embed import EmbeddedMedia, embed_media, needs_model
-from retrieval.encoder import ClipEncoder
+from retrieval.models.encoder import ClipEncoder
 from retrieval.settings import Settings
 
 INSTALL_HINT = "pip install 'gridrank[distributed]'"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from retrieval.ids import MediaKind
+from retrieval.store.ids import MediaKind
 
 try:  # HEIC/HEIF come from an optional Pillow plugin; register it when installed.
     from pillow_heif import register_heif_opener

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import webvtt
 
-from retrieval.catalog import SubtitleCue
+from retrieval.store.catalog import SubtitleCue
 
 
 def find_sidecar(video: Path) -> Path | None:

@@ -16,7 +16,7 @@ from platformdirs import user_cache_dir
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from retrieval.index_choice import validate_factory
+from retrieval.store.index_choice import validate_factory
 
 SETTINGS_FILE = "gridrank.toml"
 TINY_MODEL_NAME = "gridrank-tiny-clip"

@@ -38,7 +38,7 @@ def tiny_settings(isolated_environment):
 
 @pytest.fixture(scope="session")
 def tiny_encoder(tiny_settings):
-    from retrieval.encoder import ClipEncoder
+    from retrieval.models.encoder import ClipEncoder
 
     return ClipEncoder.from_settings(tiny_settings)
 

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from indexer.pipeline import run_index
-from retrieval.index_store import CATALOG_FILE, IndexStore
+from retrieval.store.index_store import CATALOG_FILE, IndexStore
 
 N_IMAGES = 120
 

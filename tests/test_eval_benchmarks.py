@@ -173,8 +173,8 @@ def test_reranked_composed_queries_use_sqaf_then_the_models_order(tmp_path, run_
     import numpy as np
 
     from fake_chat_server import Reply, completion, start_server
-    from retrieval.metrics import pessimistic_order, ranks_of
-    from retrieval.search import blend
+    from retrieval.evaluation.metrics import pessimistic_order, ranks_of
+    from retrieval.query.search import blend
 
     caption = "a white cup of coffee on a saucer"
     server = start_server(Reply(body=completion(caption)),

@@ -1,6 +1,6 @@
 import pytest
 
-from retrieval.ids import (MAX_FRAMES, frame_index_of, kind_id_range, kind_of, media_id_of, media_id_range,
+from retrieval.store.ids import (MAX_FRAMES, frame_index_of, kind_id_range, kind_of, media_id_of, media_id_range,
                            vector_id)
 
 

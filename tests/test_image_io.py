@@ -1,7 +1,7 @@
 import pytest
 from PIL import Image
 
-from retrieval.image_io import ImageRejected, load_rgb
+from retrieval.media.image_io import ImageRejected, load_rgb
 
 
 def test_exif_orientation_is_applied_and_size_reported_as_displayed(tmp_path):

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from retrieval.index_choice import (FLAT_MAX_VECTORS, IndexFactoryError, faiss_uses_gpu, keeps_stored_codes,
+from retrieval.store.index_choice import (FLAT_MAX_VECTORS, IndexFactoryError, faiss_uses_gpu, keeps_stored_codes,
                                     needs_rebuild, nlist_for, plan_index, refined_parts, validate_factory)
-from retrieval.recall import drop_self, recall_at_k
+from retrieval.store.recall import drop_self, recall_at_k
 
 GB = 2**30
 

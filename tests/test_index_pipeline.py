@@ -9,7 +9,7 @@ from PIL import Image
 
 from indexer.pipeline import run_index
 from indexer.scan import scan
-from retrieval.index_store import IndexStore
+from retrieval.store.index_store import IndexStore
 
 from sample_media import BROKEN
 
@@ -134,7 +134,7 @@ def test_a_failed_commit_leaves_the_previous_index_readable(media_dir, tiny_sett
     counts, generation = before.catalog.counts(), before.info.generation
     Image.new("RGB", (20, 20), "white").save(media_dir / "later.jpg")
 
-    from retrieval.catalog import Catalog
+    from retrieval.store.catalog import Catalog
 
     def crash(self):
         raise OSError("disk gone")

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from indexer.pipeline import run_index
-from retrieval.index_rebuild import rebuild_if_needed
-from retrieval.index_store import IndexStore
-from retrieval.search import Query, Searcher
+from retrieval.store.index_rebuild import rebuild_if_needed
+from retrieval.store.index_store import IndexStore
+from retrieval.query.search import Query, Searcher
 
 
 def test_a_forced_factory_indexes_searches_filters_and_reports_its_recall(run_cli, media_dir, monkeypatch):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from retrieval.metrics import (average_precision_at_k, best_rank, mean_average_precision_at_k, mean_rank,
+from retrieval.evaluation.metrics import (average_precision_at_k, best_rank, mean_average_precision_at_k, mean_rank,
                                median_rank, pessimistic_order, ranks_of, recall_at_k)
 
 

@@ -5,9 +5,9 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from retrieval.filters import FilterRow, MediaFilter, item_date, matches, normalize_under, parse_date, parse_exts
-from retrieval.grouping import Segment, group_duplicates, merge_segments
-from retrieval.query_mix import MixTerm, mix, parse_query, parse_weights
+from retrieval.query.filters import FilterRow, MediaFilter, item_date, matches, normalize_under, parse_date, parse_exts
+from retrieval.query.grouping import Segment, group_duplicates, merge_segments
+from retrieval.query.mix import MixTerm, mix, parse_query, parse_weights
 
 
 # -- query mixing -------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from indexer.ray_embedding import cluster_endpoint
-from retrieval.index_store import CATALOG_FILE
+from retrieval.store.index_store import CATALOG_FILE
 
 
 def test_missing_ray_names_the_extra(media_dir, run_cli, monkeypatch):

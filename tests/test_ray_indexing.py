@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from indexer.pipeline import run_index
-from retrieval.index_store import IndexStore
+from retrieval.store.index_store import IndexStore
 
 from sample_media import BROKEN
 from test_crash_resume import _make_images, _signal_after_generation, _start_indexing

@@ -5,11 +5,11 @@ import pytest
 from PIL import Image
 
 from indexer.pipeline import run_index
-from retrieval.index_store import ModelMismatchError
-from retrieval.search import Query, ResultShape, Searcher, best_frame_per_media, blend
+from retrieval.store.index_store import ModelMismatchError
+from retrieval.query.search import Query, ResultShape, Searcher, best_frame_per_media, blend
 from retrieval.settings import load_settings
-from retrieval.vector_index import Neighbours
-from retrieval.ids import vector_id
+from retrieval.store.vector_index import Neighbours
+from retrieval.store.ids import vector_id
 
 EVERY_ITEM = ResultShape(collapse=False)  # the sample's copies of a photo and a video stay separate results
 

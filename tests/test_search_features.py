@@ -13,10 +13,10 @@ import pytest
 from PIL import Image
 
 from indexer.pipeline import run_index
-from retrieval.filters import MediaFilter
-from retrieval.query_input import build_query, like_query
-from retrieval.search import Query, Searcher, UnknownItemError
-from retrieval.service import SearchRequest, SearchService
+from retrieval.query.filters import MediaFilter
+from retrieval.query.build import build_query, like_query
+from retrieval.query.search import Query, Searcher, UnknownItemError
+from retrieval.query.service import SearchRequest, SearchService
 
 from sample_media import SAMPLE
 

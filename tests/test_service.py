@@ -11,8 +11,8 @@ from indexer.pipeline import run_index
 from retrieval.rerank.backends.local import LocalBackend
 from retrieval.rerank.backends.server import ServerBackend
 from retrieval.rerank.fusion import RankedList, combsum, rrf
-from retrieval.search import Query, ResultShape, Searcher, blend
-from retrieval.service import SearchRequest, SearchService, make_backend
+from retrieval.query.search import Query, ResultShape, Searcher, blend
+from retrieval.query.service import SearchRequest, SearchService, make_backend
 
 from sample_media import SAMPLE
 
@@ -78,7 +78,7 @@ def test_first_ranks_by_the_logits_over_the_marks(tiny_service):
     from retrieval.rerank.candidates import build_candidate
     from retrieval.rerank.grids import make_marked_grid
     from retrieval.rerank.prompts import first_prompt
-    from retrieval.service import candidate_options
+    from retrieval.query.service import candidate_options
 
     options = candidate_options(tiny_service.settings)
     grid = make_marked_grid([build_candidate(h, tiny_service.searcher.store.catalog, options).image

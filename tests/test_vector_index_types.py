@@ -4,9 +4,9 @@ import faiss
 import numpy as np
 import pytest
 
-from retrieval.ids import kind_of, media_id_range, vector_id
-from retrieval.recall import exact_sample, measure, recall_at_k, tune_and_measure
-from retrieval.vector_index import VectorIndex
+from retrieval.store.ids import kind_of, media_id_range, vector_id
+from retrieval.store.recall import exact_sample, measure, recall_at_k, tune_and_measure
+from retrieval.store.vector_index import VectorIndex
 
 DIM = 32
 FACTORIES = ["Flat", "SQfp16", "SQ8", "IVF8,Flat", "IVF8,SQfp16", "IVF8,PQ8x4", "IVF8,PQ16x4fs,Refine(SQ8)",

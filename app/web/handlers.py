@@ -23,14 +23,14 @@ from app.render import duplicates_note, format_moment, format_segment, response_
 from app.web.media_access import FILE_ROUTE, MediaAccess
 from app.web.thumbnails import ThumbnailCache
 from app.web.video import cue_at
-from retrieval.catalog import SubtitleCue
-from retrieval.filters import MediaFilter, normalize_under, parse_date, parse_exts
-from retrieval.image_io import ImageRejected, load_rgb
-from retrieval.query_input import build_query, like_query
-from retrieval.search import SearchHit, SearchResponse, Searcher
+from retrieval.store.catalog import SubtitleCue
+from retrieval.query.filters import MediaFilter, normalize_under, parse_date, parse_exts
+from retrieval.media.image_io import ImageRejected, load_rgb
+from retrieval.query.build import build_query, like_query
+from retrieval.query.search import SearchHit, SearchResponse, Searcher
 from retrieval.rerank.marks import MAX_CANDIDATES, letter_marks
 from retrieval.rerank.reranker import RERANK_METHODS as ALL_RERANK_METHODS, RerankReport
-from retrieval.service import FUSION_METHODS as ALL_FUSION_METHODS, SearchRequest, SearchService
+from retrieval.query.service import FUSION_METHODS as ALL_FUSION_METHODS, SearchRequest, SearchService
 from retrieval.settings import Settings
 
 KINDS = ("any", "image", "video")

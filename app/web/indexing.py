@@ -19,9 +19,9 @@ from typing import Literal
 from app.render import summary_line
 from app.web.handlers import WebBackend
 from indexer.pipeline import IndexProgress, IndexSummary, run_index
-from retrieval.catalog import Catalog
-from retrieval.index_store import CATALOG_FILE
-from retrieval.search import Searcher
+from retrieval.store.catalog import Catalog
+from retrieval.store.index_store import CATALOG_FILE
+from retrieval.query.search import Searcher
 
 log = logging.getLogger("gridrank.web")
 

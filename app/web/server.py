@@ -26,8 +26,8 @@ from app.web.indexing import IndexJobs  # noqa: E402
 from app.web.media_access import MediaAccess, MediaGuard  # noqa: E402
 from app.web.thumbnails import ThumbnailCache  # noqa: E402
 from app.web.ui import CSS, THEME, build_ui  # noqa: E402
-from retrieval.encoder import ClipEncoder  # noqa: E402
-from retrieval.search import Searcher  # noqa: E402
+from retrieval.models.encoder import ClipEncoder  # noqa: E402
+from retrieval.query.search import Searcher  # noqa: E402
 from retrieval.settings import Settings  # noqa: E402
 
 log = logging.getLogger("gridrank.web")

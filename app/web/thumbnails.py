@@ -18,10 +18,10 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from app.web import video
-from retrieval.catalog import SubtitleCue
-from retrieval.image_io import load_rgb
+from retrieval.store.catalog import SubtitleCue
+from retrieval.media.image_io import load_rgb
 from retrieval.rerank.grids import make_video_sgrid
-from retrieval.video_frames import read_uniform_frames
+from retrieval.media.video_frames import read_uniform_frames
 
 log = logging.getLogger("gridrank.web")
 

@@ -18,8 +18,8 @@ from app.web.handlers import (FUSION_METHODS, KINDS, MAX_K, MAX_RERANK_K, MIN_RE
                               VIDEO_RERANK_METHODS, ModelView, Refine, SearchUpdate, UserInputError, WebBackend,
                               timings_line, timings_table)
 from app.web.indexing import IndexJobError, IndexJobs, JobSnapshot
-from retrieval.encoder import TINY_WARNING
-from retrieval.search import SearchHit
+from retrieval.models.encoder import TINY_WARNING
+from retrieval.query.search import SearchHit
 
 MAX_VIDEO_RESULTS = 6
 POLL_S = 0.4

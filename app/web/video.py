@@ -9,7 +9,7 @@ import decord
 import numpy as np
 from PIL import Image
 
-from retrieval.catalog import SubtitleCue
+from retrieval.store.catalog import SubtitleCue
 
 
 def read_frame_at(path: Path, seconds: float | None) -> Image.Image:

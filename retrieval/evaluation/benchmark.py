@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from retrieval.datasets import DATASETS, read_dataset
-from retrieval.encoder import ClipEncoder
+from retrieval.models.encoder import ClipEncoder
 from retrieval.evaluation.dataset_tasks import RETRIEVERS, dataset_tasks
 from retrieval.evaluation.methods import FUSION_DEPTH, Reranking
 from retrieval.evaluation.plan import plan_methods
@@ -74,7 +74,7 @@ def run_dataset(name: str, root: Path, split: str | None, task: str | None, opti
         recorded["frames_per_video"] = settings.frames_per_video
     reranking = None
     if model_methods:
-        from retrieval.service import candidate_options, make_backend, make_reranker
+        from retrieval.query.service import candidate_options, make_backend, make_reranker
 
         backend, model_name = make_backend(settings)
         reranking = Reranking(make_reranker(settings, backend, model_name), settings.rerank_k,

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 
 from retrieval.datasets import RetrievalDataset
-from retrieval.encoder import ClipEncoder
+from retrieval.models.encoder import ClipEncoder
 from retrieval.evaluation.embeddings import (EmbeddingCache, Progress, VideoEmbeddings, embed_images, embed_texts,
                                              embed_videos)
 from retrieval.evaluation.tasks import RankingTask, reverse_task
-from retrieval.search import blend
+from retrieval.query.search import blend
 from retrieval.settings import Settings
 
 # First-stage retrievers per media kind, the main one (the one reranked) first.

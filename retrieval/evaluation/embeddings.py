@@ -19,9 +19,9 @@ from typing import TypeVar
 
 import numpy as np
 
-from retrieval.encoder import ClipEncoder
-from retrieval.image_io import load_rgb
-from retrieval.video_frames import read_uniform_frames
+from retrieval.models.encoder import ClipEncoder
+from retrieval.media.image_io import load_rgb
+from retrieval.media.video_frames import read_uniform_frames
 
 T = TypeVar("T")
 Progress = Callable[[str, int, int], None]  # (stage, done, total)

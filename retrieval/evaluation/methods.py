@@ -10,14 +10,14 @@ from typing import Literal
 import numpy as np
 
 from retrieval.datasets import RetrievalDataset
-from retrieval.encoder import ClipEncoder
-from retrieval.image_io import load_rgb
-from retrieval.metrics import pessimistic_order
+from retrieval.models.encoder import ClipEncoder
+from retrieval.media.image_io import load_rgb
+from retrieval.evaluation.metrics import pessimistic_order
 from retrieval.rerank.candidates import CandidateOptions, media_image
 from retrieval.rerank.fusion import RankedList, collapse_duplicates, combsum, round_robin_interleave, rrf
 from retrieval.rerank.reranker import Candidate, RerankQuery, Reranker, RerankReport
 from retrieval.evaluation.tasks import RankingTask
-from retrieval.service import sqaf_query
+from retrieval.query.service import sqaf_query
 
 FUSION_DEPTH = 1000  # each retriever contributes its top 1000; items outside every list rank last
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from retrieval.evaluation.methods import QueryCost
 from retrieval.evaluation.tasks import RankingTask
-from retrieval.metrics import best_rank, mean_average_precision_at_k, mean_rank, median_rank, recall_at_k
+from retrieval.evaluation.metrics import best_rank, mean_average_precision_at_k, mean_rank, median_rank, recall_at_k
 
 RECALL_KS = (1, 5, 10, 50)
 MAP_KS = (5, 10, 25, 50)  # CIRCO

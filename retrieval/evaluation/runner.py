@@ -17,7 +17,7 @@ import numpy as np
 from retrieval.evaluation.methods import Method, Reranking, rank_query
 from retrieval.evaluation.results import MethodScores, OutcomeLog, QueryOutcome, score
 from retrieval.evaluation.tasks import RankingTask
-from retrieval.metrics import ranks_of
+from retrieval.evaluation.metrics import ranks_of
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 RUN_FILE = "run.json"

@@ -7,13 +7,13 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from retrieval.catalog import Catalog
-from retrieval.ids import MediaKind
-from retrieval.image_io import load_rgb
+from retrieval.store.catalog import Catalog
+from retrieval.store.ids import MediaKind
+from retrieval.media.image_io import load_rgb
 from retrieval.rerank.grids import make_video_sgrid
 from retrieval.rerank.reranker import Candidate
-from retrieval.search import SearchHit
-from retrieval.video_frames import read_uniform_frames
+from retrieval.query.search import SearchHit
+from retrieval.media.video_frames import read_uniform_frames
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import math
 
 from PIL import Image, ImageDraw, ImageFont
 
-from retrieval.sampling import sample_uniform_indices
+from retrieval.media.sampling import sample_uniform_indices
 
 from .marks import check_candidate_count, letter_marks, validate_marks
 

@@ -14,7 +14,7 @@ from retrieval.rerank.grids import (
     make_video_sgrid,
 )
 from retrieval.rerank.marks import number_marks
-from retrieval.sampling import sample_uniform_indices
+from retrieval.media.sampling import sample_uniform_indices
 
 RED = (255, 0, 0)
 WHITE = (255, 255, 255)

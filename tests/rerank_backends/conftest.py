@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from retrieval.rerank.backends.local import LocalBackend
-from retrieval.rerank.tiny_vlm import build_tiny_qwen2_vl
+from retrieval.models.tiny_vlm import build_tiny_qwen2_vl
 
 # 16 visual tokens per image keeps every forward pass of the tiny model in milliseconds.
 TEST_MAX_PIXELS = 112 * 112

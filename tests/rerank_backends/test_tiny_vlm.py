@@ -7,7 +7,7 @@ import json
 from transformers import AutoModelForImageTextToText, AutoProcessor, Qwen2VLForConditionalGeneration
 
 from retrieval.rerank.marks import LETTERS
-from retrieval.rerank.tiny_vlm import SPECIAL_TOKENS, build_tiny_qwen2_vl, qwen2_vl_2b_sized_config, train_tokenizer
+from retrieval.models.tiny_vlm import SPECIAL_TOKENS, build_tiny_qwen2_vl, qwen2_vl_2b_sized_config, train_tokenizer
 
 
 def test_loads_through_the_same_auto_classes_as_real_qwen_vl(tiny_vlm_dir):

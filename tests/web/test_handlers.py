@@ -11,7 +11,7 @@ from PIL import Image
 from app.web.handlers import MAX_K, RERANK_METHODS, Refine, UploadRejected, UserInputError
 from app.web.indexing import IndexJobError, IndexJobs
 from sample_media import BROKEN, SAMPLE
-from retrieval.search import Query, Searcher
+from retrieval.query.search import Query, Searcher
 
 from .support import indexed_copy
 
@@ -53,7 +53,7 @@ def test_same_results_as_the_searcher_and_the_api(backend, tiny_settings, tiny_e
 
 
 def test_queries_never_load_a_model_and_take_the_search_options(backend, monkeypatch):
-    from retrieval.encoder import ClipEncoder
+    from retrieval.models.encoder import ClipEncoder
 
     def no_load(*_, **__):
         raise AssertionError("a query loaded the CLIP model")
@@ -90,7 +90,7 @@ def test_bad_queries_say_what_to_fix(backend, text, kind, k, rerank):
 def test_the_rerank_menus_offer_the_methods_of_the_core():
     from app.web.handlers import API_RERANK_METHODS, FUSION_METHODS, VIDEO_RERANK_METHODS
     from retrieval.rerank.reranker import RERANK_METHODS as CORE
-    from retrieval.service import FUSION_METHODS as CORE_FUSION
+    from retrieval.query.service import FUSION_METHODS as CORE_FUSION
 
     assert RERANK_METHODS == ("none", "grid", "cot", "first") and VIDEO_RERANK_METHODS == ("none", "sgrid")
     assert FUSION_METHODS == ("none", *CORE_FUSION) and API_RERANK_METHODS == ("none", *CORE)

@@ -16,7 +16,7 @@ from PIL import Image
 
 from app.web.handlers import MAX_RERANK_K, UserInputError, WebBackend, done_status
 from fake_chat_server import Reply, completion, start_server
-from retrieval.search import Query, blend
+from retrieval.query.search import Query, blend
 from sample_media import SAMPLE
 
 MOVED = re.compile(r"^#(\d+)( [↑↓]\d+)? · was #(\d+) · ")

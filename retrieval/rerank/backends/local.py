@@ -15,7 +15,7 @@ from PIL import Image
 from qwen_vl_utils import process_vision_info
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
-from retrieval.devices import resolve_device
+from retrieval.models.devices import resolve_device
 from retrieval.rerank.backends.base import BackendError, Generation, TokenScores
 from retrieval.rerank.backends.messages import qwen_messages
 from retrieval.rerank.chat import Prompt

@@ -14,11 +14,11 @@ from collections.abc import Callable
 import faiss
 import numpy as np
 
-from retrieval.index_choice import IndexPlan, faiss_uses_gpu, keeps_stored_codes, needs_rebuild, plan_index
-from retrieval.index_store import FrameIndexInfo, IndexStore
-from retrieval.recall import RecallReport, exact_sample, tune_and_measure
+from retrieval.store.index_choice import IndexPlan, faiss_uses_gpu, keeps_stored_codes, needs_rebuild, plan_index
+from retrieval.store.index_store import FrameIndexInfo, IndexStore
+from retrieval.store.recall import RecallReport, exact_sample, tune_and_measure
 from retrieval.settings import Settings
-from retrieval.vector_index import VectorIndex
+from retrieval.store.vector_index import VectorIndex
 
 
 def pending_rebuild(store: IndexStore, settings: Settings) -> IndexPlan | None:

@@ -6,15 +6,15 @@ from pathlib import Path
 
 from PIL import Image
 
-from retrieval.image_io import load_rgb
-from retrieval.query_mix import MixTerm, parse_query, parse_weights
-from retrieval.search import Query, QueryTerm, Searcher, UnknownItemError
+from retrieval.media.image_io import load_rgb
+from retrieval.query.mix import MixTerm, parse_query, parse_weights
+from retrieval.query.search import Query, QueryTerm, Searcher, UnknownItemError
 
 
 def build_query(searcher: Searcher, text: str | None, image: Image.Image | None = None,
                 weights: str | None = None, allow_files: bool = False,
                 max_pixels: int = 100_000_000) -> Query:
-    """A plain, composed or mixed query (syntax: retrieval/query_mix.py).
+    """A plain, composed or mixed query (syntax: retrieval/query/mix.py).
 
     Image terms name an indexed item (its stored vector is used) or, with `allow_files` (the
     CLI, not the web server), an image file to encode. `image` is one more term, weight 1

@@ -9,8 +9,8 @@ from pathlib import Path
 import decord
 import numpy as np
 
-from retrieval.ids import MAX_FRAMES
-from retrieval.sampling import sample_uniform_indices
+from retrieval.store.ids import MAX_FRAMES
+from retrieval.media.sampling import sample_uniform_indices
 
 
 @dataclass(frozen=True)

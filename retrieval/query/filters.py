@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from retrieval.ids import MediaKind
+from retrieval.store.ids import MediaKind
 
 
 @dataclass(frozen=True)

@@ -12,15 +12,15 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-from retrieval.encoder import ClipEncoder
-from retrieval.filters import MediaFilter, matches
-from retrieval.grouping import Segment, group_duplicates, merge_segments
-from retrieval.ids import MediaKind, kind_of, media_id_of
-from retrieval.index_store import IndexStore
+from retrieval.models.encoder import ClipEncoder
+from retrieval.query.filters import MediaFilter, matches
+from retrieval.query.grouping import Segment, group_duplicates, merge_segments
+from retrieval.store.ids import MediaKind, kind_of, media_id_of
+from retrieval.store.index_store import IndexStore
 from retrieval.rerank.reranker import RerankReport
 from retrieval.settings import Settings
-from retrieval.query_mix import mix
-from retrieval.vector_index import Neighbours
+from retrieval.query.mix import mix
+from retrieval.store.vector_index import Neighbours
 
 SearchKind = Literal["any", "image", "video"]
 
@@ -42,7 +42,7 @@ class QueryTerm:
 @dataclass(frozen=True)
 class Query:
     """Text, an example image, or both (composed: the image, changed as the text says);
-    or a weighted mix of terms (retrieval/query_mix.py); or more like an indexed item."""
+    or a weighted mix of terms (retrieval/query/mix.py); or more like an indexed item."""
 
     text: str | None = None
     image: Image.Image | None = None

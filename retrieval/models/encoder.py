@@ -12,9 +12,9 @@ import open_clip
 import torch
 from PIL import Image
 
-from retrieval.devices import resolve_device
+from retrieval.models.devices import resolve_device
 from retrieval.settings import Settings
-from retrieval.tiny_clip import build_tiny_clip
+from retrieval.models.tiny_clip import build_tiny_clip
 
 TINY_WARNING = (
     "TINY PROFILE: random-weight models are in use. Rankings are meaningless; "

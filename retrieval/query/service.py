@@ -11,14 +11,14 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-from retrieval.encoder import ClipEncoder
+from retrieval.models.encoder import ClipEncoder
 from retrieval.rerank.backends.base import BackendError, RerankBackend
 from retrieval.rerank.candidates import CandidateOptions, build_candidate
 from retrieval.rerank.fusion import RankedList, collapse_duplicates, combsum, round_robin_interleave, rrf
 from retrieval.rerank.prompts import sqaf_caption_prompt
 from retrieval.rerank.reranker import Candidate, RerankMethod, RerankOptions, RerankQuery, Reranker, RerankReport
-from retrieval.filters import MediaFilter
-from retrieval.search import (Query, ResultShape, SearchHit, SearchKind, SearchResponse, Searcher, StageTimings,
+from retrieval.query.filters import MediaFilter
+from retrieval.query.search import (Query, ResultShape, SearchHit, SearchKind, SearchResponse, Searcher, StageTimings,
                               blend)
 from retrieval.settings import Settings
 
@@ -51,7 +51,7 @@ def make_backend(settings: Settings) -> tuple[RerankBackend, str]:
     from retrieval.rerank.backends.local import LocalBackend
 
     if settings.profile == "tiny":
-        from retrieval.rerank.tiny_vlm import build_tiny_qwen2_vl
+        from retrieval.models.tiny_vlm import build_tiny_qwen2_vl
 
         path = build_tiny_qwen2_vl(settings.cache_dir / "models" / "tiny-qwen2-vl-v1")
         return LocalBackend(path, settings.device, max_pixels=settings.reranker_max_pixels), "tiny-qwen2-vl"

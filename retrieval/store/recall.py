@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import faiss
 import numpy as np
 
-from retrieval.index_choice import RECALL_TARGET
-from retrieval.vector_index import VectorIndex
+from retrieval.store.index_choice import RECALL_TARGET
+from retrieval.store.vector_index import VectorIndex
 
 RECALL_K = 10
 RECALL_QUERIES = 200

@@ -22,8 +22,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from retrieval.ids import MediaKind, kind_id_range
-from retrieval.index_choice import refined_parts
+from retrieval.store.ids import MediaKind, kind_id_range
+from retrieval.store.index_choice import refined_parts
 
 # A refined index rescores this many candidates per query (at least RESCORE_PER_HIT per hit asked for).
 RESCORE_CANDIDATES = 1000

@@ -14,8 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from retrieval.filters import FilterRow
-from retrieval.ids import MediaKind
+from retrieval.query.filters import FilterRow
+from retrieval.store.ids import MediaKind
 
 SCHEMA_VERSION = "1"
 

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.catalog import Catalog, FrameRecord, MediaRecord, SubtitleCue
-from retrieval.ids import media_id_range
-from retrieval.vector_index import VectorIndex
+from retrieval.store.catalog import Catalog, FrameRecord, MediaRecord, SubtitleCue
+from retrieval.store.ids import media_id_range
+from retrieval.store.vector_index import VectorIndex
 
 CATALOG_FILE = "catalog.sqlite"
 LOCK_FILE = ".writer.lock"

@@ -1,0 +1,1 @@
+"""Decoding media safely: images with a pixel guard, uniformly sampled video frames."""
