@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 import tempfile
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional, cast
 
@@ -18,18 +19,19 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from app import last_index
 from app.render import (StatusReport, print_explanation, print_status, response_dict, search_table, summary_line,
                         to_json)
-from indexer.pipeline import IndexProgress, RootNotFoundError, run_index
+from indexer.pipeline import IndexProgress, run_index
 from indexer import ray_embedding
-from retrieval.models.encoder import ClipEncoder, ModelLoadError
+from retrieval.errors import GridrankError
+from retrieval.models.encoder import ClipEncoder
 from retrieval.query.filters import MediaFilter, normalize_under, parse_date, parse_exts
-from retrieval.media.image_io import ImageRejected, load_rgb
 from retrieval.store.index_rebuild import pending_rebuild
-from retrieval.store.index_store import IndexBusyError, IndexNotFoundError, IndexStore, ModelMismatchError, remove_index
-from retrieval.rerank.reranker import RERANK_METHODS
-from retrieval.query.build import build_query, like_query
+from retrieval.store.index_store import IndexStore, remove_index
+from retrieval.query.request import KINDS, SearchRequest
+from retrieval.rerank.methods import FUSION_METHODS, RERANK_METHODS, choices_help
+from retrieval.query.build import build_query, like_query, load_query_image
 from retrieval.query.search import SearchKind, Searcher
-from retrieval.query.service import FUSION_METHODS, SearchRequest, SearchService
-from retrieval.settings import SettingsError, load_settings
+from retrieval.query.service import SearchService
+from retrieval.settings import load_settings
 
 app = typer.Typer(
     help="Search your photos and videos by text, by example image, or for a moment in a video.",
@@ -40,10 +42,11 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 
-# Errors a user can fix: one line on stderr, exit code 2.
-USER_ERRORS = (SettingsError, RootNotFoundError, IndexNotFoundError, ModelMismatchError, IndexBusyError,
-               ModelLoadError, ImageRejected, NotADirectoryError, PermissionError, FileNotFoundError, ValueError,
-               ray_embedding.RayUnavailableError)
+
+# Choices from the method registry: typer lists them in --help and refuses others before any work.
+KindChoice = Enum("KindChoice", {name: name for name in KINDS}, type=str)
+RerankChoice = Enum("RerankChoice", {name: name for name in ("none", *RERANK_METHODS)}, type=str)
+FusionChoice = Enum("FusionChoice", {name: name for name in FUSION_METHODS}, type=str)
 
 IndexOpt = Annotated[Optional[Path], typer.Option(
     "--index", help="Index folder. Default: ROOT/.gridrank when indexing; for other commands $GRIDRANK_INDEX, "
@@ -186,7 +189,7 @@ def search(
         "stored vector (a video: the mean of its frames); the item comes first.")] = None,
     k: Annotated[int, typer.Option("--k", min=1, max=10_000, help="How many results (per page).")] = 10,
     page: Annotated[int, typer.Option("--page", min=1, help="Page N of the results, --k per page.")] = 1,
-    kind: Annotated[str, typer.Option(help="image, video (moments with timestamps) or any.")] = "any",
+    kind: Annotated[KindChoice, typer.Option(help="image, video (moments with timestamps) or any.")] = KindChoice("any"),
     under: Annotated[Optional[str], typer.Option(
         "--under", help="Only items inside this folder (relative to the indexed folder), e.g. trips/2024.")] = None,
     after: Annotated[Optional[str], typer.Option(
@@ -202,14 +205,12 @@ def search(
     collapse: Annotated[bool, typer.Option(
         "--collapse/--no-collapse", help="Collapse near-duplicates (cosine >= near_duplicate_threshold) into one "
         "result with a count; identical files always collapse.")] = True,
-    rerank: Annotated[str, typer.Option(
-        help="MLLM reranking of the top candidates: none, grid (one marked grid, SQUARE), cot (chain of "
-        "thought, CoTRR), first (single-token logits, FIRST), sgrid (video S-Grids, ViC).")] = "none",
+    rerank: Annotated[RerankChoice, typer.Option(
+        help=f"MLLM reranking of the top candidates. {choices_help('rerank')}.")] = RerankChoice("none"),
     rerank_k: Annotated[Optional[int], typer.Option(
         min=2, max=200, help="How many first-stage candidates to rerank (default 9).")] = None,
-    fuse: Annotated[Optional[str], typer.Option(
-        help="Videos: fuse best-frame, mean-pooled and subtitle retrievers: combsum, rrf, or vic "
-        "(interleave, then one S-Grid ranking by the MLLM).")] = None,
+    fuse: Annotated[Optional[FusionChoice], typer.Option(
+        help=f"Videos: fuse best-frame, mean-pooled and subtitle retrievers. {choices_help('fusion')}.")] = None,
     reranker_model: Annotated[Optional[str], typer.Option(
         help="Qwen-VL model: Hub name or local folder (default Qwen/Qwen2.5-VL-3B-Instruct); with "
         "--reranker-url, the served model's name.")] = None,
@@ -231,12 +232,6 @@ def search(
         _fail(f"no such option: {unknown[0]} (or an option after `--`, where it reads as query words): "
               "see gridrank search --help")
     text = " ".join(query) if query else None
-    if kind not in ("any", "image", "video"):
-        _fail(f"--kind must be image, video or any, not {kind!r}")
-    if rerank != "none" and rerank not in RERANK_METHODS:
-        _fail(f"--rerank must be none or one of {', '.join(RERANK_METHODS)}, not {rerank!r}")
-    if fuse is not None and fuse not in FUSION_METHODS:
-        _fail(f"--fuse must be one of {', '.join(FUSION_METHODS)}, not {fuse!r}")
     if like is not None and (text or image is not None):
         _fail("--like stands alone: to mix an item with words, use terms: \"img:PATH\" \"+words\"")
     if not text and image is None and like is None:
@@ -245,15 +240,16 @@ def search(
     index_dir = _index_dir_for_query(index)
     settings = load_settings(index_dir, **_model_flags(tiny, model, pretrained, device),
                              reranker_model=reranker_model, reranker_url=reranker_url)
-    picture = load_rgb(image, settings.max_image_pixels).image if image is not None else None
+    picture = load_query_image(image, settings.max_image_pixels) if image is not None else None
     service = SearchService(Searcher.open(index_dir, settings, load_encoder=_load_encoder), settings)
     searcher = service.searcher
     media_filter = MediaFilter(normalize_under(under, searcher.store.info.root), None, *dates, parse_exts(ext))
     question = (like_query(searcher, like) if like is not None else
                 build_query(searcher, text, picture, weights, allow_files=True, max_pixels=settings.max_image_pixels))
-    request = SearchRequest(question, k=k, kind=cast(SearchKind, kind),
-                            rerank=None if rerank == "none" else rerank, rerank_k=rerank_k, fuse=fuse,
-                            filter=media_filter, min_score=min_score, collapse=collapse, page=page)
+    request = SearchRequest(question, k=k, kind=cast(SearchKind, kind.value),
+                            rerank=None if rerank.value == "none" else rerank.value, rerank_k=rerank_k,
+                            fuse=fuse.value if fuse else None, filter=media_filter, min_score=min_score,
+                            collapse=collapse, page=page)
     response = service.run(request)
     saved = save_images_sent(response) if explain and response.rerank else []
     if json_output:
@@ -391,10 +387,10 @@ def evaluate(
         help="Precomputed mode: ground truth CSV with header `query,item`, one 0-based (row, column) pair per "
         "line; several lines for several ground truths.")] = None,
     rerank: Annotated[str, typer.Option(
-        help="Comma-separated: none (first stage only), grid, cot, first, sgrid (videos). Each reranks the "
-        "top --rerank-k of the first stage.")] = "none",
+        help=f"Comma-separated: none (first stage only), {', '.join(RERANK_METHODS)}. Each reranks the top "
+        "--rerank-k of the first stage.")] = "none",
     fuse: Annotated[Optional[str], typer.Option(
-        help="Comma-separated fusions of the first-stage retrievers: combsum, rrf, vic (needs the model).")] = None,
+        help=f"Comma-separated fusions of the first-stage retrievers: {', '.join(FUSION_METHODS)}.")] = None,
     rerank_k: Annotated[Optional[int], typer.Option(min=2, max=200, help="Candidates reranked per query "
                                                     "(default 9).")] = None,
     out: Annotated[Optional[Path], typer.Option(
@@ -413,14 +409,14 @@ def evaluate(
     """Measure retrieval on a public benchmark (or precomputed similarities): Recall@K, mAP@K, ranks, with
     and without reranking or fusion. Writes report.md, report.json and a chart to --out."""
     from retrieval.evaluation.benchmark import EvalOptions, run_dataset, run_precomputed
-    from retrieval.evaluation.plan import FUSIONS, RERANK_CHOICES, parse_list
+    from retrieval.evaluation.plan import RERANK_CHOICES, parse_list
     from retrieval.evaluation.report import write_report
 
     if task is not None and task not in ("t2i", "cir", "t2v"):
         _fail(f"--task must be t2i, cir or t2v, not {task!r}")
     if (sims is None) == (dataset is None):
         _fail("give either --dataset NAME --root DIR (a benchmark) or --sims A.npy[,B.npy] --gt GT.csv")
-    methods = dict(rerank=parse_list(rerank, RERANK_CHOICES, "--rerank"), fuse=parse_list(fuse, FUSIONS, "--fuse"))
+    methods = dict(rerank=parse_list(rerank, RERANK_CHOICES, "--rerank"), fuse=parse_list(fuse, FUSION_METHODS, "--fuse"))
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("eta"), TimeRemainingColumn(), console=err_console) as bar:
         stages: dict[str, int] = {}
@@ -461,7 +457,7 @@ def evaluate(
 def main() -> None:
     try:
         app()
-    except USER_ERRORS as e:
+    except GridrankError as e:  # a user can fix it: one line, exit 2. Anything else is a bug: traceback, exit 1.
         _print_error(str(e))
         sys.exit(2)
     except KeyboardInterrupt:

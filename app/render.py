@@ -65,8 +65,8 @@ def response_dict(response: SearchResponse, saved_images: list[Path] | None = No
     return data
 
 
-def _movement(hit: SearchHit) -> str:
-    """How far reranking moved a hit: up arrows for promotions."""
+def rank_move(hit: SearchHit) -> str:
+    """How far reranking or fusion moved a hit: '↑3' for a promotion, '↓1', or '' where it stayed."""
     if hit.first_stage_rank is None or hit.first_stage_rank == hit.rank:
         return ""
     moved = hit.first_stage_rank - hit.rank
@@ -84,7 +84,7 @@ def search_table(response: SearchResponse) -> Table:
     table.add_column("moment", justify="right")
     table.add_column("path", overflow="fold")
     for hit in response.hits:
-        moved = [f"{hit.first_stage_rank} {_movement(hit)}".strip()] if reordered else []
+        moved = [f"{hit.first_stage_rank} {rank_move(hit)}".strip()] if reordered else []
         table.add_row(str(hit.rank), *moved, f"{hit.score:.3f}", hit.kind, format_segment(hit),
                       f"{hit.path}{duplicates_note(hit)}")
     t = response.timings

@@ -2,7 +2,7 @@
 """What the MLLM reranking methods cost per query: visual tokens, prefill time, single-token vs list.
 
 Issue 3's benchmark. A Qwen2-VL-2B-sized model with random weights (built once by
-retrieval.models.tiny_vlm into --workdir and reused on later runs; the arithmetic, and so the
+benchmarks/sized_models.py into --workdir and reused on later runs; the arithmetic, and so the
 cost, is that of the real model) is loaded through the product's LocalBackend, and for K
 candidates (default K = 9 and K = 16; real photos from assets/sample/photos, cycled) it measures,
 per query:
@@ -448,7 +448,8 @@ def main(argv: list[str] | None = None) -> int:
     import transformers
 
     from retrieval.rerank.backends.local import LocalBackend
-    from retrieval.models.tiny_vlm import build_qwen2_vl_2b_sized, build_tiny_qwen2_vl
+    from benchmarks.sized_models import build_qwen2_vl_2b_sized
+    from retrieval.models.tiny_vlm import build_tiny_qwen2_vl
 
     if args.threads:
         torch.set_num_threads(args.threads)

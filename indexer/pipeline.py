@@ -13,6 +13,7 @@ from typing import Literal
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from retrieval.errors import MediaFolderError
 from indexer.decode import DecodedMedia, DecodeOptions, WorkItem, decode_item
 from indexer.embed import EmbeddedMedia, EmbeddedSource, decode_options, embed_media, needs_model
 from indexer.plan import plan_changes
@@ -25,7 +26,7 @@ from retrieval.store.index_store import FrameIndexInfo, IndexStore
 from retrieval.settings import Settings, record_model_settings
 
 
-class RootNotFoundError(FileNotFoundError):
+class RootNotFoundError(MediaFolderError):
     pass
 
 

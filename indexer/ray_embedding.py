@@ -14,6 +14,7 @@ from collections.abc import Generator, Iterator
 
 import numpy as np
 
+from retrieval.errors import GridrankError
 from indexer.decode import DecodeOptions, WorkItem, decode_item, first_line
 from indexer.embed import EmbeddedMedia, embed_media, needs_model
 from retrieval.models.encoder import ClipEncoder
@@ -24,7 +25,7 @@ CONNECT_TIMEOUT_S = 5.0
 CALLS_PER_ACTOR = 4  # at least, on short runs: evens out the actors' shares
 
 
-class RayUnavailableError(RuntimeError):
+class RayUnavailableError(GridrankError, RuntimeError):
     """Ray is not installed or the cluster cannot be reached; the message says what to do."""
 
 

@@ -9,32 +9,24 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Literal
 
 import tomlkit
 from platformdirs import user_cache_dir
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from retrieval.errors import SettingsError
+from retrieval.models.profiles import PROFILES, ModelProfile
 from retrieval.store.index_choice import validate_factory
 
 SETTINGS_FILE = "gridrank.toml"
-TINY_MODEL_NAME = "gridrank-tiny-clip"
-TINY_PRETRAINED = "random-init"
-# The tiny model's random vectors are all alike (cosine 0.6-0.99 between unrelated photos): only
-# re-encoded copies of one picture (above 0.9999) are near-duplicates there.
-TINY_NEAR_DUPLICATE_THRESHOLD = 0.9995
-
-
-class SettingsError(ValueError):
-    """A setting has a value that cannot work; the message names it and the fix."""
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GRIDRANK_", extra="forbid", validate_default=True)
 
-    profile: Literal["default", "tiny"] = Field(
-        "default", description="'tiny' uses small random-weight models: offline smoke tests only."
+    profile: str = Field(
+        "default", description="Model profile: " + "; ".join(f"'{p.name}': {p.help}" for p in PROFILES.values())
     )
     clip_model: str = Field("ViT-B-32", description="open_clip model name, or 'local-dir:/path'.")
     clip_pretrained: str = Field(
@@ -104,18 +96,36 @@ class Settings(BaseSettings):
         return validate_factory(value) if value else None
 
     @model_validator(mode="after")
-    def _tiny_near_duplicates(self) -> Settings:
-        if self.profile == "tiny" and "near_duplicate_threshold" not in self.model_fields_set:
+    def _profile_defaults(self) -> Settings:
+        threshold = self.model_profile.near_duplicate_threshold
+        if threshold is not None and "near_duplicate_threshold" not in self.model_fields_set:
             # Through __dict__: a default, not a value the user set (load_settings layers only those).
-            self.__dict__["near_duplicate_threshold"] = TINY_NEAR_DUPLICATE_THRESHOLD
+            self.__dict__["near_duplicate_threshold"] = threshold
         return self
+
+    @field_validator("profile")
+    @classmethod
+    def _known_profile(cls, value: str) -> str:
+        if value not in PROFILES:
+            raise ValueError(f"unknown profile {value!r}: choose one of {', '.join(PROFILES)}")
+        return value
+
+    @property
+    def model_profile(self) -> ModelProfile:
+        return PROFILES[self.profile]
 
     @property
     def model_identity(self) -> tuple[str, str]:
         """The (model, pretrained) pair recorded in an index and checked at query time."""
-        if self.profile == "tiny":
-            return TINY_MODEL_NAME, TINY_PRETRAINED
-        return self.clip_model, self.clip_pretrained
+        return self.model_profile.clip_identity or (self.clip_model, self.clip_pretrained)
+
+    @property
+    def reranker_name(self) -> str:
+        """The reranker's model as reports name it: a served or named model, or the profile's built one."""
+        profile = self.model_profile
+        if profile.build_reranker is not None and not self.reranker_url:
+            return profile.reranker_name or profile.name
+        return self.reranker_model
 
 
 def read_settings_file(path: Path) -> dict:

@@ -11,9 +11,11 @@ from retrieval.datasets import DatasetLayoutError, read_dataset
 def test_flickr30k_reads_the_karpathy_test_split_with_five_captions_per_image(tmp_path):
     data = read_dataset("flickr30k", make_flickr30k(tmp_path))
     assert (data.task, data.split, data.media) == ("t2i", "test", "image")
-    assert len(data.gallery) == 4 and len(data.queries) == 20  # the train entry is left out
+    assert len(data.gallery) == 4
+    assert len(data.queries) == 20  # the train entry is left out
     assert data.gallery[0].path == tmp_path / "flickr30k-images" / "cat_chelsea.jpg"
-    assert data.queries[5].text == "a cup of coffee" and data.queries[5].relevant == (1,)
+    assert data.queries[5].text == "a cup of coffee"
+    assert data.queries[5].relevant == (1,)
     assert data.reverse_direction == "i2t"
 
 
@@ -34,7 +36,8 @@ def test_cirr_triplets_with_subsets_that_leave_out_the_reference(tmp_path):
 
 def test_circo_keeps_every_ground_truth(tmp_path):
     data = read_dataset("circo", make_circo(tmp_path))
-    assert data.queries[0].relevant == (1, 2, 3) and data.queries[0].reference == 0
+    assert data.queries[0].relevant == (1, 2, 3)
+    assert data.queries[0].reference == 0
     assert data.queries[1].relevant == (5,)
     assert len(data.gallery) == 6
 
@@ -50,7 +53,8 @@ def test_msrvtt_reads_the_jsfusion_csv(tmp_path):
     data = read_dataset("msrvtt", make_msrvtt(tmp_path))
     assert (data.task, data.media, data.reverse_direction) == ("t2v", "video", "v2t")
     assert [g.id for g in data.gallery] == ["video7010", "video7020", "video7030"]
-    assert data.queries[1].text == "a blue square slides" and data.queries[1].relevant == (1,)
+    assert data.queries[1].text == "a blue square slides"
+    assert data.queries[1].relevant == (1,)
 
 
 @pytest.mark.parametrize("dataset, make, missing", [

@@ -6,7 +6,8 @@ import json
 def test_index_search_status_round_trip(run_cli, media_dir):
     result = run_cli("index", media_dir, "--tiny")
     assert result.code == 0, result.err
-    assert "indexed" in result.out and "TINY PROFILE" in result.err
+    assert "indexed" in result.out
+    assert "TINY PROFILE" in result.err
 
     result = run_cli("search", "a cat on a sofa", "--k", "3")  # remembers the last index and its model
     assert result.code == 0, result.err
@@ -14,7 +15,8 @@ def test_index_search_status_round_trip(run_cli, media_dir):
 
     result = run_cli("search", "a goal", "--kind", "video", "--json")
     hits = json.loads(result.out)["hits"]
-    assert hits and all(h["kind"] == "video" and h["timestamp"] is not None for h in hits)
+    assert hits
+    assert all(h["kind"] == "video" and h["timestamp"] is not None for h in hits)
 
     image = next(media_dir.rglob("*.jpg"))
     hits = json.loads(run_cli("search", "--image", image, "--json", "--k", "1").out)["hits"]
@@ -22,7 +24,8 @@ def test_index_search_status_round_trip(run_cli, media_dir):
 
     status = json.loads(run_cli("status", "--json").out)
     assert status["info"]["model"] == "gridrank-tiny-clip"
-    assert status["counts"]["images"] > 0 and status["counts"]["videos"] > 0
+    assert status["counts"]["images"] > 0
+    assert status["counts"]["videos"] > 0
     assert "images" in run_cli("status").out
 
 
@@ -32,49 +35,59 @@ def test_skips_show_in_summary_and_status(run_cli, media_dir):
     assert result.code == 0
     assert "1 skipped: see gridrank status" in result.out
     status = run_cli("status", "--index", media_dir / ".gridrank")
-    assert "bad.jpg" in status.out and "not an image" in status.out
+    assert "bad.jpg" in status.out
+    assert "not an image" in status.out
 
 
 def test_missing_root_exits_2(run_cli, tmp_path):
     result = run_cli("index", tmp_path / "nope", "--tiny")
-    assert result.code == 2 and "not found" in result.err
+    assert result.code == 2
+    assert "not found" in result.err
 
 
 def test_unwritable_index_folder_exits_2(run_cli, media_dir, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     result = run_cli("index", media_dir, "--tiny", "--index", blocker / "idx")
-    assert result.code == 2 and "cannot write the index folder" in result.err
+    assert result.code == 2
+    assert "cannot write the index folder" in result.err
 
 
 def test_search_without_an_index_exits_2(run_cli, tmp_path):
     result = run_cli("search", "x", "--index", tmp_path)
-    assert result.code == 2 and "gridrank index" in result.err
+    assert result.code == 2
+    assert "gridrank index" in result.err
 
 
 def test_model_mismatch_exits_2(run_cli, media_dir):
     assert run_cli("index", media_dir, "--tiny").code == 0
     result = run_cli("search", "x", "--index", media_dir / ".gridrank", "--model", "RN50")
-    assert result.code == 2 and "was built with gridrank-tiny-clip" in result.err
+    assert result.code == 2
+    assert "was built with gridrank-tiny-clip" in result.err
 
 
 def test_bad_flags_exit_2(run_cli, media_dir):
     assert run_cli("search", "x", "--kind", "audio").code == 2
     assert run_cli("search", "--k", "3").code == 2
     result = run_cli("index", media_dir, "--tiny", "--batch-size", "0")
-    assert result.code == 2 and "batch_size" in result.err
+    assert result.code == 2
+    assert "batch_size" in result.err
 
 
 def test_rerank_and_fusion_flags(run_cli, media_dir):
     assert run_cli("index", media_dir, "--tiny").code == 0
     result = run_cli("search", "a cat", "--rerank", "first", "--k", "3", "--explain")
     assert result.code == 0, result.err
-    assert "was" in result.out and "rerank first with tiny-qwen2-vl" in result.out
+    assert "was" in result.out
+    assert "rerank first with tiny-qwen2-vl" in result.out
     saved = [line.split("model saw ", 1)[1].strip() for line in result.out.splitlines() if "model saw" in line]
-    assert saved and all(path.endswith(".png") for path in saved)
+    assert saved
+    assert all(path.endswith(".png") for path in saved)
 
     data = json.loads(run_cli("search", "a ball", "--kind", "video", "--fuse", "rrf", "--json").out)
-    assert data["fusion"] == "rrf" and data["rerank"] is None and data["hits"]
+    assert data["fusion"] == "rrf"
+    assert data["rerank"] is None
+    assert data["hits"]
 
     assert run_cli("search", "x", "--rerank", "magic").code == 2
     assert run_cli("search", "x", "--fuse", "rrf", "--kind", "image").code == 2

@@ -72,7 +72,8 @@ def test_kill_9_then_resume(tmp_path, tiny_settings, tiny_encoder):
         store.catalog.close()
 
     summary = run_index(root, index_dir, tiny_settings, encoder=tiny_encoder)
-    assert summary.indexed == N_IMAGES - done and summary.unchanged == done
+    assert summary.indexed == N_IMAGES - done
+    assert summary.unchanged == done
     store = IndexStore.open(index_dir)
     assert store.catalog.counts().images == N_IMAGES == len(store.frames)
     assert sorted(store.catalog.media_by_path()) == sorted(f"img_{i:03d}.jpg" for i in range(N_IMAGES))
@@ -89,7 +90,8 @@ def test_ctrl_c_commits_the_work_done_and_exits_130(tmp_path, tiny_settings, tin
     proc.stdout.close()
     proc.stderr.close()
     assert proc.returncode == 130
-    assert "interrupted" in out and "run the same command again to resume" in out
+    assert "interrupted" in out
+    assert "run the same command again to resume" in out
     indexed = int(out.split(" indexed")[0].replace(",", ""))
     store = IndexStore.open(index_dir)
     committed = store.catalog.counts().images

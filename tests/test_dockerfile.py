@@ -19,7 +19,8 @@ def test_hadolint_finds_nothing():
 def test_image_serves_the_app_on_all_interfaces():
     text = DOCKERFILE.read_text()
     assert 'CMD ["gridrank", "serve", "--host", "0.0.0.0"]' in text
-    assert "faiss-gpu" in text and "EXPOSE 7860" in text
+    assert "faiss-gpu" in text
+    assert "EXPOSE 7860" in text
 
 
 def test_image_installs_the_faiss_gpu_that_the_gpu_extra_pins():
@@ -27,4 +28,5 @@ def test_image_installs_the_faiss_gpu_that_the_gpu_extra_pins():
 
     extra = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["gpu"]
     pins = [r for r in extra if r.startswith("faiss-gpu")]
-    assert len(pins) == 1 and pins[0] in DOCKERFILE.read_text()
+    assert len(pins) == 1
+    assert pins[0] in DOCKERFILE.read_text()

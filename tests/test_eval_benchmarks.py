@@ -36,7 +36,8 @@ def check_report(out, gallery: int) -> dict:
             if name.startswith(RATES):
                 assert 0.0 <= value <= 1.0, (name, value)
         assert m["R@1"] <= m["R@5"] <= m["R@10"] <= m["R@50"]
-        assert 1 <= m["MdR"] and 1 <= m["MnR"]
+        assert 1 <= m["MdR"]
+        assert 1 <= m["MnR"]
         if "Rsubset@1" in m:
             assert m["Rsubset@1"] <= m["Rsubset@2"] <= m["Rsubset@3"]
         rows[(row["direction"], row["method"])] = row
@@ -52,10 +53,15 @@ def test_flickr30k_with_grid_reranking_records_latency_and_tokens(tmp_path, run_
     assert set(rows) == {("t2i", "clip"), ("t2i", "clip+grid"), ("i2t", "clip")}
     assert all(r["queries"] == 2 for r in rows.values())
     cost = rows[("t2i", "clip+grid")]["cost"]
-    assert cost["mean_calls"] == 1 and cost["mean_prompt_tokens"] > 0 and cost["mean_latency_s"] > 0
+    assert cost["mean_calls"] == 1
+    assert cost["mean_prompt_tokens"] > 0
+    assert cost["mean_latency_s"] > 0
     settings = json.loads((out / "report.json").read_text())["settings"]
-    assert settings["reranker_model"] == "tiny-qwen2-vl" and settings["rerank_k"] == 3
-    assert settings["dataset"] == "flickr30k" and settings["split"] == "test" and settings["limit"] == 2
+    assert settings["reranker_model"] == "tiny-qwen2-vl"
+    assert settings["rerank_k"] == 3
+    assert settings["dataset"] == "flickr30k"
+    assert settings["split"] == "test"
+    assert settings["limit"] == 2
     lines = (out / "results" / "t2i.clip+grid.jsonl").read_text().splitlines()
     assert [json.loads(line)["cost"]["calls"] for line in lines] == [1, 1]
     assert "| clip+grid | 2 |" in result.out
@@ -78,7 +84,9 @@ def test_a_limited_run_resumed_without_limit_equals_a_full_run(tmp_path, run_cli
     eval_run(run_cli, "--dataset", "flickr30k", "--root", root, "--out", tmp_path / "part", "--limit", 3)
     eval_run(run_cli, "--dataset", "flickr30k", "--root", root, "--out", tmp_path / "part")
     full, resumed = check_report(tmp_path / "full", 4), check_report(tmp_path / "part", 4)
-    assert resumed == full and full[("t2i", "clip")]["queries"] == 20 and full[("i2t", "clip")]["queries"] == 4
+    assert resumed == full
+    assert full[("t2i", "clip")]["queries"] == 20
+    assert full[("i2t", "clip")]["queries"] == 4
 
 
 def test_cirr_reports_recall_subset_and_never_returns_the_reference(tmp_path, run_cli):
@@ -105,7 +113,8 @@ def test_fashioniq_runs(tmp_path, run_cli):
     out = tmp_path / "out"
     eval_run(run_cli, "--dataset", "fashioniq-dress", "--root", make_fashioniq(tmp_path / "fiq"), "--out", out)
     rows = check_report(out, 4)
-    assert set(rows) == {("cir", "clip")} and rows[("cir", "clip")]["queries"] == 2
+    assert set(rows) == {("cir", "clip")}
+    assert rows[("cir", "clip")]["queries"] == 2
 
 
 def test_msrvtt_with_fusions_sgrid_and_vic(tmp_path, run_cli):
@@ -130,14 +139,17 @@ def test_msrvtt_with_fusions_sgrid_and_vic(tmp_path, run_cli):
 def test_user_errors_exit_2_with_the_fix(tmp_path, run_cli, args, message):
     root = make_flickr30k(tmp_path / "flickr")
     result = run_cli("eval", "--tiny", *(["--root", root] if args else []), *args, "--out", tmp_path / "out")
-    assert result.code == 2 and message in result.err
+    assert result.code == 2
+    assert message in result.err
 
 
 def test_a_missing_annotation_file_is_named(tmp_path, run_cli):
     root = make_cirr(tmp_path / "cirr")
     (root / "captions" / "cap.rc2.val.json").unlink()
     result = run_cli("eval", "--tiny", "--dataset", "cirr", "--root", root, "--out", tmp_path / "out")
-    assert result.code == 2 and "missing" in result.err and "cap.rc2.val.json" in result.err
+    assert result.code == 2
+    assert "missing" in result.err
+    assert "cap.rc2.val.json" in result.err
 
 
 def test_ctrl_c_exits_130_and_the_same_command_resumes(tmp_path, run_cli, monkeypatch):
@@ -154,7 +166,8 @@ def test_ctrl_c_exits_130_and_the_same_command_resumes(tmp_path, run_cli, monkey
 
     monkeypatch.setattr(runner, "rank_query", interrupted_on_the_third_query)
     result = run_cli("eval", "--tiny", "--dataset", "cirr", "--root", root, "--out", out)
-    assert result.code == 130 and "run the same command to resume" in result.err
+    assert result.code == 130
+    assert "run the same command to resume" in result.err
     assert len((out / "results" / "cir.clip.jsonl").read_text().splitlines()) == 2
     monkeypatch.setattr(runner, "rank_query", real)
     eval_run(run_cli, "--dataset", "cirr", "--root", root, "--out", out)
@@ -165,7 +178,9 @@ def test_an_unreadable_image_is_named(tmp_path, run_cli):
     root = make_flickr30k(tmp_path / "flickr")
     (root / "flickr30k-images" / "coffee_cup.jpg").write_bytes(b"not a jpeg")
     result = run_cli("eval", "--tiny", "--dataset", "flickr30k", "--root", root, "--out", tmp_path / "out")
-    assert result.code == 2 and "cannot read" in result.err and "coffee_cup.jpg" in result.err
+    assert result.code == 2
+    assert "cannot read" in result.err
+    assert "coffee_cup.jpg" in result.err
 
 
 def test_reranked_composed_queries_use_sqaf_then_the_models_order(tmp_path, run_cli, tiny_encoder):
@@ -187,8 +202,10 @@ def test_reranked_composed_queries_use_sqaf_then_the_models_order(tmp_path, run_
         server.shutdown()
         server.server_close()
     outcome = json.loads((out / "results" / "cir.clip+grid.jsonl").read_text())
-    assert outcome["caption"] == caption and len(server.requests) == 2
-    assert outcome["cost"]["calls"] == 1 and outcome["cost"]["prompt_tokens"] == 700
+    assert outcome["caption"] == caption
+    assert len(server.requests) == 2
+    assert outcome["cost"]["calls"] == 1
+    assert outcome["cost"]["prompt_tokens"] == 700
 
     cache = next((out / "embeddings").iterdir()) / "cirr-val"
     images = np.load(cache / "images.npz")["vectors"]
@@ -198,4 +215,5 @@ def test_reranked_composed_queries_use_sqaf_then_the_models_order(tmp_path, run_
     reranked = np.concatenate([first_stage[:3][::-1], first_stage[3:]])
     assert outcome["ranks"] == ranks_of(reranked, [1])
     settings = json.loads((out / "report.json").read_text())["settings"]
-    assert settings["reranker_model"] == "scripted" and settings["sqaf_caption_weight"] == 0.5
+    assert settings["reranker_model"] == "scripted"
+    assert settings["sqaf_caption_weight"] == 0.5

@@ -51,7 +51,9 @@ def test_t2i_also_reports_the_reverse_direction(tmp_path, run_cli):
     # i2t: item 0 -> query 2 (rank 2, below query 0's 0.9); item 1 -> query 1 (1); item 2 -> query 2, tied with
     # query 0 (2); item 3 -> query 0 (1).
     m = rows[("i2t", "clip")]["metrics"]
-    assert m["R@1"] == pytest.approx(0.5) and m["MdR"] == 1.5 and rows[("i2t", "clip")]["queries"] == 4
+    assert m["R@1"] == pytest.approx(0.5)
+    assert m["MdR"] == 1.5
+    assert rows[("i2t", "clip")]["queries"] == 4
     assert "mAP@5" not in rows[("t2i", "clip")]["metrics"]  # mAP is CIRCO's metric, reported for cir
 
 
@@ -79,7 +81,8 @@ def test_fusion_methods_are_compared_without_a_model(tmp_path, run_cli):
 def test_model_methods_are_refused_on_precomputed_scores(tmp_path, run_cli, flags, message):
     sims, gt = write_case(tmp_path, {"a": TIES, "b": TIES}, TIES_GT)
     result = run_cli("eval", "--task", "t2v", "--sims", sims, "--gt", gt, *flags, "--out", tmp_path / "out")
-    assert result.code == 2 and message in result.err
+    assert result.code == 2
+    assert message in result.err
 
 
 @pytest.mark.parametrize("gt_text, message", [
@@ -91,13 +94,15 @@ def test_a_bad_ground_truth_file_is_explained(tmp_path, run_cli, gt_text, messag
     sims, gt = write_case(tmp_path, {"a": TIES}, TIES_GT)
     gt.write_text(gt_text)
     result = run_cli("eval", "--task", "cir", "--sims", sims, "--gt", gt, "--out", tmp_path / "out")
-    assert result.code == 2 and message in result.err
+    assert result.code == 2
+    assert message in result.err
 
 
 def test_fuse_needs_several_matrices(tmp_path, run_cli):
     sims, gt = write_case(tmp_path, {"a": TIES}, TIES_GT)
     result = run_cli("eval", "--task", "cir", "--sims", sims, "--gt", gt, "--fuse", "rrf", "--out", tmp_path / "o")
-    assert result.code == 2 and "several first-stage retrievers" in result.err
+    assert result.code == 2
+    assert "several first-stage retrievers" in result.err
 
 
 def random_case(tmp_path, n=40):
@@ -152,7 +157,8 @@ def test_other_settings_in_the_same_folder_are_refused(tmp_path, run_cli):
     sims, gt = random_case(tmp_path)
     assert run_cli("eval", "--task", "t2v", "--sims", sims, "--gt", gt, "--out", tmp_path / "o").code == 0
     result = run_cli("eval", "--task", "t2i", "--sims", sims, "--gt", gt, "--out", tmp_path / "o")
-    assert result.code == 2 and "holds results of a run with other settings (task: 't2v' -> 't2i')" in result.err
+    assert result.code == 2
+    assert "holds results of a run with other settings (task: 't2v' -> 't2i')" in result.err
 
 
 def test_a_line_cut_short_by_a_kill_is_run_again(tmp_path, run_cli):

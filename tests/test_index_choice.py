@@ -31,7 +31,8 @@ def test_the_memory_budget_picks_smaller_codes():
     assert plan_index(1_000_000, 512, 600 * 2**20).factory == "IVF4096,SQ8"
     assert plan_index(1_000_000, 512, 100 * 2**20).factory == "IVF4096,PQ32"
     tiny_budget = plan_index(1_000_000, 512, 1 * 2**20)
-    assert tiny_budget.factory == "IVF4096,PQ4" and "over the" in tiny_budget.reason
+    assert tiny_budget.factory == "IVF4096,PQ4"
+    assert "over the" in tiny_budget.reason
     # under the flat threshold, float16 then 8-bit flat codes before giving up exactness
     assert plan_index(50_000, 512, 100 * 2**20).factory == "SQfp16"
     assert plan_index(50_000, 512, 40 * 2**20).factory == "SQ8"
@@ -39,7 +40,8 @@ def test_the_memory_budget_picks_smaller_codes():
 
 def test_nlist_is_a_power_of_two_near_four_sqrt_n_within_bounds():
     assert nlist_for(1_000_000) == 4096
-    assert nlist_for(10) == 256 and nlist_for(10**12) == 65_536
+    assert nlist_for(10) == 256
+    assert nlist_for(10**12) == 65_536
     assert all(nlist_for(n) & (nlist_for(n) - 1) == 0 for n in (1234, 98_765, 3_000_000))
 
 
@@ -49,12 +51,14 @@ def test_nlist_is_a_power_of_two_near_four_sqrt_n_within_bounds():
 def test_a_forced_factory_is_used_whatever_the_size(factory, family):
     plan = plan_index(5000, 512, 4 * GB, factory)
     assert (plan.factory, plan.family, plan.forced) == (factory, family, True)
-    assert (plan.nprobe is not None) == (family == "ivf") and (plan.ef_search is not None) == (family == "hnsw")
+    assert (plan.nprobe is not None) == (family == "ivf")
+    assert (plan.ef_search is not None) == (family == "hnsw")
 
 
 def test_a_forced_ivf_waits_for_enough_vectors_to_train():
     plan = plan_index(3, 512, GB, "IVF4,Flat")
-    assert plan.factory == "Flat" and "cannot train 4 lists" in plan.reason
+    assert plan.factory == "Flat"
+    assert "cannot train 4 lists" in plan.reason
     assert plan_index(4, 512, GB, "IVF4,Flat").factory == "IVF4,Flat"
 
 
@@ -84,8 +88,11 @@ def test_rebuild_only_when_the_type_changes_or_the_lists_are_far_off():
 
 
 def test_gpu_faiss_only_with_a_gpu_and_a_device_setting_that_allows_it():
-    assert faiss_uses_gpu("auto", 1) and faiss_uses_gpu("cuda:1", 2)
-    assert not faiss_uses_gpu("auto", 0) and not faiss_uses_gpu("cpu", 1) and not faiss_uses_gpu("cuda", 0)
+    assert faiss_uses_gpu("auto", 1)
+    assert faiss_uses_gpu("cuda:1", 2)
+    assert not faiss_uses_gpu("auto", 0)
+    assert not faiss_uses_gpu("cpu", 1)
+    assert not faiss_uses_gpu("cuda", 0)
 
 
 def test_recall_counts_true_neighbours_found_and_ignores_padding():
@@ -106,4 +113,5 @@ def test_only_a_refined_to_refined_rebuild_with_the_same_stored_codec_keeps_the_
     assert not keeps_stored_codes("Flat", "IVF256,PQ256x4fs,Refine(SQ8)")
     assert not keeps_stored_codes("IVF64,PQ256x4fs,Refine(SQ8)", "IVF256,SQ8")
     assert refined_parts("IVF256,PQ256x4fs,Refine(SQ8)") == ("IVF256,PQ256x4fs", "SQ8")
-    assert refined_parts("IVF256,PQ64") is None and refined_parts("PQ256x4fs,Refine(SQ8)") is None
+    assert refined_parts("IVF256,PQ64") is None
+    assert refined_parts("PQ256x4fs,Refine(SQ8)") is None

@@ -61,7 +61,8 @@ def test_add_change_touch_and_remove(media_dir, tiny_settings, tiny_encoder):
     assert (summary.indexed, summary.touched, summary.removed) == (2, 1, 1)
     store = _consistent(index_dir)
     after = store.catalog.media_by_path()
-    assert removed not in after and "new.png" in after
+    assert removed not in after
+    assert "new.png" in after
     assert after[changed].id == before[changed].id  # stable id for the same path
     assert after[changed].content_hash != before[changed].content_hash
     assert after[touched].mtime_ns == 1_000_000_000
@@ -87,7 +88,8 @@ def test_bad_inputs_are_skipped_with_reasons_and_the_run_goes_on(media_dir, tiny
     assert "truncated.mp4" in reasons
     assert summary.skipped == len(skipped) >= 6
     few = store.catalog.media_by_path()["broken/few_frames.mp4"]
-    assert few.frame_count == 3 and "fewer than" in few.note
+    assert few.frame_count == 3
+    assert "fewer than" in few.note
     assert summary.indexed == len(scan(media_dir).files) - summary.skipped
 
 
@@ -116,7 +118,8 @@ def test_subtitles_and_timestamps_are_stored(media_dir, tiny_settings, tiny_enco
         frames = store.catalog.frames_of(video.id)
         stamps = [f.timestamp for f in frames]
         assert len(frames) == min(tiny_settings.frames_per_video, frames[-1].frame_index + 1)
-        assert stamps == sorted(stamps) and 0 <= stamps[0] < stamps[-1] <= video.duration
+        assert stamps == sorted(stamps)
+        assert 0 <= stamps[0] < stamps[-1] <= video.duration
 
 
 def test_seconds_per_frame_sets_the_sample_count(media_dir, tiny_settings, tiny_encoder):

@@ -20,11 +20,14 @@ def test_a_forced_factory_indexes_searches_filters_and_reports_its_recall(run_cl
 
     for kind in ("image", "video"):
         hits = json.loads(run_cli("search", "a dog", "--kind", kind, "--k", "3", "--json").out)["hits"]
-        assert hits and all(h["kind"] == kind for h in hits)
+        assert hits
+        assert all(h["kind"] == kind for h in hits)
 
     status = json.loads(run_cli("status", "--json").out)["frame_index"]
-    assert status["factory"] == "HNSW16,SQfp16" and status["ef_search"] >= 16
-    assert 0.0 < status["recall_at_10"] <= 1.0 and status["recall_queries"] > 0
+    assert status["factory"] == "HNSW16,SQfp16"
+    assert status["ef_search"] >= 16
+    assert 0.0 < status["recall_at_10"] <= 1.0
+    assert status["recall_queries"] > 0
     assert "HNSW16,SQfp16: recall@10" in run_cli("status").out
 
     store = IndexStore.open(media_dir / ".gridrank")
@@ -35,7 +38,9 @@ def test_a_forced_factory_indexes_searches_filters_and_reports_its_recall(run_cl
     # the index stays HNSW when the collection changes: removal works (by rebuilding the graph)
     next(media_dir.rglob("*.jpg")).unlink()
     result = run_cli("index", media_dir, "--tiny")
-    assert result.code == 0 and "1 removed" in result.out and "rebuilt" not in result.out
+    assert result.code == 0
+    assert "1 removed" in result.out
+    assert "rebuilt" not in result.out
     assert len(IndexStore.open(media_dir / ".gridrank").frames) < len(store.frames)
 
 
@@ -45,19 +50,25 @@ def test_the_refined_fast_scan_index_answers_searches_and_follows_changes(run_cl
     assert result.code == 0, result.err
     assert "frame index rebuilt as IVF4,PQ32x4fs,Refine(SQ8)" in " ".join(result.out.split())
     store = IndexStore.open(media_dir / ".gridrank")
-    assert store.frames.factory_family == "ivf" and store.frames.nlist == 4
+    assert store.frames.factory_family == "ivf"
+    assert store.frames.nlist == 4
     photo = next(path for path, m in store.catalog.media_by_path().items() if m.kind == "image")
     like = json.loads(run_cli("search", "--like", photo, "--k", "3", "--json").out)["hits"]
-    assert like[0]["path"].endswith(photo) and len(like) == 3  # its vector read back from the SQ8 codes
+    assert like[0]["path"].endswith(photo)
+    assert len(like) == 3  # its vector read back from the SQ8 codes
     for kind in ("image", "video"):
         hits = json.loads(run_cli("search", "a dog", "--kind", kind, "--k", "3", "--json").out)["hits"]
-        assert hits and all(h["kind"] == kind for h in hits)
+        assert hits
+        assert all(h["kind"] == kind for h in hits)
     before = len(store.frames)
     next(media_dir.rglob("*.jpg")).unlink()
     result = run_cli("index", media_dir, "--tiny")
-    assert result.code == 0 and "1 removed" in result.out and "rebuilt" not in result.out
+    assert result.code == 0
+    assert "1 removed" in result.out
+    assert "rebuilt" not in result.out
     after = IndexStore.open(media_dir / ".gridrank")
-    assert len(after.frames) == before - 1 and after.frame_index_info().factory == "IVF4,PQ32x4fs,Refine(SQ8)"
+    assert len(after.frames) == before - 1
+    assert after.frame_index_info().factory == "IVF4,PQ32x4fs,Refine(SQ8)"
 
 
 def test_a_refined_index_rebuilt_with_more_lists_keeps_its_stored_vectors_bit_for_bit(media_dir, tiny_settings,
@@ -73,9 +84,11 @@ def test_a_refined_index_rebuilt_with_more_lists_keeps_its_stored_vectors_bit_fo
         info = rebuild_if_needed(writer, tiny_settings.model_copy(update={"index_factory": "IVF8,PQ32x4fs,Refine(SQ8)"}))
     finally:
         writer.close()
-    assert info is not None and info.factory == "IVF8,PQ32x4fs,Refine(SQ8)"
+    assert info is not None
+    assert info.factory == "IVF8,PQ32x4fs,Refine(SQ8)"
     after = IndexStore.open(index_dir).frames
-    assert after.nlist == 8 and np.array_equal(np.sort(after.ids()), ids)
+    assert after.nlist == 8
+    assert np.array_equal(np.sort(after.ids()), ids)
     assert np.array_equal(after.vectors(ids), before.vectors(ids))
 
 
@@ -83,7 +96,8 @@ def test_flat_status_says_exact_by_construction(run_cli, media_dir):
     assert run_cli("index", media_dir, "--tiny").code == 0
     status = run_cli("status")
     assert "Flat: exact search (recall@10 1.0 by construction)" in status.out
-    assert "pending" not in status.out and json.loads(run_cli("status", "--json").out)["pending_rebuild"] is None
+    assert "pending" not in status.out
+    assert json.loads(run_cli("status", "--json").out)["pending_rebuild"] is None
 
 
 def test_status_names_a_rebuild_the_next_index_run_will_do(run_cli, media_dir, monkeypatch):
@@ -93,7 +107,8 @@ def test_status_names_a_rebuild_the_next_index_run_will_do(run_cli, media_dir, m
     assert "next `gridrank index` rebuilds the frame index as IVF4,SQfp16" in " ".join(status.out.split())
     assert "searches use Flat until then" in " ".join(status.out.split())
     pending = json.loads(run_cli("status", "--json").out)["pending_rebuild"]
-    assert pending["factory"] == "IVF4,SQfp16" and pending["forced"] is True
+    assert pending["factory"] == "IVF4,SQfp16"
+    assert pending["forced"] is True
     assert "rebuilt as IVF4,SQfp16" in run_cli("index", media_dir, "--tiny").out
     assert json.loads(run_cli("status", "--json").out)["pending_rebuild"] is None
 
@@ -101,7 +116,9 @@ def test_status_names_a_rebuild_the_next_index_run_will_do(run_cli, media_dir, m
 def test_a_bad_factory_setting_exits_2_naming_the_setting(run_cli, media_dir, monkeypatch):
     monkeypatch.setenv("GRIDRANK_INDEX_FACTORY", "IVF4,LSH")
     result = run_cli("index", media_dir, "--tiny")
-    assert result.code == 2 and "index_factory" in result.err and "IVF4096,SQfp16" in result.err
+    assert result.code == 2
+    assert "index_factory" in result.err
+    assert "IVF4096,SQfp16" in result.err
 
 
 def test_searches_answer_during_a_rebuild_and_use_the_new_index_after_the_switch(media_dir, tiny_settings,
@@ -111,7 +128,8 @@ def test_searches_answer_during_a_rebuild_and_use_the_new_index_after_the_switch
     searcher = Searcher.open(index_dir, tiny_settings, encoder=tiny_encoder)
     query = Query("a red car")
     before = searcher.search(query, k=5).hits
-    assert before and searcher.store.frames.factory_family == "flat"
+    assert before
+    assert searcher.store.frames.factory_family == "flat"
 
     writer = IndexStore.open_for_writing(index_dir, media_dir.resolve(), *tiny_settings.model_identity,
                                          tiny_encoder.dim)
@@ -138,12 +156,16 @@ def test_searches_answer_during_a_rebuild_and_use_the_new_index_after_the_switch
         searched.set()
         writer.close()
     info = stages[-1]
-    assert info.factory == "IVF4,Flat" and info.recall_queries > 0 and 0 < info.recall_at_10 <= 1
+    assert info.factory == "IVF4,Flat"
+    assert info.recall_queries > 0
+    assert 0 < info.recall_at_10 <= 1
     assert any(s.startswith("measuring recall") for s in stages[:-1])
 
     after = searcher.search(query, k=5).hits  # refreshes to the new generation
     frames = searcher.store.frames
-    assert frames.factory_family == "ivf" and frames.nlist == 4 and after
+    assert frames.factory_family == "ivf"
+    assert frames.nlist == 4
+    assert after
     assert searcher.store.frame_index_info() == info
     assert len(frames) == len(IndexStore.open(index_dir).frames)
     assert np.allclose(frames.vectors(frames.ids()[:2]), [frames.reconstruct(int(v)) for v in frames.ids()[:2]])
@@ -168,11 +190,14 @@ def test_an_interrupted_rebuild_leaves_the_committed_index_and_the_next_run_fini
     finally:
         writer.close()
     store = IndexStore.open(index_dir)
-    assert store.info.generation == generation and store.frame_index_info().factory == "Flat"
-    assert store.frames.factory_family == "flat" and len(store.frames) > 0
+    assert store.info.generation == generation
+    assert store.frame_index_info().factory == "Flat"
+    assert store.frames.factory_family == "flat"
+    assert len(store.frames) > 0
 
     summary = run_index(media_dir, index_dir, forced, encoder=tiny_encoder)
-    assert summary.rebuilt is not None and summary.rebuilt.factory == "IVF4,SQfp16"
+    assert summary.rebuilt is not None
+    assert summary.rebuilt.factory == "IVF4,SQfp16"
     assert IndexStore.open(index_dir).frames.factory_family == "ivf"
 
 
@@ -186,9 +211,12 @@ def test_a_run_that_outgrows_its_index_type_rebuilds_at_a_commit_and_adds_the_re
     summary = run_index(media_dir, index_dir, settings, encoder=tiny_encoder,
                         on_progress=lambda p: seen.append((p.done, p.total, p.current)))
     trained_at = [done for done, _, current in seen if current.startswith("frame index: training IVF8,Flat")]
-    assert len(trained_at) == 1 and 0 < trained_at[0] < summary.indexed  # mid-run, once
-    assert summary.rebuilt is not None and summary.rebuilt.factory == "IVF8,Flat"
+    assert len(trained_at) == 1
+    assert 0 < trained_at[0] < summary.indexed  # mid-run, once
+    assert summary.rebuilt is not None
+    assert summary.rebuilt.factory == "IVF8,Flat"
     store = IndexStore.open(index_dir)
-    assert store.frames.factory_family == "ivf" and store.frame_index_info().factory == "IVF8,Flat"
+    assert store.frames.factory_family == "ivf"
+    assert store.frame_index_info().factory == "IVF8,Flat"
     catalogued = {f.vector_id for m in store.catalog.media_by_path().values() for f in store.catalog.frames_of(m.id)}
     assert set(store.frames.ids().tolist()) == catalogued  # what came after the rebuild went into the IVF index

@@ -15,7 +15,8 @@ from retrieval.query.mix import MixTerm, mix, parse_query, parse_weights
 
 def test_plain_words_are_one_unmixed_text_term():
     parsed = parse_query("a cat on a sofa")
-    assert parsed.terms == (MixTerm(1.0, text="a cat on a sofa"),) and not parsed.mixed
+    assert parsed.terms == (MixTerm(1.0, text="a cat on a sofa"),)
+    assert not parsed.mixed
 
 
 def test_weight_prefixes_plus_and_minus():
@@ -35,7 +36,8 @@ def test_image_terms_by_prefix_or_by_an_existing_path():
     assert parsed.terms == (MixTerm(1.0, image_ref="trips/a b.jpg"), MixTerm(-2.0, image_ref="ref.png"),
                             MixTerm(1.0, text="dusk ref2.jpg"))
     alone = parse_query("ref2.jpg", is_image_path=lambda s: s == "ref2.jpg")
-    assert alone.terms == (MixTerm(1.0, image_ref="ref2.jpg"),) and not alone.mixed
+    assert alone.terms == (MixTerm(1.0, image_ref="ref2.jpg"),)
+    assert not alone.mixed
 
 
 @pytest.mark.parametrize("bad", ["", "   ", "2:", "+dog 2:", "img:"])

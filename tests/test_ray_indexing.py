@@ -42,7 +42,8 @@ def _catalog(index_dir):
     vectors = {f.vector_id: store.frames.reconstruct(f.vector_id) for fs in frames.values() for f in fs}
     pooled = {m.id: store.videos.reconstruct(m.id) for m in media.values() if m.kind == "video"}
     rows = (media, frames, subtitles, store.catalog.skipped_by_path(), store.catalog.counts())
-    assert len(store.frames) == len(vectors) and len(store.videos) == len(pooled)
+    assert len(store.frames) == len(vectors)
+    assert len(store.videos) == len(pooled)
     return rows, vectors, pooled
 
 
@@ -50,7 +51,8 @@ def _assert_same_index(local_dir, ray_dir):
     local_rows, local_vectors, local_pooled = _catalog(local_dir)
     ray_rows, ray_vectors, ray_pooled = _catalog(ray_dir)
     assert ray_rows == local_rows  # same ids, paths, hashes, frames, timestamps, subtitles, skip reasons
-    assert ray_vectors.keys() == local_vectors.keys() and ray_pooled.keys() == local_pooled.keys()
+    assert ray_vectors.keys() == local_vectors.keys()
+    assert ray_pooled.keys() == local_pooled.keys()
     for vid, vector in local_vectors.items():
         np.testing.assert_allclose(ray_vectors[vid], vector, atol=1e-5)
     for mid, vector in local_pooled.items():
@@ -64,7 +66,8 @@ def test_ray_run_writes_the_same_index_as_a_local_run_then_updates_it_the_same_w
     local = run_index(root, local_dir, settings, encoder=tiny_encoder)
     on_ray = run_index(root, ray_dir, settings, encoder=tiny_encoder, ray_address="local")
     assert on_ray == replace(local, seconds=on_ray.seconds)
-    assert on_ray.skipped >= 6 and on_ray.indexed >= 20
+    assert on_ray.skipped >= 6
+    assert on_ray.indexed >= 20
     _assert_same_index(local_dir, ray_dir)
     skipped = IndexStore.open(ray_dir).catalog.skipped_by_path()
     assert "empty" in skipped["broken/zero_bytes.jpg"].reason
@@ -87,10 +90,13 @@ def test_cli_index_with_ray(ray_session, media_dir, run_cli):
     result = run_cli("index", media_dir, "--tiny", "--ray", "local")
     assert result.code == 0, result.err
     counts = IndexStore.open(media_dir / ".gridrank").catalog.counts()
-    assert counts.images > 0 and counts.videos > 0 and f"{counts.images + counts.videos} indexed" in result.out
+    assert counts.images > 0
+    assert counts.videos > 0
+    assert f"{counts.images + counts.videos} indexed" in result.out
     assert run_cli("search", "a red ball", "--k", "3", "--json").code == 0
     again = run_cli("index", media_dir, "--tiny", "--ray", "local")  # nothing to do: no dataset at all
-    assert again.code == 0 and f"0 indexed, {counts.images + counts.videos} unchanged" in again.out
+    assert again.code == 0
+    assert f"0 indexed, {counts.images + counts.videos} unchanged" in again.out
 
 
 @pytest.mark.slow
@@ -105,7 +111,8 @@ def test_ctrl_c_during_a_ray_run_commits_the_work_done_and_exits_130(tmp_path, t
     proc.stdout.close()
     proc.stderr.close()
     assert proc.returncode == 130, out
-    assert "interrupted" in out and "run the same command again to resume" in out
+    assert "interrupted" in out
+    assert "run the same command again to resume" in out
     store = IndexStore.open(index_dir)
     committed = store.catalog.counts().images
     assert committed == len(store.frames) > 0

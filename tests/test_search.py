@@ -32,7 +32,8 @@ def test_text_to_image(searcher):
     assert all(h.kind == "image" and h.timestamp is None and h.path.is_file() for h in response.hits)
     scores = [h.score for h in response.hits]
     assert scores == sorted(scores, reverse=True)
-    assert response.timings.encode_s > 0 and response.timings.search_s > 0
+    assert response.timings.encode_s > 0
+    assert response.timings.search_s > 0
 
 
 def test_image_query_finds_itself_first(searcher):
@@ -48,7 +49,9 @@ def test_text_to_video_gives_one_hit_per_video_with_its_moment(searcher):
     assert len(hits) == videos
     assert len({h.media_id for h in hits}) == videos
     for hit in hits:
-        assert hit.kind == "video" and hit.timestamp is not None and hit.frame_index is not None
+        assert hit.kind == "video"
+        assert hit.timestamp is not None
+        assert hit.frame_index is not None
 
 
 def test_any_kind_mixes_images_and_videos(searcher):

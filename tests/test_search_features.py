@@ -16,7 +16,8 @@ from indexer.pipeline import run_index
 from retrieval.query.filters import MediaFilter
 from retrieval.query.build import build_query, like_query
 from retrieval.query.search import Query, Searcher, UnknownItemError
-from retrieval.query.service import SearchRequest, SearchService
+from retrieval.query.request import SearchRequest
+from retrieval.query.service import SearchService
 
 from sample_media import SAMPLE
 
@@ -64,7 +65,8 @@ def test_a_folder_filter_returns_only_that_folder_and_still_k(service, media):
     # photos/ holds 15 photos, but most of the index's nearest neighbours are elsewhere: still 6 come back
     request = SearchRequest(Query("a cat"), k=6, filter=MediaFilter(under="photos"), collapse=False)
     paths = _rel(service.run(request).hits, media)
-    assert len(paths) == 6 and all(p.startswith("photos/") for p in paths)
+    assert len(paths) == 6
+    assert all(p.startswith("photos/") for p in paths)
     space = _rel(service.run(SearchRequest(Query("a cat"), k=6, filter=MediaFilter(under="photos/space"))).hits,
                  media)
     assert sorted(space) == ["photos/space/astronaut_eileen_collins.jpg", "photos/space/hubble_deep_field.jpg"]
@@ -76,7 +78,8 @@ def test_extension_and_kind_filters(service, media):
     # only two files of the index are PNG or WebP: k=3 finds both and nothing else
     assert sorted(_rel(hits, media)) == ["photos/cat_chelsea_copy.png", "photos/coffee_cup_copy.webp"]
     videos = service.run(SearchRequest(Query("a ball"), k=2, kind="video", filter=MediaFilter(exts=("mp4",)))).hits
-    assert len(videos) == 2 and all(h.kind == "video" and h.path.suffix == ".mp4" for h in videos)
+    assert len(videos) == 2
+    assert all(h.kind == "video" and h.path.suffix == ".mp4" for h in videos)
 
 
 def test_date_filters_use_the_exif_date_then_the_file_date(service, media):
@@ -84,10 +87,12 @@ def test_date_filters_use_the_exif_date_then_the_file_date(service, media):
                                     collapse=False)).hits
     paths = _rel(old, media)
     assert "exif_2019.jpg" in paths  # its file date is 2024; its EXIF date 2019
-    assert all(p.startswith("photos/") or p == "exif_2019.jpg" for p in paths) and len(paths) == 16
+    assert all(p.startswith("photos/") or p == "exif_2019.jpg" for p in paths)
+    assert len(paths) == 16
     new = service.run(SearchRequest(Query("grass"), k=4, filter=MediaFilter(after=dt.date(2024, 6, 1)),
                                     collapse=False)).hits
-    assert len(new) == 4 and not any(p.startswith("photos/") or p == "exif_2019.jpg" for p in _rel(new, media))
+    assert len(new) == 4
+    assert not any(p.startswith("photos/") or p == "exif_2019.jpg" for p in _rel(new, media))
 
 
 # -- more like this -----------------------------------------------------------------------------
@@ -103,7 +108,9 @@ def test_more_like_this_puts_the_item_first_without_re_encoding(service, media, 
         hits = service.run(SearchRequest(query, k=5, collapse=False)).hits
     finally:
         del searcher.encoder.encode_images
-    assert not calls and _rel(hits, media)[0] == item and len(hits) == 5
+    assert not calls
+    assert _rel(hits, media)[0] == item
+    assert len(hits) == 5
     media_id = searcher.find_item(item)
     frames = searcher.store.catalog.frames_of(media_id)
     mean = np.mean([searcher.store.frames.reconstruct(f.vector_id) for f in frames], axis=0)
@@ -146,7 +153,8 @@ def test_image_files_are_terms_only_where_files_are_allowed(service, tmp_path):
     outside = tmp_path / "ref.jpg"
     shutil.copy(SAMPLE / "photos" / "coffee_cup.jpg", outside)
     query = build_query(service.searcher, f"img:{outside} -dog", allow_files=True)
-    assert query.terms[0].image is not None and query.terms[1].text == "dog"
+    assert query.terms[0].image is not None
+    assert query.terms[1].text == "dog"
     with pytest.raises(UnknownItemError, match="not an indexed item"):
         build_query(service.searcher, f"img:{outside} -dog", allow_files=False)  # the web server
 
@@ -167,20 +175,24 @@ def test_copies_of_one_file_in_two_folders_collapse_into_one_result(service, med
     loose = {h.path.relative_to(media).as_posix(): h.duplicates for h in
              service.run(SearchRequest(Query("a cup"), k=50, collapse=False)).hits}
     assert {"copies/a/cup.jpg", "copies/b/cup.jpg", "photos/coffee_cup.jpg", "photos/coffee_cup_copy.webp"} <= set(loose)
-    assert not any(loose.values()) and len(loose) > len(hits)
+    assert not any(loose.values())
+    assert len(loose) > len(hits)
 
 
 def test_min_score_drops_weak_results(service):
     everything = service.run(SearchRequest(Query("a cat"), k=50, collapse=False)).hits
     cutoff = everything[4].score
     kept = service.run(SearchRequest(Query("a cat"), k=50, collapse=False, min_score=cutoff)).hits
-    assert kept and all(h.score >= cutoff for h in kept) and len(kept) < len(everything)
+    assert kept
+    assert all(h.score >= cutoff for h in kept)
+    assert len(kept) < len(everything)
 
 
 def test_video_hits_carry_their_moment_as_a_segment(service, tiny_settings):
     hits = service.run(SearchRequest(Query("a ball"), k=3, kind="video")).hits
     for hit in hits:
-        assert hit.segment is not None and hit.segment.start <= hit.timestamp <= hit.segment.end
+        assert hit.segment is not None
+        assert hit.segment.start <= hit.timestamp <= hit.segment.end
         assert hit.segment.best == hit.timestamp
     # frames are about 0.3 s apart in the sample videos: a 0.1 s gap leaves each frame its own moment
     narrow = SearchService(service.searcher, tiny_settings.model_copy(update={"segment_gap_s": 0.1}))
@@ -207,25 +219,33 @@ def test_cli_filters_mixing_like_and_pages(run_cli, media):
     assert result.code == 0, result.err
     assert "loaded gridrank-tiny-clip in" in result.err  # the model load, timed, once per run
     hits = json.loads(result.out)["hits"]
-    assert len(hits) == 2 and all("/photos/space/" in h["path"] for h in hits)
+    assert len(hits) == 2
+    assert all("/photos/space/" in h["path"] for h in hits)
 
     result = run_cli("search", "--like", "videos/red_ball_bouncing.mp4", "--index", index, "--json", "--k", "3")
     hits = json.loads(result.out)["hits"]
-    assert hits[0]["path"].endswith("videos/red_ball_bouncing.mp4") and hits[0]["segment"]["end"] >= 0
+    assert hits[0]["path"].endswith("videos/red_ball_bouncing.mp4")
+    assert hits[0]["segment"]["end"] >= 0
 
     result = run_cli("search", "a cup", "--index", index, "--json", "--k", "50")
     cup = [h for h in json.loads(result.out)["hits"] if any("copies/" in p for p in [h["path"], *h["duplicates"]])]
-    assert len(cup) == 1 and len(cup[0]["duplicates"]) >= 2
+    assert len(cup) == 1
+    assert len(cup[0]["duplicates"]) >= 2
 
     page2 = json.loads(run_cli("search", "a cat", "--index", index, "--json", "--k", "3", "--page", "2").out)
     assert [h["rank"] for h in page2["hits"]] == [4, 5, 6]
 
     result = run_cli("search", "a cat", "--index", index, "--after", "2024-06-01", "--ext", "mp4,mov")
-    assert result.code == 0 and "videos/" in result.out and "photos/" not in result.out
+    assert result.code == 0
+    assert "videos/" in result.out
+    assert "photos/" not in result.out
 
     missing = run_cli("search", "--like", "photos/nope.jpg", "--index", index)
-    assert missing.code == 2 and "photos/nope.jpg is not an indexed item" in missing.err
+    assert missing.code == 2
+    assert "photos/nope.jpg is not an indexed item" in missing.err
     bad_date = run_cli("search", "a cat", "--index", index, "--after", "June")
-    assert bad_date.code == 2 and "--after must be a date" in bad_date.err
+    assert bad_date.code == 2
+    assert "--after must be a date" in bad_date.err
     weights = run_cli("search", "beach", "--index", index, "--weights", "0.7,0.3")
-    assert weights.code == 2 and "one weight per term" in weights.err
+    assert weights.code == 2
+    assert "one weight per term" in weights.err

@@ -12,7 +12,10 @@ from retrieval.rerank.backends.local import LocalBackend
 from retrieval.rerank.backends.server import ServerBackend
 from retrieval.rerank.fusion import RankedList, combsum, rrf
 from retrieval.query.search import Query, ResultShape, Searcher, blend
-from retrieval.query.service import SearchRequest, SearchService, make_backend
+from retrieval.rerank.marks import letter_marks, number_marks
+from retrieval.rerank.parser import parse_cot, parse_ranking
+from retrieval.query.request import SearchRequest
+from retrieval.query.service import SearchService, make_backend
 
 from sample_media import SAMPLE
 
@@ -30,7 +33,8 @@ def tiny_service(indexed, tiny_settings):
     settings = tiny_settings.model_copy(update={"reranker_max_pixels": 112 * 112, "grid_cell_size": 64,
                                                 "sgrid_size": 96})
     backend, name = make_backend(settings)
-    assert isinstance(backend, LocalBackend) and name == "tiny-qwen2-vl"
+    assert isinstance(backend, LocalBackend)
+    assert name == "tiny-qwen2-vl"
     return SearchService(indexed, settings, backend, name)
 
 
@@ -58,24 +62,31 @@ def test_every_method_runs_end_to_end_through_the_tiny_qwen2_vl(tiny_service, me
     report = response.rerank
     assert sorted(report.order) == list(range(6))
     assert [h.rank for h in response.hits] == [1, 2, 3, 4, 5]
-    assert sorted(h.first_stage_rank for h in response.hits) != [] and len({h.path for h in response.hits}) == 5
-    assert report.calls == 1 and report.prompt_tokens > report.visual_tokens > 0
+    # the page is the top 5 of the reranked 6, each hit keeping its first-stage rank
+    assert [h.first_stage_rank for h in response.hits] == [i + 1 for i in report.order[:5]]
+    assert len({h.path for h in response.hits}) == 5
+    assert report.calls == 1
+    assert report.prompt_tokens > report.visual_tokens > 0
     assert response.timings.rerank_s >= report.seconds > 0
     assert report.images_sent
     if method == "first":
-        assert report.completion_tokens == 0 and report.fallback is None
+        assert report.completion_tokens == 0
+        assert report.fallback is None
     else:
-        assert report.completion_tokens > 0 and report.raw_outputs
-        # random weights write garbage: whatever it says, the result is a permutation; if no candidate
-        # was named, the fallback is flagged
-        if report.fallback:
-            assert report.order == list(range(6))
+        assert report.completion_tokens > 0
+        assert report.raw_outputs
+        # random weights write garbage: whatever it says, the order is what the parser reads from it, and an
+        # answer that names no candidate is a recorded fallback (first-stage order)
+        parsed = (parse_ranking(report.raw_outputs[0], 6, letter_marks(6)) if method == "grid"
+                  else parse_cot(report.raw_outputs[0], 6, number_marks(6)).ranking)
+        assert report.order == parsed.order
+        assert (report.fallback is not None) == (parsed.mentioned == 0)
 
 
 def test_first_ranks_by_the_logits_over_the_marks(tiny_service):
     response = tiny_service.run(SearchRequest(Query("a cat"), k=4, kind="image", rerank="first", rerank_k=4))
     first_stage = tiny_service.searcher.search(Query("a cat"), k=4, kind="image").hits
-    from retrieval.rerank.candidates import build_candidate
+    from retrieval.query.service import build_candidate
     from retrieval.rerank.grids import make_marked_grid
     from retrieval.rerank.prompts import first_prompt
     from retrieval.query.service import candidate_options
@@ -91,8 +102,10 @@ def test_first_ranks_by_the_logits_over_the_marks(tiny_service):
 
 def test_sgrid_on_videos(tiny_service):
     response = tiny_service.run(SearchRequest(Query("a ball"), k=4, kind="video", rerank="sgrid"))
-    assert response.hits and all(h.kind == "video" and h.timestamp is not None for h in response.hits)
-    assert response.rerank.method == "sgrid" and response.rerank.visual_tokens > 0
+    assert response.hits
+    assert all(h.kind == "video" and h.timestamp is not None for h in response.hits)
+    assert response.rerank.method == "sgrid"
+    assert response.rerank.visual_tokens > 0
 
 
 def test_scripted_ranking_reorders_the_hits(scripted):
@@ -153,7 +166,8 @@ def test_sqaf_blends_the_target_caption_into_a_composed_query(scripted, tiny_enc
     expected = blend(base, tiny_encoder.encode_texts([caption])[0], 0.5)
     first_stage = service.searcher.search_vector(expected, 3, "image")
     assert [h.path for h in response.hits] == [h.path for h in first_stage]
-    assert len(server.requests) == 2 and response.timings.caption_s > 0
+    assert len(server.requests) == 2
+    assert response.timings.caption_s > 0
 
 
 @pytest.mark.parametrize("fuse,fuser", [("combsum", combsum), ("rrf", rrf)])
@@ -170,7 +184,8 @@ def test_score_fusion_of_video_retrievers(indexed, tiny_settings, fuse, fuser, t
                       RankedList([m for m, _ in ranked_subs], [s for _, s in ranked_subs])])
     assert [h.media_id for h in response.hits] == expected.ids
     assert np.allclose([h.score for h in response.hits], expected.scores)
-    assert response.fusion == fuse and service._backend is None  # no model needed
+    assert response.fusion == fuse
+    assert service._backend is None  # no model needed
 
 
 def test_vic_fusion_ranks_unique_videos_once(scripted):
@@ -178,10 +193,12 @@ def test_vic_fusion_ranks_unique_videos_once(scripted):
     response = service.run(SearchRequest(Query("a ball"), k=10, kind="video", fuse="vic"))
     ids = [h.media_id for h in response.hits]
     assert len(ids) == len(set(ids)) == service.searcher.store.catalog.counts().videos
-    assert response.rerank.method == "vic" and response.rerank.fallback is None
+    assert response.rerank.method == "vic"
+    assert response.rerank.fallback is None
     prompt = server.requests[0]["json"]["messages"]
     text = " ".join(p.get("text", "") for m in prompt for p in m["content"] if isinstance(p, dict))
-    assert "Image-1" in text and "Subtitle-" in text
+    assert "Image-1" in text
+    assert "Subtitle-" in text
 
 
 def test_fusion_needs_video_kind(indexed, tiny_settings):
@@ -197,4 +214,5 @@ def test_nothing_found_means_nothing_to_rerank(tmp_path, tiny_settings, tiny_enc
     run_index(root, root / ".gridrank", tiny_settings, encoder=tiny_encoder)
     service = SearchService(Searcher.open(root / ".gridrank", tiny_settings, encoder=tiny_encoder), tiny_settings)
     response = service.run(SearchRequest(Query("x"), k=5, kind="video", rerank=rerank, fuse=fuse))
-    assert response.hits == [] and response.rerank is None
+    assert response.hits == []
+    assert response.rerank is None

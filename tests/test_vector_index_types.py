@@ -41,11 +41,13 @@ def test_search_kind_filter_reconstruct_and_remove_work_for_every_type(factory, 
     ids, vectors = collection
     index = build(factory, ids, vectors)
     index.set_search_effort(nprobe=8, ef_search=64)
-    assert len(index) == len(ids) and set(index.ids().tolist()) == set(ids.tolist())
+    assert len(index) == len(ids)
+    assert set(index.ids().tolist()) == set(ids.tolist())
 
     for kind in ("image", "video"):
         hits = index.search(vectors[0], 20, kind)
-        assert len(hits.ids) == 20 and {kind_of(int(v)) for v in hits.ids} == {kind}
+        assert len(hits.ids) == 20
+        assert {kind_of(int(v)) for v in hits.ids} == {kind}
         assert np.all(np.diff(hits.scores) <= 1e-6)
     tolerance = 0.35 if "PQ8x4" in factory else 0.02  # PQ codes are coarse; float16 / 8-bit are close
     assert np.abs(index.reconstruct(int(ids[300])) - vectors[300]).max() < tolerance
@@ -55,7 +57,8 @@ def test_search_kind_filter_reconstruct_and_remove_work_for_every_type(factory, 
     assert index.remove_range(*media_id_range("video", video)) == 8
     assert index.remove_ids(np.array([ids[0], ids[0] + 12345], dtype=np.int64)) == 1
     left = set(index.ids().tolist())
-    assert len(index) == len(ids) - 9 and ids[0] not in left
+    assert len(index) == len(ids) - 9
+    assert ids[0] not in left
     assert not any(media_id_range("video", video)[0] <= v < media_id_range("video", video)[1] for v in left)
 
     path = tmp_path / "frames.faiss"
@@ -86,13 +89,15 @@ def test_tuning_raises_nprobe_until_the_recall_target_is_met():
     before = measure(index, sample)
     report = tune_and_measure(index, sample, target=0.95)
     assert report.recall_at_10 >= 0.95 > before
-    assert report.nprobe == index.nprobe > 1 and report.queries == 100
+    assert report.nprobe == index.nprobe > 1
+    assert report.queries == 100
     # the sample's queries are stored vectors, yet none is counted as its own neighbour
     assert not np.any(sample.truth == sample.query_ids[:, None])
 
     index.set_search_effort(nprobe=64)  # more than needed: tuning comes down to the cheapest that holds
     again = tune_and_measure(index, sample, target=0.95)
-    assert again.recall_at_10 >= 0.95 and again.nprobe <= report.nprobe
+    assert again.recall_at_10 >= 0.95
+    assert again.nprobe <= report.nprobe
     index.set_search_effort(nprobe=again.nprobe // 2)
     assert measure(index, sample) < 0.95
 
@@ -147,7 +152,8 @@ def test_new_lists_for_a_refined_index_keep_its_stored_codes_as_they_are(collect
     stored = index.vectors(ids)
     again = index.with_new_lists("IVF16,PQ16x4fs,Refine(SQ8)", stored, ids, stored)
     again.set_search_effort(nprobe=16)
-    assert again.nlist == 16 and len(again) == len(ids)
+    assert again.nlist == 16
+    assert len(again) == len(ids)
     assert np.array_equal(again.vectors(ids), stored)  # not rounded a second time
     assert again.search(vectors[3], 1).ids.tolist() == [ids[3]]
     requantized = build("IVF16,PQ16x4fs,Refine(SQ8)", ids, stored)  # what a plain rebuild would store

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from app.render import summary_line
-from app.web.handlers import WebBackend
+from app.web.backend import WebBackend
 from indexer.pipeline import IndexProgress, IndexSummary, run_index
 from retrieval.store.catalog import Catalog
 from retrieval.store.index_store import CATALOG_FILE

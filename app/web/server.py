@@ -21,11 +21,12 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # never phone home; 
 import gradio as gr  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
-from app.web.handlers import WebBackend, WebConfig  # noqa: E402
+from app.web.backend import WebBackend  # noqa: E402
 from app.web.indexing import IndexJobs  # noqa: E402
 from app.web.media_access import MediaAccess, MediaGuard  # noqa: E402
 from app.web.thumbnails import ThumbnailCache  # noqa: E402
 from app.web.ui import CSS, THEME, build_ui  # noqa: E402
+from app.web.views import WebConfig  # noqa: E402
 from retrieval.models.encoder import ClipEncoder  # noqa: E402
 from retrieval.query.search import Searcher  # noqa: E402
 from retrieval.settings import Settings  # noqa: E402

@@ -9,17 +9,21 @@ from __future__ import annotations
 import html
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import gradio as gr
 from PIL import Image
 
 from app.render import format_moment
-from app.web.handlers import (FUSION_METHODS, KINDS, MAX_K, MAX_RERANK_K, MIN_RERANK_K, RERANK_METHODS,
-                              VIDEO_RERANK_METHODS, ModelView, Refine, SearchUpdate, UserInputError, WebBackend,
-                              timings_line, timings_table)
+from app.web.backend import (FUSION_METHODS, MAX_K, RERANK_METHODS, VIDEO_RERANK_METHODS, Refine, SearchUpdate,
+                             WebBackend)
+from app.web.formatting import relative, timings_line, timings_table
 from app.web.indexing import IndexJobError, IndexJobs, JobSnapshot
-from retrieval.models.encoder import TINY_WARNING
+from app.web.views import ModelView
+from retrieval.errors import GridrankError
+from retrieval.query.request import KINDS, MIN_RERANK_K
 from retrieval.query.search import SearchHit
+from retrieval.rerank.marks import MAX_CANDIDATES
 
 MAX_VIDEO_RESULTS = 6
 POLL_S = 0.4
@@ -90,8 +94,8 @@ def build_ui(backend: WebBackend, jobs: IndexJobs | None) -> gr.Blocks:
         gr.HTML("<div id='gr-header'><h1>gridrank</h1><span class='tagline'>Search your photos and videos by "
                 "words, by an example picture, or for a moment in a video.</span></div>")
         status = gr.Markdown(backend.status_markdown(), elem_id="gr-status")
-        if backend.is_tiny:
-            gr.HTML(f"<div id='tiny-banner'><b>Tiny profile:</b> {html.escape(TINY_WARNING.split(': ', 1)[-1])}"
+        if backend.warning:
+            gr.HTML(f"<div id='tiny-banner'><b>Tiny profile:</b> {html.escape(backend.warning.split(': ', 1)[-1])}"
                     "</div>", elem_id="tiny-banner-block")
         with gr.Tabs():
             with gr.Tab("Search", id="search"):
@@ -132,12 +136,95 @@ def _controls(backend: WebBackend, prefix: str, default_kind: str = "any"
 
 
 def _rerank_k_slider(backend: WebBackend, prefix: str) -> gr.Slider:
-    default = min(max(backend.settings.rerank_k, MIN_RERANK_K), MAX_RERANK_K)
-    return gr.Slider(MIN_RERANK_K, MAX_RERANK_K, value=default, step=1, label="Candidates reranked", scale=2,
+    # The slider stops at one window of marks (A..T); the API takes up to the request's limit.
+    default = min(max(backend.settings.rerank_k, MIN_RERANK_K), MAX_CANDIDATES)
+    return gr.Slider(MIN_RERANK_K, MAX_CANDIDATES, value=default, step=1, label="Candidates reranked", scale=2,
                      elem_id=f"{prefix}-rerank-k")
 
 
-def _results_area(prefix: str, under_detail: Callable[[], None] | None = None):
+@dataclass(frozen=True)
+class ModelPanel:
+    """The "What the model saw" accordion."""
+
+    box: gr.Accordion
+    summary: gr.Markdown
+    images: gr.Gallery
+    ranking: gr.Markdown
+    timings: gr.Markdown
+    reasoning: gr.Textbox
+    raw: gr.Textbox
+
+    @property
+    def components(self) -> list:
+        return [self.box, self.summary, self.images, self.ranking, self.timings, self.reasoning, self.raw]
+
+    def show(self, view: ModelView) -> dict:
+        return {self.box: gr.update(label=view.label), self.summary: view.summary,
+                self.images: [str(p) for p in view.images], self.ranking: view.ranking, self.timings: view.timings,
+                self.reasoning: gr.update(value=view.reasoning, visible=bool(view.reasoning)), self.raw: view.raw}
+
+    def update(self, backend: WebBackend, update: SearchUpdate, composed: bool = False) -> dict:
+        if update.final:
+            return self.show(backend.views.model_view(update.response, composed))
+        return self.show(ModelView("What the model saw · working…", [], update.status,
+                                   "", timings_table(update.response), "", ""))
+
+    def empty(self) -> dict:
+        return {self.summary: "", self.images: [], self.ranking: "", self.timings: "",
+                self.reasoning: gr.update(value="", visible=False), self.raw: ""}
+
+
+@dataclass(frozen=True)
+class DetailView:
+    """The selected result, in full: a photo, or a video player starting at its moment."""
+
+    image: gr.Image
+    video: gr.Video
+    text: gr.Markdown
+    seek: gr.JSON
+
+    @property
+    def components(self) -> list:
+        return [self.image, self.video, self.text, self.seek]
+
+    def cleared(self) -> dict:
+        return {self.image: gr.update(value=None, visible=True), self.video: gr.update(value=None, visible="hidden"),
+                self.text: "Click a result to see it in full, with its path.", self.seek: []}
+
+
+@dataclass(frozen=True)
+class ResultsArea:
+    """A tab's results: the summary lines, the gallery, the selected result and the model panel."""
+
+    summary: gr.Markdown
+    status: gr.Markdown
+    timings: gr.Markdown
+    gallery: gr.Gallery
+    hits: gr.State
+    detail: DetailView
+    panel: ModelPanel
+
+    @property
+    def lists(self) -> list:
+        return [self.gallery, self.hits, self.summary, self.status, self.timings]
+
+    def outputs(self, *after_lists) -> list:
+        """The event outputs in the order the API returns them: results, `after_lists`, panel, detail."""
+        return [*self.lists, *after_lists, *self.panel.components, *self.detail.components]
+
+    def show(self, backend: WebBackend, update: SearchUpdate, label: str, composed: bool = False) -> dict:
+        page = backend.views.result_page(update.response, label)
+        summary = page.summary if update.final or not page.items else f"{page.summary} (first stage, before reranking)"
+        return {self.gallery: [(str(item.thumbnail), item.caption) for item in page.items],
+                self.hits: list(update.response.hits), self.summary: summary, self.status: update.status,
+                self.timings: page.timings, **self.panel.update(backend, update, composed), **self.detail.cleared()}
+
+    def failed(self, message: str) -> dict:
+        return {self.gallery: [], self.hits: [], self.summary: message, self.status: "", self.timings: "",
+                **self.panel.empty(), **self.detail.cleared()}
+
+
+def _results_area(prefix: str, under_detail: Callable[[], None] | None = None) -> ResultsArea:
     """The results: gallery, the selected result's view (`under_detail` adds components below it), panel."""
     summary = gr.Markdown(elem_classes="gr-summary", elem_id=f"{prefix}-summary")
     status = gr.Markdown(elem_classes="gr-status", elem_id=f"{prefix}-status")
@@ -160,11 +247,11 @@ def _results_area(prefix: str, under_detail: Callable[[], None] | None = None):
     panel = _model_panel(prefix)
     hits = gr.State([])
     seek = gr.JSON(visible=False)
-    return summary, status, timings, gallery, hits, (detail_image, detail_video, detail_text, seek), panel
+    return ResultsArea(summary, status, timings, gallery, hits, DetailView(detail_image, detail_video, detail_text,
+                                                                           seek), panel)
 
 
-def _model_panel(prefix: str) -> list:
-    """The "What the model saw" accordion: [accordion, summary, images, ranking, timings, reasoning, raw]."""
+def _model_panel(prefix: str) -> ModelPanel:
     with gr.Accordion("What the model saw", open=False, elem_id=f"{prefix}-saw", elem_classes="gr-saw") as box:
         summary = gr.Markdown("Choose a **Rerank** method: what the model is shown, what it answered and what it "
                               "cost appear here.", elem_id=f"{prefix}-saw-summary", elem_classes="gr-saw-summary")
@@ -180,51 +267,21 @@ def _model_panel(prefix: str) -> list:
                                visible=False, elem_id=f"{prefix}-saw-reasoning")
         raw = gr.Textbox(label="What the model wrote (raw text)", lines=2, max_lines=12, interactive=False,
                          elem_id=f"{prefix}-saw-raw", elem_classes="gr-saw-raw", buttons=["copy"])
-    return [box, summary, images, ranking, timings, reasoning, raw]
+    return ModelPanel(box, summary, images, ranking, timings, reasoning, raw)
 
 
-def _panel_outputs(view: ModelView) -> list:
-    return [gr.update(label=view.label), view.summary, [str(p) for p in view.images], view.ranking, view.timings,
-            gr.update(value=view.reasoning, visible=bool(view.reasoning)), view.raw]
-
-
-def _pending_panel(update: SearchUpdate) -> list:
-    view = ModelView("What the model saw · working…", [], update.status, "", timings_table(update.response), "", "")
-    return _panel_outputs(view)
-
-
-def _panel_for(backend: WebBackend, update: SearchUpdate, composed: bool = False) -> list:
-    return _panel_outputs(backend.model_view(update.response, composed)) if update.final else _pending_panel(update)
-
-
-def _empty_panel() -> list:
-    return [gr.update(), "", [], "", "", gr.update(value="", visible=False), ""]
-
-
-def _page_outputs(backend: WebBackend, update: SearchUpdate, label: str):
-    page = backend.result_page(update.response, label)
-    gallery = [(str(item.thumbnail), item.caption) for item in page.items]
-    summary = page.summary if update.final or not page.items else f"{page.summary} (first stage, before reranking)"
-    return gallery, list(update.response.hits), summary, update.status, page.timings
-
-
-def _clear_detail():
-    return (gr.update(value=None, visible=True), gr.update(value=None, visible="hidden"),
-            "Click a result to see it in full, with its path.", [])
-
-
-def _select_handler(backend: WebBackend, prefix: str):
+def _select_handler(backend: WebBackend, prefix: str, detail: DetailView):
     def show(hits: list[SearchHit], evt: gr.SelectData):
         if evt is None or evt.index is None or not hits or evt.index >= len(hits):
-            return _clear_detail()
-        detail = backend.detail(hits[evt.index])
-        if detail.video is not None:
-            return (gr.update(value=None, visible=False),
-                    gr.update(value=str(detail.video), visible=True,
-                              subtitles=str(detail.subtitles) if detail.subtitles else None),
-                    detail.text, [{"id": f"{prefix}-detail-video", "t": detail.start or 0.0}])
-        return (gr.update(value=str(detail.image) if detail.image else None, visible=True),
-                gr.update(value=None, visible="hidden"), detail.text, [])
+            return detail.cleared()
+        chosen = backend.views.detail(hits[evt.index])
+        if chosen.video is not None:
+            return {detail.image: gr.update(value=None, visible=False),
+                    detail.video: gr.update(value=str(chosen.video), visible=True,
+                                            subtitles=str(chosen.subtitles) if chosen.subtitles else None),
+                    detail.text: chosen.text, detail.seek: [{"id": f"{prefix}-detail-video", "t": chosen.start or 0.0}]}
+        return {detail.image: gr.update(value=str(chosen.image) if chosen.image else None, visible=True),
+                detail.video: gr.update(value=None, visible="hidden"), detail.text: chosen.text, detail.seek: []}
 
     return show
 
@@ -287,10 +344,11 @@ def _search_tab(backend: WebBackend) -> None:
                                    info="identical files always collapse")
             gr.Markdown(SCORE_NOTE, elem_id="search-score-note", elem_classes="gr-timings")
     buttons: list[gr.Button] = []
-    summary, status, timings, gallery, hits, detail, panel = _results_area("search", lambda: buttons.append(
+    area = _results_area("search", lambda: buttons.append(
         gr.Button("More like this", size="sm", elem_id="search-like", interactive=False)))
     like_button = buttons[0]
     selected = gr.State(None)  # the selected result's path, relative to the root
+    unselected = {selected: None, like_button: gr.update(interactive=False)}  # new results: nothing selected
 
     def run(text: str, kind_value: str, k_value: int, rerank_value: str, rerank_k_value: int, under_value: str,
             after_value: str, before_value: str, ext_value: str, min_score_value, collapse_value: bool,
@@ -301,36 +359,34 @@ def _search_tab(backend: WebBackend) -> None:
             # A generator: with a reranker, the first-stage results and a status come first.
             for update in backend.search_stream(None if like else text, None, k_value, kind_value,
                                                 "none" if like else rerank_value, rerank_k_value, refine=refine):
-                yield (*_page_outputs(backend, update, label), *_panel_for(backend, update), *_clear_detail(),
-                       *unselected)
-        except UserInputError as e:
+                yield area.show(backend, update, label) | unselected
+        except GridrankError as e:
             gr.Warning(str(e))
-            yield [], [], str(e), "", "", *_empty_panel(), *_clear_detail(), *unselected
-
-    unselected = (None, gr.update(interactive=False))  # new results: nothing selected
+            yield area.failed(str(e)) | unselected
 
     def run_like(selected_path: str | None, *values):
         yield from run("", *values, like=selected_path)
 
     options = [kind, k, rerank, rerank_k, under, after, before, ext, min_score, collapse]
-    outputs = [gallery, hits, summary, status, timings, *panel, *detail, selected, like_button]
+    outputs = [*area.outputs(), selected, like_button]
     for trigger in (button.click, query.submit):
         trigger(run, [query, *options], outputs, api_visibility="private", concurrency_id="search")
     like_button.click(run_like, [selected, *options], outputs, api_visibility="private", concurrency_id="search")
-    _wire_select(backend, "search", gallery, hits, detail)
+    _wire_select(backend, "search", area)
 
     def remember(hit_list: list[SearchHit], evt: gr.SelectData):
         if evt is None or evt.index is None or evt.index >= len(hit_list or []):
             return None, gr.update(interactive=False)
-        return backend.relative(hit_list[evt.index].path), gr.update(interactive=True)
+        return relative(hit_list[evt.index].path, backend.root), gr.update(interactive=True)
 
-    gallery.select(remember, hits, [selected, like_button], api_visibility="private", show_progress="hidden")
+    area.gallery.select(remember, area.hits, [selected, like_button], api_visibility="private",
+                        show_progress="hidden")
 
 
-def _wire_select(backend: WebBackend, prefix: str, gallery: gr.Gallery, hits: gr.State, detail: tuple) -> None:
-    selected = gallery.select(_select_handler(backend, prefix), hits, list(detail), api_visibility="private",
-                              show_progress="hidden")
-    _with_seek(selected, detail[-1])
+def _wire_select(backend: WebBackend, prefix: str, area: ResultsArea) -> None:
+    selected = area.gallery.select(_select_handler(backend, prefix, area.detail), area.hits,
+                                   area.detail.components, api_visibility="private", show_progress="hidden")
+    _with_seek(selected, area.detail.seek)
 
 
 def _composed_tab(backend: WebBackend) -> None:
@@ -356,7 +412,7 @@ def _composed_tab(backend: WebBackend) -> None:
                                            info="with a Rerank method: query' = (1−b)·query + b·caption")
             button = gr.Button("Search with this image", variant="primary", elem_id="composed-button")
     sqaf = gr.Markdown(elem_id="composed-sqaf", elem_classes="gr-status")
-    summary, status, timings, gallery, hits, detail, panel = _results_area("composed")
+    area = _results_area("composed")
 
     def run(image_path: str | None, text: str, kind_value: str, k_value: int, rerank_value: str,
             rerank_k_value: int | None = None, a: float | None = None, b: float | None = None):
@@ -365,16 +421,14 @@ def _composed_tab(backend: WebBackend) -> None:
             image: Image.Image = backend.load_upload(image_path)
             for update in backend.search_stream(text, image, k_value, kind_value, rerank_value, rerank_k_value,
                                                 text_weight=a, caption_weight=b):
-                yield (*_page_outputs(backend, update, label), _sqaf_line(backend, update, a, b),
-                       *_panel_for(backend, update, composed=True), *_clear_detail())
-        except UserInputError as e:
+                yield area.show(backend, update, label, composed=True) | {sqaf: _sqaf_line(backend, update, a, b)}
+        except GridrankError as e:
             gr.Warning(str(e))
-            yield [], [], str(e), "", "", "", *_empty_panel(), *_clear_detail()
+            yield area.failed(str(e)) | {sqaf: ""}
 
     button.click(run, [reference, change, kind, k, rerank, rerank_k, text_weight, caption_weight],
-                 [gallery, hits, summary, status, timings, sqaf, *panel, *detail],
-                 api_name="composed_search", concurrency_id="search")
-    _wire_select(backend, "composed", gallery, hits, detail)
+                 area.outputs(sqaf), api_name="composed_search", concurrency_id="search")
+    _wire_select(backend, "composed", area)
 
 
 def _sqaf_line(backend: WebBackend, update: SearchUpdate, a: float | None, b: float | None) -> str:
@@ -388,6 +442,24 @@ def _sqaf_line(backend: WebBackend, update: SearchUpdate, a: float | None, b: fl
     if update.final and update.response.rerank is not None:
         return f"No SQAF caption (the model gave none; see “What the model saw”) · a = {a:g}"
     return f"Query weights: a = {a:g} (words vs image); b = {b:g} applies once a Rerank method writes a caption"
+
+
+@dataclass(frozen=True)
+class VideoSlot:
+    """One video hit: its caption, its S-Grid and a player that starts at the moment."""
+
+    box: gr.Group
+    caption: gr.Markdown
+    sgrid: gr.Image
+    player: gr.Video
+
+    @property
+    def components(self) -> list:
+        return [self.box, self.caption, self.sgrid, self.player]
+
+    def empty(self) -> dict:
+        return {self.box: gr.update(visible="hidden"), self.caption: "", self.sgrid: None,
+                self.player: gr.update(value=None, subtitles=None)}
 
 
 def _video_tab(backend: WebBackend) -> None:
@@ -407,7 +479,7 @@ def _video_tab(backend: WebBackend) -> None:
     summary = gr.Markdown(elem_classes="gr-summary", elem_id="video-summary")
     status = gr.Markdown(elem_classes="gr-status", elem_id="video-status")
     timings = gr.Markdown(elem_classes="gr-timings", elem_id="video-timings")
-    slots = []
+    slots: list[VideoSlot] = []
     for i in range(MAX_VIDEO_RESULTS):
         # "hidden", not False: the players stay mounted (see _results_area).
         with gr.Group(visible="hidden", elem_classes="gr-video-hit", elem_id=f"video-hit-{i}") as box:
@@ -416,48 +488,45 @@ def _video_tab(backend: WebBackend) -> None:
                 sgrid = gr.Image(label="S-Grid", type="filepath", interactive=False, height=300,
                                  elem_id=f"video-sgrid-{i}", buttons=["fullscreen"])
                 player = gr.Video(label="Player", interactive=False, height=300, elem_id=f"video-player-{i}")
-        slots.append((box, caption, sgrid, player))
+        slots.append(VideoSlot(box, caption, sgrid, player))
     panel = _model_panel("video")
+    seek = gr.JSON(visible=False)
 
-    def outputs_for(update: SearchUpdate, text: str) -> list:
+    def outputs_for(update: SearchUpdate, text: str) -> dict:
         started = time.perf_counter()
-        results = backend.video_results(update.response)
+        results = backend.views.video_results(update.response)[:MAX_VIDEO_RESULTS]
         line = timings_line(update.response, time.perf_counter() - started).replace("thumbnails", "S-Grids")
         n = len(results)
         head = (f"{n} video{'s' if n != 1 else ''} for {_quoted(text)}" if n
                 else f"No videos for {_quoted(text)}: the index has none.")
         if n and not update.final:
             head += " (first stage, before reranking)"
-        seeks = [{"id": f"video-player-{i}", "t": r.start} for i, r in enumerate(results[:MAX_VIDEO_RESULTS])]
-        updates: list = [head, update.status, line, seeks]
-        for i in range(MAX_VIDEO_RESULTS):
-            if i < n:
-                r = results[i]
-                updates += [gr.update(visible=True), r.caption, str(r.sgrid),
-                            gr.update(value=str(r.video), subtitles=str(r.subtitles) if r.subtitles else None,
-                                      label=f"Player · starts at {format_moment(r.start)}")]
-            else:
-                updates += _empty_slot()
-        return updates + _panel_for(backend, update)
+        shown = {summary: head, status: update.status, timings: line,
+                 seek: [{"id": f"video-player-{i}", "t": r.start} for i, r in enumerate(results)]}
+        for slot, r in zip(slots, results):
+            shown |= {slot.box: gr.update(visible=True), slot.caption: r.caption, slot.sgrid: str(r.sgrid),
+                      slot.player: gr.update(value=str(r.video), subtitles=str(r.subtitles) if r.subtitles else None,
+                                             label=f"Player · starts at {format_moment(r.start)}")}
+        for slot in slots[n:]:
+            shown |= slot.empty()
+        return shown | panel.update(backend, update)
 
     def run(text: str, k_value: int, rerank_value: str, fuse_value: str, rerank_k_value: int):
         try:
             for update in backend.search_stream(text, None, k_value, "video", rerank_value, rerank_k_value,
                                                 fuse_value):
                 yield outputs_for(update, text)
-        except UserInputError as e:
+        except GridrankError as e:
             gr.Warning(str(e))
-            yield [str(e), "", "", []] + [x for _ in slots for x in _empty_slot()] + _empty_panel()
+            failed = {summary: str(e), status: "", timings: "", seek: []} | panel.empty()
+            for slot in slots:
+                failed |= slot.empty()
+            yield failed
 
-    seek = gr.JSON(visible=False)
-    outputs = [summary, status, timings, seek] + [c for slot in slots for c in slot] + panel
+    outputs = [summary, status, timings, seek] + [c for slot in slots for c in slot.components] + panel.components
     for trigger in (button.click, query.submit):
         _with_seek(trigger(run, [query, k, rerank, fuse, rerank_k], outputs, api_visibility="private",
                            concurrency_id="search"), seek)
-
-
-def _empty_slot() -> list:
-    return [gr.update(visible="hidden"), "", None, gr.update(value=None, subtitles=None)]
 
 
 def _index_tab(backend: WebBackend, jobs: IndexJobs, status: gr.Markdown) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from retrieval.errors import EvalInputError
 from retrieval.datasets.base import DatasetLayoutError, EvalQuery, GalleryItem, RetrievalDataset, Task
 from retrieval.datasets.circo import read_circo
 from retrieval.datasets.cirr import read_cirr
@@ -36,7 +37,7 @@ DATASETS: dict[str, DatasetReader] = {
 
 def read_dataset(name: str, root: Path, split: str | None = None) -> RetrievalDataset:
     if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)}")
+        raise EvalInputError(f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)}")
     if not root.is_dir():
         raise DatasetLayoutError(f"{name}: dataset folder not found: {root}")
     reader = DATASETS[name]

@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from retrieval.errors import EvalInputError
+
 Task = Literal["t2i", "cir", "t2v"]
 MediaKind = Literal["image", "video"]
 
 
-class DatasetLayoutError(ValueError):
+class DatasetLayoutError(EvalInputError):
     """A benchmark folder is not laid out as its reader expects; the message names the file."""
 
 

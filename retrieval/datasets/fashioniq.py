@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from retrieval.errors import EvalInputError
 from retrieval.datasets.base import (EvalQuery, GalleryItem, RetrievalDataset, check_media_exist, entry_field, index_of,
                                      read_json)
 
@@ -26,7 +27,7 @@ def _image_path(images: Path, name: str) -> Path:
 
 def read_fashioniq(root: Path, split: str, category: str) -> RetrievalDataset:
     if category not in CATEGORIES:
-        raise ValueError(f"FashionIQ category must be one of {', '.join(CATEGORIES)}, not {category!r}")
+        raise EvalInputError(f"FashionIQ category must be one of {', '.join(CATEGORIES)}, not {category!r}")
     name = f"fashioniq-{category}"
     captions_path = root / "captions" / f"cap.{category}.{split}.json"
     split_path = root / "image_splits" / f"split.{category}.{split}.json"

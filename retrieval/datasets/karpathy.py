@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from retrieval.errors import EvalInputError
 from retrieval.datasets.base import (EvalQuery, GalleryItem, RetrievalDataset, check_media_exist, entry_field,
                                      first_existing_dir, read_json)
 
@@ -18,7 +19,7 @@ CONTENTS = 'the Karpathy split: {"images": [{"split", "filename", "sentences": [
 def _read_karpathy(name: str, json_path: Path, document: dict, split: str, folder_of) -> RetrievalDataset:
     entries = [e for e in entry_field(document, "images", json_path, name) if entry_field(e, "split", json_path, name) == split]
     if not entries:
-        raise ValueError(f"{name}: no images with split {split!r} in {json_path} (Karpathy splits: train, val, test)")
+        raise EvalInputError(f"{name}: no images with split {split!r} in {json_path} (Karpathy splits: train, val, test)")
     gallery: list[GalleryItem] = []
     queries: list[EvalQuery] = []
     for index, entry in enumerate(entries):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from retrieval.errors import EvalInputError
 from retrieval.datasets.base import DatasetLayoutError, EvalQuery, GalleryItem, RetrievalDataset, check_media_exist, require_file
 
 CSV_NAME = "MSRVTT_JSFUSION_test.csv"
@@ -17,7 +18,7 @@ CONTENTS = "a CSV with a header row and the columns video_id,sentence"
 
 def read_msrvtt(root: Path, split: str) -> RetrievalDataset:
     if split != "test":
-        raise ValueError(f"msrvtt: only the 1k-A test split is read, not {split!r}: use --split test")
+        raise EvalInputError(f"msrvtt: only the 1k-A test split is read, not {split!r}: use --split test")
     csv_path = require_file(root / CSV_NAME, "msrvtt", CONTENTS)
     with csv_path.open(newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))

@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from retrieval.errors import EvalInputError
 from retrieval.datasets import DATASETS, read_dataset
 from retrieval.models.encoder import ClipEncoder
 from retrieval.evaluation.dataset_tasks import RETRIEVERS, dataset_tasks
@@ -51,9 +52,9 @@ def run_precomputed(task: str, sims: list[Path], gt: Path, options: EvalOptions,
 def run_dataset(name: str, root: Path, split: str | None, task: str | None, options: EvalOptions,
                 settings: Settings, load_encoder: Callable[[Settings], ClipEncoder], progress: Progress) -> EvalReport:
     if name not in DATASETS:
-        raise ValueError(f"unknown --dataset {name!r}: choose one of {', '.join(DATASETS)}")
+        raise EvalInputError(f"unknown --dataset {name!r}: choose one of {', '.join(DATASETS)}")
     if task is not None and task != DATASETS[name].task:
-        raise ValueError(f"--dataset {name} is a {DATASETS[name].task} benchmark, not {task}")
+        raise EvalInputError(f"--dataset {name} is a {DATASETS[name].task} benchmark, not {task}")
     dataset = read_dataset(name, root, split)
     # Check the methods against the task before any model loads.
     model_methods = [m.name for m in plan_methods(RETRIEVERS[dataset.media], options.rerank, options.fuse,

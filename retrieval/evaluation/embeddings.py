@@ -19,9 +19,11 @@ from typing import TypeVar
 
 import numpy as np
 
+from retrieval.errors import EvalInputError
 from retrieval.models.encoder import ClipEncoder
 from retrieval.media.image_io import load_rgb
 from retrieval.media.video_frames import read_uniform_frames
+from retrieval.vectors import l2_normalize
 
 T = TypeVar("T")
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -55,7 +57,7 @@ def _readable(read: Callable[[], T], path: Path) -> T:
     try:
         return read()
     except Exception as e:  # PIL, decord and our own guards raise many types
-        raise ValueError(f"cannot read {path}: {e}. Replace the file from the benchmark's release") from e
+        raise EvalInputError(f"cannot read {path}: {e}. Replace the file from the benchmark's release") from e
 
 
 def embed_texts(encoder: ClipEncoder, texts: Sequence[str], batch_size: int, progress: Progress) -> np.ndarray:
@@ -85,7 +87,7 @@ class VideoEmbeddings:
     def mean_pooled(self) -> np.ndarray:
         means = np.add.reduceat(self.frames, self.starts, axis=0) / np.diff(
             np.append(self.starts, len(self.frames)))[:, None]
-        return (means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+        return l2_normalize(means)
 
     def best_frame_scores(self, queries: np.ndarray) -> np.ndarray:
         """(queries x videos): each video scores by its best-matching frame, as the index does."""

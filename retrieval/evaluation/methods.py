@@ -9,13 +9,16 @@ from typing import Literal
 
 import numpy as np
 
+from retrieval.errors import EvalInputError
 from retrieval.datasets import RetrievalDataset
 from retrieval.models.encoder import ClipEncoder
 from retrieval.media.image_io import load_rgb
 from retrieval.evaluation.metrics import pessimistic_order
 from retrieval.rerank.candidates import CandidateOptions, media_image
-from retrieval.rerank.fusion import RankedList, collapse_duplicates, combsum, round_robin_interleave, rrf
-from retrieval.rerank.reranker import Candidate, RerankQuery, Reranker, RerankReport
+from retrieval.rerank.fusion import RankedList, collapse_duplicates, round_robin_interleave
+from retrieval.rerank.methods import fusion_spec
+from retrieval.rerank.reranker import Reranker
+from retrieval.rerank.types import Candidate, RerankQuery, RerankReport
 from retrieval.evaluation.tasks import RankingTask
 from retrieval.query.service import sqaf_query
 
@@ -83,13 +86,12 @@ def rank_query(task: RankingTask, method: Method, row: int, reranking: Reranking
     if method.kind == "retriever":
         return RankedQuery(pessimistic_order(task.retrievers[method.target][row], relevant, excluded))
     if method.kind == "fusion":
-        fuse = combsum if method.target == "combsum" else rrf
-        fused = fuse(_retriever_lists(task, row))
+        fused = fusion_spec(method.target).fuse(_retriever_lists(task, row))
         scores = np.full(task.n_items, -np.inf)
         scores[np.asarray(fused.ids, dtype=np.int64)] = fused.scores
         return RankedQuery(pessimistic_order(scores, relevant, excluded))
     if reranking is None:
-        raise ValueError(f"{method.name} needs a model and the benchmark's media: run it on a --dataset")
+        raise EvalInputError(f"{method.name} needs a model and the benchmark's media: run it on a --dataset")
     started = time.perf_counter()
     query = reranking.query(row)
     scores, caption = task.retrievers[task.main_retriever][row], None

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from retrieval.errors import EvalInputError
 from retrieval.evaluation.methods import Method
-from retrieval.rerank.reranker import RERANK_METHODS
+from retrieval.rerank.methods import FUSIONS, RERANK_METHODS, RERANKERS
 
-FUSIONS = ("combsum", "rrf", "vic")
 RERANK_CHOICES = ("none", *RERANK_METHODS)
 
 
@@ -13,7 +13,7 @@ def parse_list(value: str | None, allowed: tuple[str, ...], option: str) -> list
     names = [n.strip() for n in (value or "").split(",") if n.strip()]
     unknown = [n for n in names if n not in allowed]
     if unknown:
-        raise ValueError(f"{option}: unknown {', '.join(unknown)}; choose from {', '.join(allowed)}")
+        raise EvalInputError(f"{option}: unknown {', '.join(unknown)}; choose from {', '.join(allowed)}")
     return list(dict.fromkeys(names))
 
 
@@ -26,20 +26,21 @@ def plan_methods(retrievers: list[str], rerank: list[str], fuse: list[str], *, f
     Rerankers and ViC rank media for a text or composed query, so they run on the forward
     direction only (t2i, cir, t2v), and only with a dataset (precomputed scores carry no media).
     """
-    model_methods = [m for m in rerank if m != "none"] + [f for f in fuse if f == "vic"]
+    model_methods = [m for m in rerank if m != "none"] + [f for f in fuse if FUSIONS[f].needs_model]
     if model_methods and not has_media:
-        raise ValueError(f"{', '.join(model_methods)} needs a model and the benchmark's media; precomputed "
+        raise EvalInputError(f"{', '.join(model_methods)} needs a model and the benchmark's media; precomputed "
                          "similarities (--sims) can compare first-stage retrievers and combsum/rrf only")
-    if "sgrid" in rerank and media != "video":
-        raise ValueError("--rerank sgrid ranks videos (S-Grids): use it with --task t2v; for images use grid")
-    score_fusions = [f for f in fuse if f != "vic"]
+    for name in rerank:
+        if name != "none" and media not in RERANKERS[name].media:
+            raise EvalInputError(f"--rerank {name} ranks {' and '.join(RERANKERS[name].media)}s, not {media}s: use it "
+                                 "with --task t2v; for images use grid")
+    score_fusions = [f for f in fuse if not FUSIONS[f].needs_model]
     if fuse and len(retrievers) < 2:
-        raise ValueError(f"--fuse needs several first-stage retrievers; this run has one ({retrievers[0]}). "
+        raise EvalInputError(f"--fuse needs several first-stage retrievers; this run has one ({retrievers[0]}). "
                          "Pass several --sims matrices, or use --task t2v (best-frame and mean-pooled retrievers)")
     methods = [Method(name, "retriever", name) for name in retrievers]
     methods += [Method(f, "fusion", f) for f in score_fusions]
     if forward:
         methods += [Method(f"{retrievers[0]}+{m}", "rerank", m) for m in rerank if m != "none"]
-        if "vic" in fuse:
-            methods.append(Method("vic", "vic", "sgrid"))
+        methods += [Method(f, "vic", "sgrid") for f in fuse if FUSIONS[f].needs_model]
     return methods

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from retrieval.errors import EvalInputError
 from retrieval.evaluation.tasks import RankingTask, reverse_task
 
 GT_FORMAT = "a CSV with the header `query,item` and one 0-based (row, column) pair per line"
@@ -22,39 +23,39 @@ def load_similarities(paths: list[Path]) -> dict[str, np.ndarray]:
     matrices: dict[str, np.ndarray] = {}
     for path in paths:
         if not path.is_file():
-            raise FileNotFoundError(f"similarity matrix not found: {path} (a .npy of shape queries x items)")
+            raise EvalInputError(f"similarity matrix not found: {path} (a .npy of shape queries x items)")
         try:
             matrix = np.load(path, allow_pickle=False)
         except ValueError as e:
-            raise ValueError(f"{path} is not a .npy array ({e}); save one with numpy.save") from e
+            raise EvalInputError(f"{path} is not a .npy array ({e}); save one with numpy.save") from e
         if matrix.ndim != 2 or not np.issubdtype(matrix.dtype, np.number):
-            raise ValueError(f"{path}: expected a 2-D numeric array (queries x items), got {matrix.dtype} {matrix.shape}")
+            raise EvalInputError(f"{path}: expected a 2-D numeric array (queries x items), got {matrix.dtype} {matrix.shape}")
         if not np.isfinite(matrix).all():
-            raise ValueError(f"{path}: holds NaN or infinite scores")
+            raise EvalInputError(f"{path}: holds NaN or infinite scores")
         name = path.stem if path.stem not in matrices else f"{path.stem}-{len(matrices) + 1}"
         # Floats stay as given: converting float64 to float32 could turn close scores into ties.
         matrices[name] = matrix if np.issubdtype(matrix.dtype, np.floating) else matrix.astype(np.float32)
     shapes = {m.shape for m in matrices.values()}
     if len(shapes) > 1:
-        raise ValueError(f"--sims matrices differ in shape: {', '.join(f'{n} {m.shape}' for n, m in matrices.items())}")
+        raise EvalInputError(f"--sims matrices differ in shape: {', '.join(f'{n} {m.shape}' for n, m in matrices.items())}")
     return matrices
 
 
 def read_ground_truth(path: Path, n_queries: int, n_items: int) -> list[tuple[int, ...]]:
     if not path.is_file():
-        raise FileNotFoundError(f"ground-truth file not found: {path} ({GT_FORMAT})")
+        raise EvalInputError(f"ground-truth file not found: {path} ({GT_FORMAT})")
     relevant: list[list[int]] = [[] for _ in range(n_queries)]
     with path.open(newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         if not reader.fieldnames or not {"query", "item"} <= set(reader.fieldnames):
-            raise ValueError(f"{path}: must be {GT_FORMAT}")
+            raise EvalInputError(f"{path}: must be {GT_FORMAT}")
         for line, row in enumerate(reader, start=2):
             try:
                 query, item = int(row["query"]), int(row["item"])
             except (TypeError, ValueError):
-                raise ValueError(f"{path} line {line}: query and item must be integers, got {row}") from None
+                raise EvalInputError(f"{path} line {line}: query and item must be integers, got {row}") from None
             if not (0 <= query < n_queries and 0 <= item < n_items):
-                raise ValueError(f"{path} line {line}: ({query}, {item}) is outside the {n_queries} x {n_items} matrices")
+                raise EvalInputError(f"{path} line {line}: ({query}, {item}) is outside the {n_queries} x {n_items} matrices")
             if item not in relevant[query]:
                 relevant[query].append(item)
     return [tuple(r) for r in relevant]
@@ -74,6 +75,6 @@ def precomputed_tasks(task: str, matrices: dict[str, np.ndarray], gt_path: Path,
 def _with_ground_truth(task: RankingTask, limit: int | None) -> RankingTask:
     keep = [q for q, r in enumerate(task.relevant) if r][:limit]
     if not keep:
-        raise ValueError(f"{task.direction}: no query has a ground-truth row")
+        raise EvalInputError(f"{task.direction}: no query has a ground-truth row")
     return RankingTask(task.direction, {n: s[keep] for n, s in task.retrievers.items()},
                        [task.relevant[q] for q in keep], [task.excluded[q] for q in keep])

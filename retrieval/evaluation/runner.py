@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from retrieval.errors import EvalInputError
 from retrieval.evaluation.methods import Method, Reranking, rank_query
 from retrieval.evaluation.results import MethodScores, OutcomeLog, QueryOutcome, score
 from retrieval.evaluation.tasks import RankingTask
@@ -47,7 +48,7 @@ def check_resumable(out: Path, settings: dict[str, Any]) -> None:
                         if k not in RESUMABLE_KEYS and recorded[k] != settings[k])
         if differ:
             changes = "; ".join(f"{k}: {recorded.get(k)!r} -> {settings.get(k)!r}" for k in differ)
-            raise ValueError(f"{out} holds results of a run with other settings ({changes}): "
+            raise EvalInputError(f"{out} holds results of a run with other settings ({changes}): "
                              "pass another --out, or delete the folder to start over")
         settings = {**recorded, **settings}
     out.mkdir(parents=True, exist_ok=True)

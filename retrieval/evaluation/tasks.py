@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from retrieval.errors import EvalInputError
+
 
 @dataclass(frozen=True)
 class RankingTask:
@@ -22,9 +24,9 @@ class RankingTask:
     def __post_init__(self) -> None:
         shapes = {scores.shape for scores in self.retrievers.values()}
         if len(shapes) != 1:
-            raise ValueError(f"{self.direction}: the similarity matrices differ in shape: {sorted(shapes)}")
+            raise EvalInputError(f"{self.direction}: the similarity matrices differ in shape: {sorted(shapes)}")
         if len(self.relevant) != self.n_queries or len(self.excluded) != self.n_queries:
-            raise ValueError(f"{self.direction}: {self.n_queries} queries but {len(self.relevant)} ground truths")
+            raise EvalInputError(f"{self.direction}: {self.n_queries} queries but {len(self.relevant)} ground truths")
 
     @property
     def main_retriever(self) -> str:

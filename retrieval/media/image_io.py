@@ -8,13 +8,15 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from retrieval.errors import BadMediaError
+
 _EXIF_IFD = 0x8769
 _DATETIME_ORIGINAL = 36867
 _DATETIME = 306
 _ORIENTATION = 0x0112
 
 
-class ImageRejected(ValueError):
+class ImageRejected(BadMediaError):
     """The file is not an image we will decode; the message says why, for the user."""
 
 

@@ -12,17 +12,13 @@ import open_clip
 import torch
 from PIL import Image
 
+from retrieval.errors import ModelUnavailableError
 from retrieval.models.devices import resolve_device
 from retrieval.settings import Settings
-from retrieval.models.tiny_clip import build_tiny_clip
-
-TINY_WARNING = (
-    "TINY PROFILE: random-weight models are in use. Rankings are meaningless; "
-    "this mode exists for offline smoke tests and demos of the plumbing only."
-)
+from retrieval.vectors import l2_normalize
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(ModelUnavailableError):
     """The model could not be loaded; the message says what to do."""
 
 
@@ -35,8 +31,9 @@ class ModelSource:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ModelSource:
-        if settings.profile == "tiny":
-            return cls(f"local-dir:{build_tiny_clip(settings.cache_dir)}", None)
+        build = settings.model_profile.build_clip
+        if build is not None:
+            return cls(f"local-dir:{build(settings.cache_dir)}", None)
         # 'none' (or empty) gives the architecture with random weights: for speed measurements.
         pretrained = settings.clip_pretrained
         return cls(settings.clip_model, None if pretrained.lower() in ("", "none") else pretrained)
@@ -70,8 +67,8 @@ class ClipEncoder:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ClipEncoder:
-        if settings.profile == "tiny":
-            logging.getLogger("gridrank").warning(TINY_WARNING)
+        if settings.model_profile.warning:
+            logging.getLogger("gridrank").warning(settings.model_profile.warning)
         return cls(ModelSource.from_settings(settings), settings.device)
 
     def encode_pixels(self, pixels: torch.Tensor) -> np.ndarray:
@@ -90,6 +87,4 @@ class ClipEncoder:
 
 
 def _normalized(features: torch.Tensor) -> np.ndarray:
-    vectors = features.float().cpu().numpy()
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+    return l2_normalize(features.float().cpu().numpy())

@@ -142,7 +142,7 @@ def train_tokenizer() -> Qwen2Tokenizer:
     )
 
 
-def _token_ids(tokenizer: Qwen2Tokenizer) -> dict[str, int]:
+def special_token_ids(tokenizer: Qwen2Tokenizer) -> dict[str, int]:
     """The config fields that name special tokens, set to this tokenizer's ids."""
     ids = dict(zip(SPECIAL_TOKENS, tokenizer.convert_tokens_to_ids(list(SPECIAL_TOKENS))))
     return {
@@ -156,73 +156,32 @@ def _token_ids(tokenizer: Qwen2Tokenizer) -> dict[str, int]:
     }
 
 
-def tiny_qwen2_vl_config(tokenizer: Qwen2Tokenizer) -> Qwen2VLConfig:
-    """2 text layers of width 64 and a 2-block vision tower: fast enough for every test."""
-    ids = _token_ids(tokenizer)
+def qwen2_vl_config(tokenizer: Qwen2Tokenizer, text: dict, vision: dict, **extra) -> Qwen2VLConfig:
+    """A Qwen2-VL config of the given sizes, wired to the tokenizer's special tokens."""
+    ids = special_token_ids(tokenizer)
     return Qwen2VLConfig(
-        text_config={
-            "vocab_size": len(tokenizer),
-            "hidden_size": 64,
-            "intermediate_size": 128,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "num_key_value_heads": 2,
-            "max_position_embeddings": 4096,
-            # M-RoPE splits head_dim / 2 = 8 rotary pairs over (time, height, width).
-            "rope_parameters": {"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3]},
-            "bos_token_id": ids["bos_token_id"],
-            "eos_token_id": ids["eos_token_id"],
-            "pad_token_id": ids["pad_token_id"],
-        },
-        vision_config={
-            "depth": 2,
-            "embed_dim": 32,
-            "num_heads": 2,
-            "mlp_ratio": 2,
-            "hidden_size": 64,  # the merger projects into the text width
-            "patch_size": 14,
-            "spatial_merge_size": 2,
-            "temporal_patch_size": 2,
-        },
+        text_config={**text, "bos_token_id": ids["bos_token_id"], "eos_token_id": ids["eos_token_id"],
+                     "pad_token_id": ids["pad_token_id"]},
+        # Qwen2-VL's patching: 14 px patches, 2 x 2 merged into one token, 2 frames per temporal patch.
+        vision_config={"patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2, **vision},
         image_token_id=ids["image_token_id"],
         video_token_id=ids["video_token_id"],
         vision_start_token_id=ids["vision_start_token_id"],
         vision_end_token_id=ids["vision_end_token_id"],
+        **extra,
     )
 
 
-def qwen2_vl_2b_sized_config(tokenizer: Qwen2Tokenizer) -> Qwen2VLConfig:
-    """The shapes of Qwen/Qwen2-VL-2B-Instruct (full vocabulary included), for cost benchmarks."""
-    ids = _token_ids(tokenizer)
-    return Qwen2VLConfig(
-        text_config={
-            "vocab_size": 151936,
-            "hidden_size": 1536,
-            "intermediate_size": 8960,
-            "num_hidden_layers": 28,
-            "num_attention_heads": 12,
-            "num_key_value_heads": 2,
-            "max_position_embeddings": 32768,
-            "rope_parameters": {"rope_type": "default", "rope_theta": 1e6, "mrope_section": [16, 24, 24]},
-            "bos_token_id": ids["bos_token_id"],
-            "eos_token_id": ids["eos_token_id"],
-            "pad_token_id": ids["pad_token_id"],
-        },
-        vision_config={
-            "depth": 32,
-            "embed_dim": 1280,
-            "num_heads": 16,
-            "mlp_ratio": 4,
-            "hidden_size": 1536,
-            "patch_size": 14,
-            "spatial_merge_size": 2,
-            "temporal_patch_size": 2,
-        },
-        image_token_id=ids["image_token_id"],
-        video_token_id=ids["video_token_id"],
-        vision_start_token_id=ids["vision_start_token_id"],
-        vision_end_token_id=ids["vision_end_token_id"],
-        tie_word_embeddings=True,
+def tiny_qwen2_vl_config(tokenizer: Qwen2Tokenizer) -> Qwen2VLConfig:
+    """2 text layers of width 64 and a 2-block vision tower: fast enough for every test."""
+    return qwen2_vl_config(
+        tokenizer,
+        text={"vocab_size": len(tokenizer), "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+              "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 4096,
+              # M-RoPE splits head_dim / 2 = 8 rotary pairs over (time, height, width).
+              "rope_parameters": {"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3]}},
+        vision={"depth": 2, "embed_dim": 32, "num_heads": 2, "mlp_ratio": 2,
+                "hidden_size": 64},  # the merger projects into the text width
     )
 
 
@@ -242,7 +201,7 @@ def _is_complete(model_dir: Path) -> bool:
     return (model_dir / "config.json").is_file() and (model_dir / "model.safetensors").is_file()
 
 
-def _build(
+def build_qwen2_vl(
     out_dir: Path,
     make_config: Callable[[Qwen2Tokenizer], Qwen2VLConfig],
     dtype: torch.dtype,
@@ -281,9 +240,4 @@ def _build(
 
 def build_tiny_qwen2_vl(out_dir: Path) -> Path:
     """The tiny test model (float32, about 1 MB), built on first use."""
-    return _build(out_dir, tiny_qwen2_vl_config, torch.float32)
-
-
-def build_qwen2_vl_2b_sized(out_dir: Path) -> Path:
-    """A Qwen2-VL-2B-sized model with random weights (bfloat16, about 4.4 GB on disk)."""
-    return _build(out_dir, qwen2_vl_2b_sized_config, torch.bfloat16)
+    return build_qwen2_vl(out_dir, tiny_qwen2_vl_config, torch.float32)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from retrieval.media.image_io import load_rgb
+from retrieval.errors import BadMediaError
+from retrieval.media.image_io import ImageRejected, load_rgb
 from retrieval.query.mix import MixTerm, parse_query, parse_weights
 from retrieval.query.search import Query, QueryTerm, Searcher, UnknownItemError
 
@@ -46,9 +47,21 @@ def _resolve(term: MixTerm, searcher: Searcher, allow_files: bool, max_pixels: i
     if media_id is not None:
         return QueryTerm(term.weight, media_id=media_id)
     if allow_files and Path(ref).expanduser().is_file():
-        return QueryTerm(term.weight, image=load_rgb(Path(ref).expanduser(), max_pixels).image)
+        return QueryTerm(term.weight, image=load_query_image(Path(ref).expanduser(), max_pixels))
     where = "an indexed item (path relative to the indexed folder)" + (" or an image file" if allow_files else "")
     raise UnknownItemError(f"image term img:{ref}: not {where}")
+
+
+def load_query_image(path: Path, max_pixels: int) -> Image.Image:
+    """A query's example image, or a BadMediaError that names the file and what is wrong with it."""
+    if path.is_dir():
+        raise BadMediaError(f"{path} is a folder: give an image file (JPEG, PNG, WebP...)")
+    try:
+        return load_rgb(path, max_pixels).image
+    except ImageRejected as e:
+        raise BadMediaError(f"{path}: {e}") from None
+    except OSError as e:  # missing, unreadable, or truncated pixel data
+        raise BadMediaError(f"cannot read the image {path}: {e.strerror or e}") from None
 
 
 def like_query(searcher: Searcher, ref: str) -> Query:

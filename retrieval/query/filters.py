@@ -10,6 +10,8 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
+from retrieval.errors import BadQueryError
+from retrieval.store.catalog import FilterRow
 from retrieval.store.ids import MediaKind
 
 
@@ -25,17 +27,6 @@ class MediaFilter:
     def active(self) -> bool:
         """True when anything beyond the kind narrows the search (the kind alone is an id range)."""
         return bool(self.under or self.after or self.before or self.exts)
-
-
-@dataclass(frozen=True)
-class FilterRow:
-    """What a filter looks at of one catalog item."""
-
-    media_id: int
-    path: str  # relative to the root, '/'-separated
-    kind: MediaKind
-    mtime_ns: int
-    taken_at: str | None  # EXIF DateTimeOriginal in ISO 8601, when the file has one
 
 
 def item_date(taken_at: str | None, mtime_ns: int) -> dt.date:
@@ -68,7 +59,7 @@ def parse_date(value: str | None, name: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(value.strip())
     except ValueError:
-        raise ValueError(f"{name} must be a date like 2024-06-01, not {value!r}") from None
+        raise BadQueryError(f"{name} must be a date like 2024-06-01, not {value!r}") from None
 
 
 def parse_exts(value: str | None) -> tuple[str, ...]:
@@ -86,8 +77,8 @@ def normalize_under(value: str | None, root: Path | None = None) -> str | None:
         try:
             value = Path(value).resolve().relative_to(root).as_posix()
         except ValueError:
-            raise ValueError(f"--under {value} is not inside the indexed folder {root}") from None
+            raise BadQueryError(f"--under {value} is not inside the indexed folder {root}") from None
     parts = [p for p in value.replace("\\", "/").split("/") if p not in ("", ".")]
     if ".." in parts:
-        raise ValueError(f"--under must be a folder inside the indexed root, not {value!r}")
+        raise BadQueryError(f"--under must be a folder inside the indexed root, not {value!r}")
     return "/".join(parts) or None

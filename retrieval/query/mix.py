@@ -20,6 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from retrieval.errors import BadQueryError
+from retrieval.vectors import l2_normalize
+
 IMAGE_PREFIX = "img:"
 _WEIGHT = r"(?:[+-]?\d+(?:\.\d+)?:|[+-](?=\S))"
 # A term boundary: start of text or whitespace, then a weight prefix and/or img:.
@@ -44,7 +47,7 @@ def parse_query(text: str, is_image_path: Callable[[str], bool] = lambda _: Fals
     """Split a query into weighted terms. `is_image_path` says whether a bare body names an image file."""
     text = text.strip()
     if not text:
-        raise ValueError("empty query: type some words, or give an image")
+        raise BadQueryError("empty query: type some words, or give an image")
     starts = [m.start() for m in _TERM_START.finditer(text)]
     if 0 not in starts:
         starts.insert(0, 0)
@@ -60,7 +63,7 @@ def _term(piece: str, is_image_path: Callable[[str], bool]) -> MixTerm:
     weight = _weight(m["weight"])
     body = m["body"].strip()
     if not body:
-        raise ValueError(f"query term {piece!r} has a weight but nothing to weigh: write e.g. '+dog' or '2:beach'")
+        raise BadQueryError(f"query term {piece!r} has a weight but nothing to weigh: write e.g. '+dog' or '2:beach'")
     if m["img"] or is_image_path(body):
         return MixTerm(weight, image_ref=body)
     return MixTerm(weight, text=body)
@@ -81,9 +84,9 @@ def parse_weights(value: str | None, n_terms: int) -> list[float] | None:
     try:
         weights = [float(w) for w in value.split(",")]
     except ValueError:
-        raise ValueError(f"--weights must be numbers separated by commas, like 0.7,0.3, not {value!r}") from None
+        raise BadQueryError(f"--weights must be numbers separated by commas, like 0.7,0.3, not {value!r}") from None
     if len(weights) != n_terms:
-        raise ValueError(f"--weights has {len(weights)} number(s) but the query has {n_terms} term(s) "
+        raise BadQueryError(f"--weights has {len(weights)} number(s) but the query has {n_terms} term(s) "
                          "(the query's terms, then --image): give one weight per term")
     return weights
 
@@ -91,7 +94,6 @@ def parse_weights(value: str | None, n_terms: int) -> list[float] | None:
 def mix(vectors: np.ndarray, weights: Sequence[float]) -> np.ndarray:
     """normalize(sum_i w_i * v_i): the query vector of a mixed query."""
     total = np.asarray(weights, dtype=np.float32) @ np.asarray(vectors, dtype=np.float32)
-    norm = float(np.linalg.norm(total))
-    if norm < 1e-6:
-        raise ValueError("the weighted terms cancel out (their sum is zero): change a weight")
-    return (total / norm).astype(np.float32)
+    if float(np.linalg.norm(total)) < 1e-6:
+        raise BadQueryError("the weighted terms cancel out (their sum is zero): change a weight")
+    return l2_normalize(total)

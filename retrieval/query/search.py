@@ -12,6 +12,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
+from retrieval.errors import BadQueryError, UnknownItemError
 from retrieval.models.encoder import ClipEncoder
 from retrieval.query.filters import MediaFilter, matches
 from retrieval.query.grouping import Segment, group_duplicates, merge_segments
@@ -21,12 +22,9 @@ from retrieval.rerank.reranker import RerankReport
 from retrieval.settings import Settings
 from retrieval.query.mix import mix
 from retrieval.store.vector_index import Neighbours
+from retrieval.vectors import l2_normalize
 
 SearchKind = Literal["any", "image", "video"]
-
-
-class UnknownItemError(ValueError):
-    """A path that names no indexed item (more-like-this, image terms)."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +49,7 @@ class Query:
 
     def __post_init__(self) -> None:
         if not (self.text and self.text.strip()) and self.image is None and not self.terms and self.like is None:
-            raise ValueError("a query needs text, an image, or both")
+            raise BadQueryError("a query needs text, an image, or both")
 
 
 @dataclass(frozen=True)
@@ -124,7 +122,7 @@ def best_frame_per_media(neighbours: Neighbours) -> list[BestFrame]:
 def blend(image_vector: np.ndarray, text_vector: np.ndarray, text_weight: float) -> np.ndarray:
     """normalize((1 - a) * image + a * text): the composed query of SQUARE's SQAF."""
     mixed = (1.0 - text_weight) * image_vector + text_weight * text_vector
-    return (mixed / max(float(np.linalg.norm(mixed)), 1e-12)).astype(np.float32)
+    return l2_normalize(mixed)
 
 
 class Searcher:
@@ -198,7 +196,7 @@ class Searcher:
         if not frames:
             raise UnknownItemError(f"media id {media_id} has no vectors in the index")
         mean = self.store.frames.vectors(np.array([f.vector_id for f in frames], dtype=np.int64)).mean(axis=0)
-        return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+        return l2_normalize(mean)
 
     # -- filters ------------------------------------------------------------------------------
 
@@ -231,7 +229,7 @@ class Searcher:
         search widens until k results remain after the score cutoff and duplicate collapsing.
         """
         if k < 1:
-            raise ValueError("k must be at least 1")
+            raise BadQueryError("k must be at least 1")
         shape = shape or self.default_shape
         media_filter = dataclasses.replace(shape.filter, kind=None if kind == "any" else kind)
         self.store.refresh()

@@ -5,39 +5,23 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 from PIL import Image
 
 from retrieval.models.encoder import ClipEncoder
 from retrieval.rerank.backends.base import BackendError, RerankBackend
-from retrieval.rerank.candidates import CandidateOptions, build_candidate
-from retrieval.rerank.fusion import RankedList, collapse_duplicates, combsum, round_robin_interleave, rrf
+from retrieval.rerank.candidates import CandidateOptions, media_image
+from retrieval.rerank.fusion import RankedList, collapse_duplicates, round_robin_interleave
+from retrieval.rerank.methods import Fuser, fusion_spec, reranker_spec
 from retrieval.rerank.prompts import sqaf_caption_prompt
-from retrieval.rerank.reranker import Candidate, RerankMethod, RerankOptions, RerankQuery, Reranker, RerankReport
-from retrieval.query.filters import MediaFilter
-from retrieval.query.search import (Query, ResultShape, SearchHit, SearchKind, SearchResponse, Searcher, StageTimings,
+from retrieval.rerank.reranker import Reranker
+from retrieval.rerank.types import Candidate, RerankOptions, RerankQuery, RerankReport
+from retrieval.query.request import SearchRequest
+from retrieval.store.catalog import Catalog
+from retrieval.query.search import (Query, ResultShape, SearchHit, SearchResponse, Searcher, StageTimings,
                               blend)
 from retrieval.settings import Settings
-
-FusionMethod = Literal["combsum", "rrf", "vic"]
-FUSION_METHODS: tuple[str, ...] = ("combsum", "rrf", "vic")
-
-
-@dataclass(frozen=True)
-class SearchRequest:
-    query: Query
-    k: int = 10
-    kind: SearchKind = "any"
-    rerank: RerankMethod | None = None
-    rerank_k: int | None = None  # None: the settings' rerank_k
-    fuse: FusionMethod | None = None  # videos: fuse best-frame, mean-pooled and subtitle retrievers
-    filter: MediaFilter = MediaFilter()  # folder, dates, extensions (the kind is `kind`)
-    min_score: float | None = None  # None: the settings' min_score
-    collapse: bool = True  # identical files, and near-duplicates above the threshold, into one result
-    page: int = 1  # 1-based; k results per page
 
 
 def make_backend(settings: Settings) -> tuple[RerankBackend, str]:
@@ -50,13 +34,9 @@ def make_backend(settings: Settings) -> tuple[RerankBackend, str]:
         return backend, settings.reranker_model
     from retrieval.rerank.backends.local import LocalBackend
 
-    if settings.profile == "tiny":
-        from retrieval.models.tiny_vlm import build_tiny_qwen2_vl
-
-        path = build_tiny_qwen2_vl(settings.cache_dir / "models" / "tiny-qwen2-vl-v1")
-        return LocalBackend(path, settings.device, max_pixels=settings.reranker_max_pixels), "tiny-qwen2-vl"
-    return LocalBackend(settings.reranker_model, settings.device,
-                        max_pixels=settings.reranker_max_pixels), settings.reranker_model
+    build = settings.model_profile.build_reranker
+    source = build(settings.cache_dir) if build is not None else settings.reranker_model
+    return LocalBackend(source, settings.device, max_pixels=settings.reranker_max_pixels), settings.reranker_name
 
 
 def make_reranker(settings: Settings, backend: RerankBackend, model_name: str) -> Reranker:
@@ -68,6 +48,15 @@ def make_reranker(settings: Settings, backend: RerankBackend, model_name: str) -
 def candidate_options(settings: Settings) -> CandidateOptions:
     s = settings
     return CandidateOptions(s.grid_cell_size, s.max_image_pixels, s.sgrid_frames_side, s.sgrid_size)
+
+
+def build_candidate(hit: SearchHit, catalog: Catalog, options: CandidateOptions) -> Candidate:
+    """What the reranking model is shown of one hit: the photo, or the video's S-Grid and its subtitles."""
+    image = media_image(hit.path, hit.kind, options)
+    subtitle = None
+    if hit.kind == "video":
+        subtitle = " ".join(cue.text for cue in catalog.subtitles_of(hit.media_id)) or None
+    return Candidate(image, subtitle)
 
 
 def sqaf_query(backend: RerankBackend, encoder: ClipEncoder, text: str, reference: Image.Image, base: np.ndarray,
@@ -102,15 +91,6 @@ class SearchService:
         return make_reranker(self.settings, self._backend, self._backend_name)
 
     def run(self, request: SearchRequest) -> SearchResponse:
-        if request.k < 1:
-            raise ValueError("k must be at least 1")
-        if request.fuse and request.kind != "video":
-            raise ValueError("fusion combines video retrievers: use it with kind video")
-        if request.page < 1:
-            raise ValueError("page must be at least 1")
-        if (request.rerank or request.fuse == "vic") and (request.query.terms or request.query.like is not None):
-            raise ValueError("the reranker needs a text or image query: mixed and more-like-this queries are "
-                             "not reranked (drop --rerank)")
         started = time.perf_counter()
         vector = self.searcher.encode(request.query)
         encode_s = time.perf_counter() - started
@@ -124,9 +104,10 @@ class SearchService:
         depth = max(end, rerank_k) if (request.rerank or request.fuse) else end
         shape = self.result_shape(request)
         started = time.perf_counter()
-        if request.fuse in ("combsum", "rrf"):
-            hits = self._fused(vector, depth, request.fuse, shape)
-        elif request.fuse == "vic":
+        fusion = fusion_spec(request.fuse) if request.fuse else None
+        if fusion is not None and fusion.fuse is not None:
+            hits = self._fused(vector, depth, fusion.fuse, shape)
+        elif fusion is not None:
             hits = self._video_retrievers_interleaved(vector, depth, shape)
         else:
             hits = self.searcher.search_vector(vector, depth, request.kind, shape)
@@ -135,7 +116,7 @@ class SearchService:
         report, rerank_s = None, 0.0
         if not hits:
             pass  # nothing to rerank: an empty result, not a model call over no candidates
-        elif request.fuse == "vic":
+        elif fusion is not None and fusion.needs_model:
             hits, report, rerank_s = self._vic(request, hits, rerank_k)
         elif request.rerank:
             hits, report, rerank_s = self._rerank(request, hits[:rerank_k], hits[rerank_k:])
@@ -170,7 +151,7 @@ class SearchService:
         if query.composed and not query.text:
             query = RerankQuery("find images like this one", request.query.image)
         method = request.rerank
-        if method == "sgrid" and any(h.kind != "video" for h in head):
+        if any(h.kind not in reranker_spec(method).media for h in head):
             method = "grid"  # S-Grids are for videos; photos among the candidates go on a marked grid
         report = reranker.rerank(method, query, candidates)
         return [head[i] for i in report.order] + tail, report, time.perf_counter() - started
@@ -208,9 +189,9 @@ class SearchService:
             self._subtitle_vectors = (generation, dict(zip(ids, encoded)))
         return {m: float(v @ vector) for m, v in self._subtitle_vectors[1].items()}
 
-    def _fused(self, vector: np.ndarray, depth: int, method: FusionMethod, shape: ResultShape) -> list[SearchHit]:
+    def _fused(self, vector: np.ndarray, depth: int, fuse: Fuser, shape: ResultShape) -> list[SearchHit]:
         lists, by_id = self._video_lists(vector, depth, shape)
-        fused = combsum(lists) if method == "combsum" else rrf(lists)
+        fused = fuse(lists)
         return [dataclasses.replace(by_id[m], score=s, first_stage_rank=i + 1)
                 for i, (m, s) in enumerate(zip(fused.ids, fused.scores))]
 

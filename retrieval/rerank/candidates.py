@@ -1,4 +1,4 @@
-"""Turn first-stage hits into what the reranking model is shown: photos, or videos as S-Grids."""
+"""Turn media files into what the reranking model is shown: photos, or videos as S-Grids."""
 
 from __future__ import annotations
 
@@ -7,12 +7,9 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from retrieval.store.catalog import Catalog
 from retrieval.store.ids import MediaKind
 from retrieval.media.image_io import load_rgb
 from retrieval.rerank.grids import make_video_sgrid
-from retrieval.rerank.reranker import Candidate
-from retrieval.query.search import SearchHit
 from retrieval.media.video_frames import read_uniform_frames
 
 
@@ -46,11 +43,3 @@ def media_image(path: Path, kind: MediaKind, options: CandidateOptions) -> Image
         return video_sgrid(path, options)
     except Exception as e:  # moved, deleted or broken since it was indexed
         return unavailable_image(options.cell_size, type(e).__name__)
-
-
-def build_candidate(hit: SearchHit, catalog: Catalog, options: CandidateOptions) -> Candidate:
-    image = media_image(hit.path, hit.kind, options)
-    subtitle = None
-    if hit.kind == "video":
-        subtitle = " ".join(cue.text for cue in catalog.subtitles_of(hit.media_id)) or None
-    return Candidate(image, subtitle)

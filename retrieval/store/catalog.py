@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from retrieval.query.filters import FilterRow
+from retrieval.errors import IndexSchemaError
 from retrieval.store.ids import MediaKind
 
 SCHEMA_VERSION = "1"
@@ -99,6 +99,17 @@ class SkipRecord:
 
 
 @dataclass(frozen=True)
+class FilterRow:
+    """What a filter looks at of one catalog item."""
+
+    media_id: int
+    path: str  # relative to the root, '/'-separated
+    kind: MediaKind
+    mtime_ns: int
+    taken_at: str | None  # EXIF DateTimeOriginal in ISO 8601, when the file has one
+
+
+@dataclass(frozen=True)
 class CatalogCounts:
     images: int
     videos: int
@@ -124,6 +135,17 @@ class Catalog:
         with self._lock:
             self._db.executescript(_SCHEMA)
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+
+    def check_schema(self) -> None:
+        """Refuse a catalog written with another layout than this code reads (rclip's ensure_version does the same).
+
+        Version 1 is the only layout so far, so there is nothing to migrate: a newer or unknown one is an error.
+        """
+        found = self.get_meta("schema_version")  # sqlite3.DatabaseError without a meta table
+        if found != SCHEMA_VERSION:
+            raise IndexSchemaError(
+                f"{self.path} was written with catalog schema {found or 'unknown'}; this gridrank reads schema "
+                f"{SCHEMA_VERSION}. Rebuild it with `gridrank index ROOT --rebuild`, or use the gridrank that wrote it")
 
     def close(self) -> None:
         self._db.close()

@@ -22,6 +22,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from retrieval.errors import SettingsError
+
 IndexFamily = Literal["flat", "ivf", "hnsw"]
 
 FLAT_MAX_VECTORS = 100_000
@@ -41,7 +43,7 @@ ID_BYTES = 8
 ID_MAP_BYTES = 48
 
 
-class IndexFactoryError(ValueError):
+class IndexFactoryError(SettingsError):
     """A forced factory string that gridrank cannot use; the message says which forms work."""
 
 

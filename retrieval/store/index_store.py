@@ -18,31 +18,22 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from retrieval.errors import IndexBusyError, IndexNotFoundError, IndexSchemaError, ModelMismatchError
 from retrieval.store.catalog import Catalog, FrameRecord, MediaRecord, SubtitleCue
 from retrieval.store.ids import media_id_range
 from retrieval.store.vector_index import VectorIndex
+from retrieval.vectors import l2_normalize
 
 CATALOG_FILE = "catalog.sqlite"
 LOCK_FILE = ".writer.lock"
 FRAME_INDEX_KEY = "frame_index"
-
-
-class IndexNotFoundError(FileNotFoundError):
-    pass
-
-
-class ModelMismatchError(ValueError):
-    pass
-
-
-class IndexBusyError(RuntimeError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -79,6 +70,24 @@ def remove_index(index_dir: Path) -> None:
         path.unlink()
 
 
+def _open_catalog(path: Path, create: bool) -> Catalog:
+    """The catalog at `path` (its tables made first when `create`), if its schema is the one this code reads."""
+    catalog = None
+    try:
+        catalog = Catalog(path)
+        if create:
+            catalog.create_schema()
+        catalog.check_schema()
+        return catalog
+    except (IndexSchemaError, sqlite3.DatabaseError) as e:
+        if catalog is not None:
+            catalog.close()
+        if isinstance(e, IndexSchemaError):
+            raise
+        raise IndexSchemaError(f"{path} is not a gridrank catalog ({e}): delete the index folder, or pass another "
+                               "--index, and run `gridrank index ROOT` again") from None
+
+
 def _faiss_paths(index_dir: Path, generation: int) -> tuple[Path, Path]:
     return index_dir / f"frames-{generation}.faiss", index_dir / f"videos-{generation}.faiss"
 
@@ -101,7 +110,7 @@ class IndexStore:
             raise IndexNotFoundError(
                 f"no gridrank index in {index_dir}: run `gridrank index ROOT` first, or pass --index DIR"
             )
-        return cls(index_dir, Catalog(index_dir / CATALOG_FILE))
+        return cls(index_dir, _open_catalog(index_dir / CATALOG_FILE, create=False))
 
     @classmethod
     def open_for_writing(cls, index_dir: Path, root: Path, model: str, pretrained: str, dim: int) -> IndexStore:
@@ -114,8 +123,11 @@ class IndexStore:
         except OSError:
             os.close(lock_fd)
             raise IndexBusyError(f"another `gridrank index` is writing {index_dir}; wait for it to finish") from None
-        catalog = Catalog(index_dir / CATALOG_FILE)
-        catalog.create_schema()
+        try:
+            catalog = _open_catalog(index_dir / CATALOG_FILE, create=True)
+        except IndexSchemaError:
+            os.close(lock_fd)
+            raise
         if catalog.get_meta("model") is None:
             catalog.begin()
             for key, value in {"model": model, "pretrained": pretrained, "dim": str(dim),
@@ -197,8 +209,7 @@ class IndexStore:
         self.catalog.put_media(record, frames, cues)
         self.frames.add(np.array([f.vector_id for f in frames], dtype=np.int64), frame_vectors)
         if record.kind == "video":
-            mean = frame_vectors.mean(axis=0)
-            mean /= max(float(np.linalg.norm(mean)), 1e-12)
+            mean = l2_normalize(frame_vectors.mean(axis=0))
             self.videos.add(np.array([record.id], dtype=np.int64), mean[None, :])
 
     def delete_media(self, record: MediaRecord) -> None:

@@ -24,7 +24,8 @@ def test_rrf_exact_values_with_k_60():
 
 def test_rrf_other_k_and_ignores_scores():
     fused = rrf([ranked("x", "y", scores=[0.1, 100.0])], k=0)
-    assert fused.ids == ["x", "y"] and fused.scores == [1.0, 0.5]
+    assert fused.ids == ["x", "y"]
+    assert fused.scores == [1.0, 0.5]
     with pytest.raises(ValueError):
         rrf([ranked("x")], k=-1)
 
@@ -60,7 +61,8 @@ def test_all_equal_scores_normalize_to_zero_without_dividing_by_zero():
     assert minmax_normalize([]) == []
     assert minmax_normalize([1, 3, 2]) == [0.0, 1.0, 0.5]
     fused = combsum([ranked("a", "b", scores=[4, 4]), ranked("b", "a", scores=[1, 0])])
-    assert fused.ids == ["b", "a"] and fused.scores == [1.0, 0.0]
+    assert fused.ids == ["b", "a"]
+    assert fused.scores == [1.0, 0.0]
 
 
 def test_empty_inputs():

@@ -37,7 +37,8 @@ def order(text, n, marks=None):
 def test_formats(text):
     result = parse_ranking(text, 3)
     assert result.order == [2, 0, 1]
-    assert result.mentioned == 3 and result.complete
+    assert result.mentioned == 3
+    assert result.complete
 
 
 def test_letters_with_explicit_marks():
@@ -57,20 +58,23 @@ def test_numbers_with_numeric_marks_ignore_letters():
 def test_single_letter_answer_for_first():
     result = parse_ranking("C", 5, letter_marks(5))
     assert result.order == [2, 0, 1, 3, 4]
-    assert result.mentioned == 1 and not result.complete
+    assert result.mentioned == 1
+    assert not result.complete
 
 
 def test_drops_out_of_range_and_repeated_ids_and_appends_missing_in_first_stage_order():
     result = parse_ranking("[5, 0, 9, 2, 5, 2, 7]", 6)
     assert result.order == [4, 1, 0, 2, 3, 5]
-    assert result.mentioned == 2 and not result.complete
+    assert result.mentioned == 2
+    assert not result.complete
 
 
 def test_no_ids_gives_first_stage_order():
     texts = ("", "I cannot tell.", "{}", "[]", "A dog is a good boy", '```json\n{"ranking": []}')
     for text in texts:
         result = parse_ranking(text, 4)
-        assert result.order == [0, 1, 2, 3] and result.mentioned == 0
+        assert result.order == [0, 1, 2, 3]
+        assert result.mentioned == 0
 
 
 def test_articles_and_pronouns_are_not_letter_ids():
@@ -118,7 +122,8 @@ def test_cot_reasoning_from_json():
     text = "Here you go:\n```json\n" + json.dumps(payload) + "\n```"
     cot = parse_cot(text, 3)
     assert cot.reasoning == payload["reasoning"]
-    assert cot.ranking.order == [1, 0, 2] and cot.ranking.complete
+    assert cot.ranking.order == [1, 0, 2]
+    assert cot.ranking.complete
 
 
 def test_cot_structured_reasoning_is_kept_as_json_text():

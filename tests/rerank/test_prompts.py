@@ -21,7 +21,8 @@ def text_before(prompt, image_index):
     """The text part right before ImageRef(image_index)."""
     parts = prompt.user_parts
     position = parts.index(ImageRef(image_index))
-    assert position > 0 and isinstance(parts[position - 1], str)
+    assert position > 0
+    assert isinstance(parts[position - 1], str)
     return parts[position - 1]
 
 
@@ -53,7 +54,8 @@ def test_cot_prompt_separate_images_are_labelled(composed):
     assert prompt.image_indices == list(range(offset + 5))
     for i, mark in enumerate(marks):
         assert text_before(prompt, offset + i).endswith(f"Image {mark}:")
-    assert '"reasoning"' in prompt.text and '"ranking"' in prompt.text
+    assert '"reasoning"' in prompt.text
+    assert '"ranking"' in prompt.text
     assert "[1, 3, 2]" in prompt.text  # numbers are asked for as JSON numbers
 
 
@@ -66,7 +68,8 @@ def test_cot_prompt_deconstructs_text_query_into_elements():
 
 def test_cot_prompt_composed_asks_what_to_keep_and_each_change():
     text = cot_prompt(CHANGE, number_marks(3), composed=True).text
-    assert "kept from the reference" in text and "each change" in text
+    assert "kept from the reference" in text
+    assert "each change" in text
     assert "subject, action" not in text
 
 
@@ -106,7 +109,8 @@ def test_sgrid_prompt_subtitle_lines_only_where_given():
     subtitles = ["and it's a goal!", None, "", "what a   save\nby the keeper"]
     prompt = sgrid_ranking_prompt(QUERY, 4, subtitles)
     assert "Subtitle-1: and it's a goal!\n" in prompt.text
-    assert "Subtitle-2" not in prompt.text and "Subtitle-3" not in prompt.text
+    assert "Subtitle-2" not in prompt.text
+    assert "Subtitle-3" not in prompt.text
     assert "Subtitle-4: what a save by the keeper\n" in prompt.text  # whitespace folded
     # Each subtitle follows its own video's grid.
     assert prompt.user_parts[prompt.user_parts.index(ImageRef(0)) + 1].startswith("\nSubtitle-1:")
@@ -115,7 +119,8 @@ def test_sgrid_prompt_subtitle_lines_only_where_given():
 def test_sgrid_prompt_cuts_long_subtitles_and_checks_count():
     prompt = sgrid_ranking_prompt(QUERY, 1, ["word " * 500], max_subtitle_chars=50)
     line = next(l for l in prompt.text.splitlines() if l.startswith("Subtitle-1:"))
-    assert len(line) <= len("Subtitle-1: ") + 51 and line.endswith("…")
+    assert len(line) <= len("Subtitle-1: ") + 51
+    assert line.endswith("…")
     with pytest.raises(ValueError, match="subtitles"):
         sgrid_ranking_prompt(QUERY, 3, ["a"])
 
@@ -125,7 +130,8 @@ def test_sqaf_prompt_shows_reference_and_asks_for_one_sentence():
     assert prompt.image_indices == [0]
     assert prompt.user_parts[0] == ImageRef(0)
     assert f'"{CHANGE}"' in prompt.text
-    assert "one sentence" in prompt.text and "target image" in prompt.text
+    assert "one sentence" in prompt.text
+    assert "target image" in prompt.text
 
 
 def test_text_parts_are_merged_between_images():

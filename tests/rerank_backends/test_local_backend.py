@@ -38,7 +38,8 @@ def test_first_token_logprobs_over_marks(tiny_backend, two_images):
     # Log-probabilities of distinct tokens of one distribution: their probabilities sum below 1.
     assert sum(math.exp(v) for v in values) < 1
     assert len(set(values)) > 1
-    assert scores.visual_tokens > 0 and scores.prompt_tokens > scores.visual_tokens
+    assert scores.visual_tokens > 0
+    assert scores.prompt_tokens > scores.visual_tokens
 
 
 def test_multi_token_mark_is_refused(tiny_backend, two_images):

@@ -51,22 +51,27 @@ def test_generate_sends_model_images_and_reads_usage(serve, two_images):
     server, backend = serve(Reply(body=completion("C > A > B", usage={"prompt_tokens": 612, "completion_tokens": 7})))
     result = backend.generate(PROMPT, two_images, max_new_tokens=64)
     assert (result.text, result.prompt_tokens, result.completion_tokens) == ("C > A > B", 612, 7)
-    assert result.visual_tokens is None and result.seconds > 0
+    assert result.visual_tokens is None
+    assert result.seconds > 0
     (request,) = server.requests
     assert request["path"] == "/v1/chat/completions"
     assert request["headers"]["Authorization"] == "Bearer k"
     body = request["json"]
-    assert body["model"] == MODEL and body["temperature"] == 0 and body["max_tokens"] == 64
+    assert body["model"] == MODEL
+    assert body["temperature"] == 0
+    assert body["max_tokens"] == 64
     system, user = body["messages"]
     assert system == {"role": "system", "content": "You rank images."}
     images = [part["image_url"]["url"] for part in user["content"] if part["type"] == "image_url"]
-    assert len(images) == 2 and all(url.startswith("data:image/jpeg;base64,") for url in images)
+    assert len(images) == 2
+    assert all(url.startswith("data:image/jpeg;base64,") for url in images)
 
 
 def test_missing_usage_leaves_counts_unknown(serve, two_images):
     _, backend = serve(Reply(body=completion("[1, 2]")))
     result = backend.generate(PROMPT, two_images, max_new_tokens=8)
-    assert result.prompt_tokens is None and result.completion_tokens is None
+    assert result.prompt_tokens is None
+    assert result.completion_tokens is None
 
 
 @pytest.mark.parametrize("body", ["<html>502 from a proxy</html>", {"error": "no choices here"}, completion(None)])
@@ -89,7 +94,9 @@ def test_timeout_is_retried_then_a_backend_error(serve, two_images):
     with pytest.raises(BackendError) as error:
         backend.generate(PROMPT, two_images, max_new_tokens=8)
     message = str(error.value)
-    assert server.base_url in message and "3 tries" in message and "no answer within 0.2 s" in message
+    assert server.base_url in message
+    assert "3 tries" in message
+    assert "no answer within 0.2 s" in message
     assert len(server.requests) == 3
 
 

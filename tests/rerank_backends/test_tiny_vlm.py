@@ -7,7 +7,8 @@ import json
 from transformers import AutoModelForImageTextToText, AutoProcessor, Qwen2VLForConditionalGeneration
 
 from retrieval.rerank.marks import LETTERS
-from retrieval.models.tiny_vlm import SPECIAL_TOKENS, build_tiny_qwen2_vl, qwen2_vl_2b_sized_config, train_tokenizer
+from benchmarks.sized_models import qwen2_vl_2b_sized_config
+from retrieval.models.tiny_vlm import SPECIAL_TOKENS, build_tiny_qwen2_vl, train_tokenizer
 
 
 def test_loads_through_the_same_auto_classes_as_real_qwen_vl(tiny_vlm_dir):
@@ -16,7 +17,8 @@ def test_loads_through_the_same_auto_classes_as_real_qwen_vl(tiny_vlm_dir):
     assert isinstance(model, Qwen2VLForConditionalGeneration)
     assert type(processor).__name__ == "Qwen2VLProcessor"
     assert model.config.text_config.num_hidden_layers == 2
-    assert processor.image_processor.patch_size == 14 and processor.image_processor.merge_size == 2
+    assert processor.image_processor.patch_size == 14
+    assert processor.image_processor.merge_size == 2
 
 
 def test_every_mark_letter_is_a_single_token(tiny_vlm_dir):

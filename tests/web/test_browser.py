@@ -168,7 +168,9 @@ def test_a_reranked_search_shows_moves_and_what_the_model_saw(page, screenshots)
     page.wait_for_selector("#search-saw-images img")
     text = panel.inner_text()
     assert "What the model saw · marked grid · 1 call" in text
-    assert "prompt tokens" in text and "Parsed ranking" in text and "rerank (MLLM)" in text
+    assert "prompt tokens" in text
+    assert "Parsed ranking" in text
+    assert "rerank (MLLM)" in text
     page.locator("#search-saw-images img").first.evaluate("img => img.decode()")
     save_element_screenshot(panel, screenshots, "rerank_panel")
     save_screenshot(page, screenshots, "search_reranked", readme=False)
@@ -184,7 +186,8 @@ def test_composed_search_with_an_uploaded_image(page, screenshots, tmp_path):
     page.wait_for_function("document.querySelector('#composed-summary').innerText.includes('was not used')")
     assert page.locator("#composed-gallery .thumbnail-item").count() == 0
     toast = page.locator("[data-testid=toast-body]")  # a gr.Warning, not an error page
-    assert "not_a_photo.png was not used" in toast.inner_text() and "not an image" in toast.inner_text()
+    assert "not_a_photo.png was not used" in toast.inner_text()
+    assert "not an image" in toast.inner_text()
     page.locator("[data-testid=toast-close]").click()
     toast.wait_for(state="detached")
 
@@ -207,7 +210,8 @@ def test_video_moments_start_at_the_match(page, web_server, screenshots):
     # Four sample videos, one a re-encoded copy of another: it collapses into its original's result.
     page.wait_for_selector("#video-sgrid-2 img")
     hits = web_server.backend.search("a red ball bouncing", None, 4, "video").hits
-    assert len(hits) == 3 and sum(len(h.duplicates) for h in hits) == 1
+    assert len(hits) == 3
+    assert sum(len(h.duplicates) for h in hits) == 1
     assert page.locator("#video-hit-3").first.is_hidden()
     expected = {h.path.name: h.timestamp for h in hits}
     catalog = web_server.backend.searcher.store.catalog

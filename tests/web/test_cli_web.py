@@ -29,17 +29,21 @@ def test_serve_defaults_to_loopback(run_cli, web_index, served):
 def test_serve_warns_loudly_when_open_without_sign_in(run_cli, web_index, served, tmp_path):
     _, index_dir = web_index
     result = run_cli("serve", "--index", index_dir, "--host", "0.0.0.0", "--port", "8123")
-    assert result.code == 0 and "WARNING" in result.err and "no sign-in" in result.err
+    assert result.code == 0
+    assert "WARNING" in result.err
+    assert "no sign-in" in result.err
     assert served[-1][2].port == 8123
 
     result = run_cli("serve", "--index", index_dir, "--host", "0.0.0.0", "--auth", "ann:pw")
-    assert "WARNING" not in result.err and served[-1][2].credentials == [("ann", "pw")]
+    assert "WARNING" not in result.err
+    assert served[-1][2].credentials == [("ann", "pw")]
 
     auth_file = tmp_path / "users"
     auth_file.write_text("# team\nann:pw\nbob:pa:ss\n")
     result = run_cli("serve", "--index", index_dir, "--host", "0.0.0.0", "--auth-file", auth_file, "--read-only")
     assert "WARNING" not in result.err
-    assert served[-1][2].credentials == [("ann", "pw"), ("bob", "pa:ss")] and served[-1][2].read_only
+    assert served[-1][2].credentials == [("ann", "pw"), ("bob", "pa:ss")]
+    assert served[-1][2].read_only
 
 
 @pytest.mark.parametrize("args, message", [
@@ -49,7 +53,9 @@ def test_serve_warns_loudly_when_open_without_sign_in(run_cli, web_index, served
 def test_serve_user_errors_exit_2(run_cli, web_index, served, args, message):
     _, index_dir = web_index
     result = run_cli("serve", "--index", index_dir, *args)
-    assert result.code == 2 and message in result.err and not served
+    assert result.code == 2
+    assert message in result.err
+    assert not served
 
 
 def test_demo_indexes_the_sample_media_then_serves(run_cli, served, tiny_settings):
@@ -57,5 +63,8 @@ def test_demo_indexes_the_sample_media_then_serves(run_cli, served, tiny_setting
     assert result.code == 0, result.err
     assert "indexed" in result.out
     index_dir, settings, options, encoder = served[-1]
-    assert index_dir == tiny_settings.cache_dir / "demo-index" / "tiny" and (index_dir / "catalog.sqlite").is_file()
-    assert settings.profile == "tiny" and encoder is not None and options.host == "127.0.0.1"
+    assert index_dir == tiny_settings.cache_dir / "demo-index" / "tiny"
+    assert (index_dir / "catalog.sqlite").is_file()
+    assert settings.profile == "tiny"
+    assert encoder is not None
+    assert options.host == "127.0.0.1"

@@ -8,7 +8,8 @@ import shutil
 import pytest
 from PIL import Image
 
-from app.web.handlers import MAX_K, RERANK_METHODS, Refine, UploadRejected, UserInputError
+from app.web.backend import MAX_K, RERANK_METHODS, Refine, UploadRejected
+from retrieval.errors import BadQueryError
 from app.web.indexing import IndexJobError, IndexJobs
 from sample_media import BROKEN, SAMPLE
 from retrieval.query.search import Query, Searcher
@@ -29,17 +30,21 @@ def backend(tmp_path_factory, tiny_settings, tiny_encoder):
 
 
 def test_results_are_cached_thumbnails_with_captions(backend):
-    page = backend.result_page(backend.search("a cat", None, 5, "any"), "“a cat”")
-    assert len(page.items) == 5 and page.summary.startswith("5 results")
-    assert "encode" in page.timings and "search" in page.timings and "total" in page.timings
+    page = backend.views.result_page(backend.search("a cat", None, 5, "any"), "“a cat”")
+    assert len(page.items) == 5
+    assert page.summary.startswith("5 results")
+    assert "encode" in page.timings
+    assert "search" in page.timings
+    assert "total" in page.timings
     for rank, item in enumerate(page.items, 1):
-        assert CAPTION.match(item.caption) and item.caption.startswith(f"#{rank} · ")
+        assert CAPTION.match(item.caption)
+        assert item.caption.startswith(f"#{rank} · ")
         assert item.thumbnail.parent == backend.thumbnails.directory
         with Image.open(item.thumbnail) as thumb:
             assert max(thumb.size) <= 320
         if item.hit.kind == "video":
             assert "@ 0:" in item.caption
-    again = backend.result_page(backend.search("a cat", None, 5, "any"), "")
+    again = backend.views.result_page(backend.search("a cat", None, 5, "any"), "")
     assert [i.thumbnail for i in again.items] == [i.thumbnail for i in page.items]  # made once
 
 
@@ -65,11 +70,11 @@ def test_queries_never_load_a_model_and_take_the_search_options(backend, monkeyp
     like = backend.api_search("", 3, "any", like="photos/cat_chelsea.jpg")
     assert like["hits"][0]["path"].endswith("photos/cat_chelsea.jpg")
     assert backend.searcher.encoder is encoder
-    with pytest.raises(UserInputError, match="photos/nope.jpg is not an indexed item"):
+    with pytest.raises(BadQueryError, match="photos/nope.jpg is not an indexed item"):
         backend.search("", None, 3, "any", refine=Refine(like="photos/nope.jpg"))
-    with pytest.raises(UserInputError, match="not an indexed item"):
+    with pytest.raises(BadQueryError, match="not an indexed item"):
         backend.search("img:/etc/hostname +cat", None, 3, "any")  # the server reads no other files
-    with pytest.raises(UserInputError, match="stands alone"):
+    with pytest.raises(BadQueryError, match="stands alone"):
         backend.search("cats", None, 3, "any", refine=Refine(like="photos/cat_chelsea.jpg"))
 
 
@@ -83,17 +88,18 @@ def test_queries_never_load_a_model_and_take_the_search_options(backend, monkeyp
     ("x", "any", 5, "rerank-harder"),
 ])
 def test_bad_queries_say_what_to_fix(backend, text, kind, k, rerank):
-    with pytest.raises(UserInputError):
+    with pytest.raises(BadQueryError):
         backend.search(text, None, k, kind, rerank)
 
 
 def test_the_rerank_menus_offer_the_methods_of_the_core():
-    from app.web.handlers import API_RERANK_METHODS, FUSION_METHODS, VIDEO_RERANK_METHODS
-    from retrieval.rerank.reranker import RERANK_METHODS as CORE
-    from retrieval.query.service import FUSION_METHODS as CORE_FUSION
+    from app.web.backend import API_RERANK_METHODS, FUSION_METHODS, VIDEO_RERANK_METHODS
+    from retrieval.rerank.methods import FUSION_METHODS as CORE_FUSION, RERANK_METHODS as CORE
 
-    assert RERANK_METHODS == ("none", "grid", "cot", "first") and VIDEO_RERANK_METHODS == ("none", "sgrid")
-    assert FUSION_METHODS == ("none", *CORE_FUSION) and API_RERANK_METHODS == ("none", *CORE)
+    assert RERANK_METHODS == ("none", "grid", "cot", "first")
+    assert VIDEO_RERANK_METHODS == ("none", "sgrid")
+    assert FUSION_METHODS == ("none", *CORE_FUSION)
+    assert API_RERANK_METHODS == ("none", *CORE)
 
 
 def test_uploads_are_decoded_with_the_guard(backend, tmp_path):
@@ -117,16 +123,19 @@ def test_uploads_are_decoded_with_the_guard(backend, tmp_path):
 def test_composed_query_gives_results(backend):
     image = backend.load_upload(str(next(SAMPLE.rglob("cat_*.jpg"))))
     hits = backend.search("but asleep", image, 4, "image").hits
-    assert len(hits) == 4 and all(h.kind == "image" for h in hits)
+    assert len(hits) == 4
+    assert all(h.kind == "image" for h in hits)
 
 
 def test_detail_of_a_photo_is_a_bounded_preview(backend):
     hit = backend.search("a photo", None, 1, "image").hits[0]
-    detail = backend.detail(hit)
-    assert detail.video is None and detail.image is not None
+    detail = backend.views.detail(hit)
+    assert detail.video is None
+    assert detail.image is not None
     with Image.open(detail.image) as preview:
         assert max(preview.size) <= 1600
-    assert str(hit.path) in detail.text and "Open the original" in detail.text
+    assert str(hit.path) in detail.text
+    assert "Open the original" in detail.text
 
 
 def _red_ball(backend):
@@ -137,20 +146,23 @@ def _red_ball(backend):
 def test_video_moments_have_sgrid_player_start_and_subtitles(backend):
     red_ball, hits = _red_ball(backend)
     response = backend.search("a red ball", None, len(hits), "video", refine=EVERY_ITEM)
-    results = {r.hit.path.name: r for r in backend.video_results(response)}
+    results = {r.hit.path.name: r for r in backend.views.video_results(response)}
     assert len(results) == len(hits)
     result = results["red_ball_bouncing.mp4"]
     with Image.open(result.sgrid) as grid:
         assert grid.size == (448, 448)
-    assert result.video == red_ball.path.resolve() and result.start == red_ball.timestamp
+    assert result.video == red_ball.path.resolve()
+    assert result.start == red_ball.timestamp
     vtt = result.subtitles.read_text()
-    assert vtt.startswith("WEBVTT") and "bounces to the right" in vtt
+    assert vtt.startswith("WEBVTT")
+    assert "bounces to the right" in vtt
     assert "best moment" in result.caption
     assert re.search(r"best moment \*\*\d:\d\d\.\d \(\d:\d\d\.\d-\d:\d\d\.\d\)", result.caption)  # the segment
     assert results["yellow_sun_rising.mp4"].subtitles is None
 
-    detail = backend.detail(red_ball)
-    assert detail.video == red_ball.path.resolve() and detail.start == red_ball.timestamp
+    detail = backend.views.detail(red_ball)
+    assert detail.video == red_ball.path.resolve()
+    assert detail.start == red_ball.timestamp
     assert detail.subtitles is not None
 
 
@@ -168,8 +180,11 @@ def test_index_the_served_folder_again_with_new_and_broken_files(backend):
     jobs = IndexJobs(backend)
     jobs.start(str(root))
     snap = jobs.wait(60)
-    assert snap.state == "done" and snap.fraction == 1.0
-    assert snap.indexed == 1 and snap.skipped == 1 and snap.done == snap.total == 2
+    assert snap.state == "done"
+    assert snap.fraction == 1.0
+    assert snap.indexed == 1
+    assert snap.skipped == 1
+    assert snap.done == snap.total == 2
     assert [path for path, _ in snap.skipped_files] == ["broken.jpg"]
     assert "not an image" in snap.skipped_files[0][1]
     assert backend.index_dir == root / ".gridrank"  # same index, updated in place
@@ -185,7 +200,8 @@ def test_cancel_keeps_serving_the_old_index(backend, tmp_path):
     jobs.start(str(other))
     jobs.cancel()
     snap = jobs.wait(60)
-    assert snap.state == "cancelled" and "Index again to resume" in snap.message
+    assert snap.state == "cancelled"
+    assert "Index again to resume" in snap.message
     assert snap.done < snap.total
     assert backend.root == served  # half-done indexes are not swapped in
     partial = Searcher.open(other / ".gridrank", backend.settings, encoder=backend.searcher.encoder)
@@ -201,7 +217,8 @@ def test_indexing_another_folder_switches_the_app_to_it(backend, tmp_path):
     jobs.start(str(other))
     snap = jobs.wait(60)
     assert snap.state == "done", snap.message
-    assert backend.root == other.resolve() and backend.index_dir == other.resolve() / ".gridrank"
+    assert backend.root == other.resolve()
+    assert backend.index_dir == other.resolve() / ".gridrank"
     assert swaps == [other.resolve()]
     assert backend.access.roots == (other.resolve(),)
     assert {h.kind for h in backend.search("x", None, 10, "any").hits} == {"video"}

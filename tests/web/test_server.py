@@ -74,23 +74,29 @@ def test_api_search_returns_the_same_paths_as_the_cli(client, web_server, web_in
 def test_api_search_takes_an_optional_rerank(client, web_server):
     first = web_server.backend.searcher.search(Query("coffee"), 4, "image").hits
     api = client.predict("coffee", 4, "image", "first", 4, api_name="/search")
-    assert api["rerank"]["method"] == "first" and sorted(api["rerank"]["order"]) == [0, 1, 2, 3]
+    assert api["rerank"]["method"] == "first"
+    assert sorted(api["rerank"]["order"]) == [0, 1, 2, 3]
     assert sorted(h["first_stage_rank"] for h in api["hits"]) == [1, 2, 3, 4]
     assert {h["path"] for h in api["hits"]} == {str(h.path) for h in first}
-    assert api["rerank"]["images_sent"] and api["timings"]["rerank_s"] > 0
+    assert api["rerank"]["images_sent"]
+    assert api["timings"]["rerank_s"] > 0
     by_name = client.predict("coffee", 4, "image", api_name="/search", rerank="grid")
-    assert by_name["rerank"]["method"] == "grid" and len(by_name["hits"]) == 4
+    assert by_name["rerank"]["method"] == "grid"
+    assert len(by_name["hits"]) == 4
     video = client.predict("a ball", 3, "video", "none", 4, "rrf", api_name="/search")
-    assert video["fusion"] == "rrf" and video["rerank"] is None
+    assert video["fusion"] == "rrf"
+    assert video["rerank"] is None
     with pytest.raises(Exception, match="unknown rerank method"):
         client.predict("coffee", 4, "image", "best", api_name="/search")
 
 
 def test_api_search_takes_filters_mixing_and_more_like_this(client):
     space = client.predict("2:a cat -a dog", 5, "any", api_name="/search", under="photos/space", min_score=-1)
-    assert len(space["hits"]) == 2 and all("/photos/space/" in h["path"] for h in space["hits"])
+    assert len(space["hits"]) == 2
+    assert all("/photos/space/" in h["path"] for h in space["hits"])
     like = client.predict("", 3, "any", api_name="/search", like="photos/cat_chelsea.jpg", collapse=False)
-    assert like["hits"][0]["path"].endswith("photos/cat_chelsea.jpg") and len(like["hits"]) == 3
+    assert like["hits"][0]["path"].endswith("photos/cat_chelsea.jpg")
+    assert len(like["hits"]) == 3
     page2 = client.predict("a cat", 3, "any", api_name="/search", page=2)
     assert [h["rank"] for h in page2["hits"]] == [4, 5, 6]
     with pytest.raises(Exception, match="from date must be a date"):
@@ -110,7 +116,8 @@ def _composed(client, image, text="but in red"):
 
 def test_composed_search_with_an_uploaded_image(client):
     gallery, text = _composed(client, next(SAMPLE.rglob("cat_*.jpg")))
-    assert len(gallery) == 5 and "5 results" in text
+    assert len(gallery) == 5
+    assert "5 results" in text
 
 
 def test_a_reranked_composed_search_streams_its_status_first(client):
@@ -120,8 +127,10 @@ def test_a_reranked_composed_search_streams_its_status_first(client):
     streamed = job.outputs()
     assert len(streamed) >= 2  # the first-stage results and a status, then the reranked results
     status_of = lambda outputs: outputs[2]  # noqa: E731  (gallery, summary, status, ...: no State in the API)
-    assert status_of(streamed[0]).startswith("**Working…**") and "reranking 4 candidates" in status_of(streamed[0])
-    assert len(final[0]) == 4 and re.search(r"was #\d", final[0][0]["caption"])
+    assert status_of(streamed[0]).startswith("**Working…**")
+    assert "reranking 4 candidates" in status_of(streamed[0])
+    assert len(final[0]) == 4
+    assert re.search(r"was #\d", final[0][0]["caption"])
     assert status_of(final).startswith(("✓ Reranked", "⚠"))
     assert "a = 0.7" in " ".join(str(o) for o in final)
 
@@ -130,7 +139,9 @@ def test_non_image_upload_is_rejected_with_a_reason(client, tmp_path):
     fake = tmp_path / "holiday.png"
     fake.write_text("this is not a picture")
     gallery, text = _composed(client, fake)
-    assert gallery == [] and "holiday.png was not used" in text and "not an image" in text
+    assert gallery == []
+    assert "holiday.png was not used" in text
+    assert "not an image" in text
 
 
 def test_oversized_upload_is_refused_and_the_server_goes_on(web_server, client, tmp_path):
