@@ -28,8 +28,10 @@ from retrieval.store.index_rebuild import pending_rebuild
 from retrieval.store.index_store import IndexStore, remove_index
 from retrieval.query.request import KINDS, SearchRequest
 from retrieval.rerank.methods import FUSION_METHODS, RERANK_METHODS, choices_help
+from retrieval.rerank.windows import MAX_RERANK_K, MIN_RERANK_K
 from retrieval.query.build import build_query, like_query, load_query_image
-from retrieval.query.search import SearchKind, Searcher
+from retrieval.query.types import SearchKind
+from retrieval.query.search import Searcher
 from retrieval.query.service import SearchService
 from retrieval.settings import load_settings
 
@@ -208,7 +210,7 @@ def search(
     rerank: Annotated[RerankChoice, typer.Option(
         help=f"MLLM reranking of the top candidates. {choices_help('rerank')}.")] = RerankChoice("none"),
     rerank_k: Annotated[Optional[int], typer.Option(
-        min=2, max=200, help="How many first-stage candidates to rerank (default 9).")] = None,
+        min=MIN_RERANK_K, max=MAX_RERANK_K, help="How many first-stage candidates to rerank (default 9).")] = None,
     fuse: Annotated[Optional[FusionChoice], typer.Option(
         help=f"Videos: fuse best-frame, mean-pooled and subtitle retrievers. {choices_help('fusion')}.")] = None,
     reranker_model: Annotated[Optional[str], typer.Option(
@@ -391,7 +393,7 @@ def evaluate(
         "--rerank-k of the first stage.")] = "none",
     fuse: Annotated[Optional[str], typer.Option(
         help=f"Comma-separated fusions of the first-stage retrievers: {', '.join(FUSION_METHODS)}.")] = None,
-    rerank_k: Annotated[Optional[int], typer.Option(min=2, max=200, help="Candidates reranked per query "
+    rerank_k: Annotated[Optional[int], typer.Option(min=MIN_RERANK_K, max=MAX_RERANK_K, help="Candidates reranked per query "
                                                     "(default 9).")] = None,
     out: Annotated[Optional[Path], typer.Option(
         help="Report folder (default ./gridrank-eval/DATASET-SPLIT). Holds the embedding cache and per-query "

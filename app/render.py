@@ -14,7 +14,7 @@ from indexer.pipeline import IndexSummary
 from retrieval.store.catalog import CatalogCounts, MediaRecord, SkipRecord
 from retrieval.store.index_choice import IndexPlan
 from retrieval.store.index_store import FrameIndexInfo, IndexInfo
-from retrieval.query.search import SearchHit, SearchResponse
+from retrieval.query.types import SearchHit, SearchResponse
 
 
 def _jsonable(value):

@@ -17,6 +17,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from retrieval.errors import SettingsError
 from retrieval.models.profiles import PROFILES, ModelProfile
+from retrieval.rerank.marks import MAX_CANDIDATES
+from retrieval.rerank.windows import MAX_RERANK_K, MIN_RERANK_K
 from retrieval.store.index_choice import validate_factory
 
 SETTINGS_FILE = "gridrank.toml"
@@ -60,9 +62,11 @@ class Settings(BaseSettings):
     reranker_max_pixels: int = Field(
         1024 * 28 * 28, ge=4 * 28 * 28, description="Largest image (in pixels) the local reranker sees."
     )
-    rerank_k: int = Field(9, ge=2, le=200, description="How many first-stage candidates are reranked.")
-    rerank_window: int = Field(9, ge=2, le=20, description="Candidates per model call (sliding window).")
-    rerank_step: int = Field(4, ge=1, le=19, description="Sliding-window step, smaller than the window.")
+    rerank_k: int = Field(9, ge=MIN_RERANK_K, le=MAX_RERANK_K, description="How many first-stage candidates are "
+                          "reranked.")
+    rerank_window: int = Field(9, ge=2, le=MAX_CANDIDATES, description="Candidates per model call (sliding window).")
+    rerank_step: int = Field(4, ge=1, le=MAX_CANDIDATES - 1, description="Sliding-window step, smaller than the "
+                             "window.")
     grid_cell_size: int = Field(224, ge=32, le=1024, description="Cell side of the marked grid, pixels.")
     sgrid_frames_side: int = Field(3, ge=1, le=6, description="A video S-Grid shows g x g frames.")
     sgrid_size: int = Field(448, ge=64, le=2048, description="Side of a video S-Grid, pixels.")

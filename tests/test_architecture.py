@@ -102,3 +102,14 @@ def test_readme_and_docs_link_nothing_outside_the_repository():
                for link in re.findall(r"\]\(([^)]+)\)", page.read_text(encoding="utf-8"))
                if link.startswith("../") or "/shared/" in link]
     assert outside == []
+
+
+def test_requests_settings_and_the_registry_load_without_the_models():
+    """A request is validated before any model loads: its modules must not import torch, open_clip or faiss."""
+    import subprocess
+    import sys
+
+    code = ("import sys, retrieval.query.request, retrieval.settings, retrieval.rerank.methods, retrieval.errors; "
+            "print(sorted(m for m in ('torch', 'open_clip', 'faiss', 'transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

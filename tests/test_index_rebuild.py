@@ -9,7 +9,8 @@ import pytest
 from indexer.pipeline import run_index
 from retrieval.store.index_rebuild import rebuild_if_needed
 from retrieval.store.index_store import IndexStore
-from retrieval.query.search import Query, Searcher
+from retrieval.query.types import Query
+from retrieval.query.search import Searcher
 
 
 def test_a_forced_factory_indexes_searches_filters_and_reports_its_recall(run_cli, media_dir, monkeypatch):

@@ -10,8 +10,9 @@ import pytest
 from retrieval.errors import (BadMediaError, BadQueryError, GridrankError, IndexSchemaError, SettingsError,
                               UnknownItemError)
 from retrieval.models.profiles import PROFILES
-from retrieval.query.request import MAX_RERANK_K, SearchRequest
-from retrieval.query.search import Query, QueryTerm
+from retrieval.query.request import SearchRequest
+from retrieval.rerank.windows import MAX_RERANK_K
+from retrieval.query.types import Query, QueryTerm
 from retrieval.rerank.methods import FUSIONS, RERANKERS, fusion_spec, reranker_spec, rerankers_for
 from retrieval.settings import load_settings
 from retrieval.store.catalog import SCHEMA_VERSION, Catalog

@@ -6,7 +6,8 @@ from PIL import Image
 
 from indexer.pipeline import run_index
 from retrieval.store.index_store import ModelMismatchError
-from retrieval.query.search import Query, ResultShape, Searcher, best_frame_per_media, blend
+from retrieval.query.types import Query, ResultShape
+from retrieval.query.search import Searcher, best_frame_per_media, blend
 from retrieval.settings import load_settings
 from retrieval.store.vector_index import Neighbours
 from retrieval.store.ids import vector_id

@@ -15,7 +15,8 @@ from PIL import Image
 from indexer.pipeline import run_index
 from retrieval.query.filters import MediaFilter
 from retrieval.query.build import build_query, like_query
-from retrieval.query.search import Query, Searcher, UnknownItemError
+from retrieval.query.types import Query
+from retrieval.query.search import Searcher, UnknownItemError
 from retrieval.query.request import SearchRequest
 from retrieval.query.service import SearchService
 

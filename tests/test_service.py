@@ -11,7 +11,8 @@ from indexer.pipeline import run_index
 from retrieval.rerank.backends.local import LocalBackend
 from retrieval.rerank.backends.server import ServerBackend
 from retrieval.rerank.fusion import RankedList, combsum, rrf
-from retrieval.query.search import Query, ResultShape, Searcher, blend
+from retrieval.query.types import Query, ResultShape
+from retrieval.query.search import Searcher, blend
 from retrieval.rerank.marks import letter_marks, number_marks
 from retrieval.rerank.parser import parse_cot, parse_ranking
 from retrieval.query.request import SearchRequest

@@ -27,7 +27,8 @@ from retrieval.media.image_io import ImageRejected, load_rgb
 from retrieval.query.build import build_query, like_query
 from retrieval.query.filters import MediaFilter, normalize_under, parse_date, parse_exts
 from retrieval.query.request import SearchRequest
-from retrieval.query.search import SearchResponse, Searcher
+from retrieval.query.types import SearchResponse
+from retrieval.query.search import Searcher
 from retrieval.query.service import SearchService
 from retrieval.rerank.methods import FUSION_METHODS as ALL_FUSION_METHODS, RERANK_METHODS as ALL_RERANK_METHODS
 from retrieval.rerank.methods import RERANKERS, method_label, rerankers_for
@@ -115,11 +116,6 @@ class WebBackend:
     def views(self) -> ResultViews:
         """What the page shows of a response, over the index served now."""
         return ResultViews(self.searcher.store, self.thumbnails, self.access, self.config)
-
-    @property
-    def warning(self) -> str | None:
-        """The model profile's warning (random weights...), shown as a banner."""
-        return self.settings.model_profile.warning
 
     def on_swap(self, callback: Callable[[WebBackend], None]) -> None:
         """Call `callback` after the served index changes (server.py updates Gradio's allowed paths)."""

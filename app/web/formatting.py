@@ -8,7 +8,7 @@ from urllib.parse import quote
 from app.render import duplicates_note, format_segment, rank_move
 from app.web.media_access import FILE_ROUTE
 from app.web.video import cue_at
-from retrieval.query.search import SearchHit, SearchResponse
+from retrieval.query.types import SearchHit, SearchResponse
 from retrieval.rerank.marks import MAX_CANDIDATES, letter_marks
 from retrieval.rerank.methods import RERANKERS, method_label
 from retrieval.rerank.types import RerankReport

@@ -21,9 +21,10 @@ from app.web.formatting import relative, timings_line, timings_table
 from app.web.indexing import IndexJobError, IndexJobs, JobSnapshot
 from app.web.views import ModelView
 from retrieval.errors import GridrankError
-from retrieval.query.request import KINDS, MIN_RERANK_K
-from retrieval.query.search import SearchHit
+from retrieval.query.request import KINDS
+from retrieval.query.types import SearchHit
 from retrieval.rerank.marks import MAX_CANDIDATES
+from retrieval.rerank.windows import MIN_RERANK_K
 
 MAX_VIDEO_RESULTS = 6
 POLL_S = 0.4
@@ -94,9 +95,10 @@ def build_ui(backend: WebBackend, jobs: IndexJobs | None) -> gr.Blocks:
         gr.HTML("<div id='gr-header'><h1>gridrank</h1><span class='tagline'>Search your photos and videos by "
                 "words, by an example picture, or for a moment in a video.</span></div>")
         status = gr.Markdown(backend.status_markdown(), elem_id="gr-status")
-        if backend.warning:
-            gr.HTML(f"<div id='tiny-banner'><b>Tiny profile:</b> {html.escape(backend.warning.split(': ', 1)[-1])}"
-                    "</div>", elem_id="tiny-banner-block")
+        profile = backend.settings.model_profile
+        if profile.warning:
+            gr.HTML(f"<div id='tiny-banner'><b>{html.escape(profile.name.capitalize())} profile:</b> "
+                    f"{html.escape(profile.warning.split(': ', 1)[-1])}</div>", elem_id="tiny-banner-block")
         with gr.Tabs():
             with gr.Tab("Search", id="search"):
                 _search_tab(backend)

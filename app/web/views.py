@@ -14,7 +14,7 @@ from app.web.formatting import (file_url, hit_caption, ranked, ranking_markdown,
                                 subtitle_quote, timings_line, timings_table)
 from app.web.media_access import MediaAccess
 from app.web.thumbnails import ThumbnailCache
-from retrieval.query.search import SearchHit, SearchResponse
+from retrieval.query.types import SearchHit, SearchResponse
 from retrieval.rerank.methods import method_label
 from retrieval.store.index_store import IndexStore
 

@@ -9,7 +9,8 @@ from PIL import Image
 from retrieval.errors import BadMediaError
 from retrieval.media.image_io import ImageRejected, load_rgb
 from retrieval.query.mix import MixTerm, parse_query, parse_weights
-from retrieval.query.search import Query, QueryTerm, Searcher, UnknownItemError
+from retrieval.query.types import Query, QueryTerm
+from retrieval.query.search import Searcher, UnknownItemError
 
 
 def build_query(searcher: Searcher, text: str | None, image: Image.Image | None = None,

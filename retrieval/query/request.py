@@ -9,12 +9,12 @@ from typing import get_args
 
 from retrieval.errors import BadQueryError
 from retrieval.query.filters import MediaFilter
-from retrieval.query.search import Query, SearchKind
+from retrieval.query.types import Query, SearchKind
 from retrieval.rerank.methods import fusion_spec, reranker_spec
+from retrieval.rerank.windows import MAX_RERANK_K, MIN_RERANK_K
 
 KINDS: tuple[str, ...] = get_args(SearchKind)
 MAX_K = 10_000  # results per page
-MIN_RERANK_K, MAX_RERANK_K = 2, 200  # as the rerank_k setting: more than one window reranks in sliding windows
 
 
 @dataclass(frozen=True)

@@ -5,99 +5,23 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
-from PIL import Image
 
 from retrieval.errors import BadQueryError, UnknownItemError
+from retrieval.query.types import (Query, QueryTerm, ResultShape, SearchHit, SearchKind, SearchResponse,
+                                   StageTimings)
 from retrieval.models.encoder import ClipEncoder
 from retrieval.query.filters import MediaFilter, matches
 from retrieval.query.grouping import Segment, group_duplicates, merge_segments
-from retrieval.store.ids import MediaKind, kind_of, media_id_of
+from retrieval.store.ids import kind_of, media_id_of
 from retrieval.store.index_store import IndexStore
-from retrieval.rerank.reranker import RerankReport
 from retrieval.settings import Settings
 from retrieval.query.mix import mix
 from retrieval.store.vector_index import Neighbours
 from retrieval.vectors import l2_normalize
-
-SearchKind = Literal["any", "image", "video"]
-
-
-@dataclass(frozen=True)
-class QueryTerm:
-    """One weighted term of a mixed query: a text, an indexed item (its stored vector), or a picture."""
-
-    weight: float
-    text: str | None = None
-    media_id: int | None = None
-    image: Image.Image | None = None
-
-
-@dataclass(frozen=True)
-class Query:
-    """Text, an example image, or both (composed: the image, changed as the text says);
-    or a weighted mix of terms (retrieval/query/mix.py); or more like an indexed item."""
-
-    text: str | None = None
-    image: Image.Image | None = None
-    terms: tuple[QueryTerm, ...] = ()
-    like: int | None = None  # media id of an indexed item: its stored vector, and it comes first
-
-    def __post_init__(self) -> None:
-        if not (self.text and self.text.strip()) and self.image is None and not self.terms and self.like is None:
-            raise BadQueryError("a query needs text, an image, or both")
-
-
-@dataclass(frozen=True)
-class SearchHit:
-    media_id: int
-    path: Path
-    kind: MediaKind
-    score: float
-    rank: int  # 1-based, final
-    timestamp: float | None = None  # videos: start of the best-matching frame, in seconds
-    frame_index: int | None = None
-    first_stage_rank: int | None = None  # rank before reranking or fusion (same as rank without them)
-    segment: Segment | None = None  # videos: the moment around the best frame (frame hits merged)
-    duplicates: tuple[Path, ...] = ()  # other items collapsed into this one (same file, or near-identical)
-
-
-@dataclass(frozen=True)
-class ResultShape:
-    """What narrows and shapes a first-stage list besides the kind."""
-
-    filter: MediaFilter = field(default_factory=MediaFilter)
-    min_score: float | None = None  # drop hits below this cosine similarity
-    collapse: bool = True  # identical files (same content hash) into one result; False: every item its own
-    near_duplicate_threshold: float | None = None  # and items at least this similar; None: identical files only
-    segment_gap_s: float = 5.0
-    pinned: int | None = None  # a media id that comes first whatever its score (more-like-this)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ResultShape:
-        return cls(min_score=settings.min_score, near_duplicate_threshold=settings.near_duplicate_threshold,
-                   segment_gap_s=settings.segment_gap_s)
-
-
-@dataclass(frozen=True)
-class StageTimings:
-    encode_s: float
-    search_s: float
-    rerank_s: float = 0.0
-    caption_s: float = 0.0  # SQAF: the MLLM writing the composed query's target caption
-
-
-@dataclass(frozen=True)
-class SearchResponse:
-    hits: list[SearchHit]
-    timings: StageTimings
-    rerank: RerankReport | None = None
-    caption: str | None = None  # SQAF target caption, for composed queries that were reranked
-    fusion: str | None = None  # which fusion produced the first-stage list, if any
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ from retrieval.rerank.reranker import Reranker
 from retrieval.rerank.types import Candidate, RerankOptions, RerankQuery, RerankReport
 from retrieval.query.request import SearchRequest
 from retrieval.store.catalog import Catalog
-from retrieval.query.search import (Query, ResultShape, SearchHit, SearchResponse, Searcher, StageTimings,
-                              blend)
+from retrieval.query.types import Query, ResultShape, SearchHit, SearchResponse, StageTimings
+from retrieval.query.search import Searcher, blend
 from retrieval.settings import Settings
 
 

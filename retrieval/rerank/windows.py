@@ -7,6 +7,9 @@ from typing import TypeVar
 
 T = TypeVar("T", bound=Hashable)
 
+# How many first-stage candidates a search may rerank: past one window, the sliding windows take them.
+MIN_RERANK_K, MAX_RERANK_K = 2, 200
+
 
 def sliding_window_rerank(
     order: list[T], window: int, step: int, rank_window: Callable[[list[T]], list[T]]

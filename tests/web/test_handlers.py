@@ -12,7 +12,8 @@ from app.web.backend import MAX_K, RERANK_METHODS, Refine, UploadRejected
 from retrieval.errors import BadQueryError
 from app.web.indexing import IndexJobError, IndexJobs
 from sample_media import BROKEN, SAMPLE
-from retrieval.query.search import Query, Searcher
+from retrieval.query.types import Query
+from retrieval.query.search import Searcher
 
 from .support import indexed_copy
 

@@ -17,9 +17,10 @@ from PIL import Image
 from app.web.backend import WebBackend
 from app.web.formatting import done_status
 from retrieval.errors import BadQueryError
-from retrieval.query.request import MAX_RERANK_K
+from retrieval.rerank.windows import MAX_RERANK_K
 from fake_chat_server import Reply, completion, start_server
-from retrieval.query.search import Query, blend
+from retrieval.query.types import Query
+from retrieval.query.search import blend
 from sample_media import SAMPLE
 
 MOVED = re.compile(r"^#(\d+)( [↑↓]\d+)? · was #(\d+) · ")

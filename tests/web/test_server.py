@@ -11,7 +11,7 @@ import httpx
 import pytest
 from gradio_client import Client, handle_file
 
-from retrieval.query.search import Query
+from retrieval.query.types import Query
 from sample_media import SAMPLE
 
 from .support import free_port
