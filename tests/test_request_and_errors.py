@@ -176,12 +176,12 @@ def test_an_index_from_another_schema_is_a_clear_error(tmp_path, tiny_settings, 
 
 def test_a_file_that_is_not_a_catalog_is_a_clear_error(tmp_path):
     (tmp_path / CATALOG_FILE).write_bytes(b"this is not SQLite" * 100)
-    with pytest.raises(IndexSchemaError, match="is not a gridrank catalog"):
+    with pytest.raises(IndexSchemaError, match="cannot be read as a gridrank catalog"):
         IndexStore.open(tmp_path)
     plain = tmp_path / "plain"
     plain.mkdir()
     sqlite3.connect(plain / CATALOG_FILE).execute("CREATE TABLE other (x)").connection.close()
-    with pytest.raises(IndexSchemaError, match="is not a gridrank catalog"):
+    with pytest.raises(IndexSchemaError, match="cannot be read as a gridrank catalog"):
         IndexStore.open(plain)
 
 

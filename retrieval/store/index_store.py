@@ -84,8 +84,9 @@ def _open_catalog(path: Path, create: bool) -> Catalog:
             catalog.close()
         if isinstance(e, IndexSchemaError):
             raise
-        raise IndexSchemaError(f"{path} is not a gridrank catalog ({e}): delete the index folder, or pass another "
-                               "--index, and run `gridrank index ROOT` again") from None
+        raise IndexSchemaError(f"{path} cannot be read as a gridrank catalog ({e}): check that it is readable; if it "
+                               "is damaged, delete the index folder (or pass another --index) and run `gridrank index "
+                               "ROOT` again") from None
 
 
 def _faiss_paths(index_dir: Path, generation: int) -> tuple[Path, Path]:
