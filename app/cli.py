@@ -25,7 +25,7 @@ from retrieval.errors import GridrankError
 from retrieval.models.encoder import ClipEncoder
 from retrieval.query.filters import MediaFilter, normalize_under, parse_date, parse_exts
 from retrieval.store.index_rebuild import pending_rebuild
-from retrieval.store.index_store import IndexStore, remove_index
+from retrieval.store.index_store import IndexStore
 from retrieval.query.request import KINDS, SearchRequest
 from retrieval.rerank.methods import FUSION_METHODS, RERANK_METHODS, choices_help
 from retrieval.rerank.windows import MAX_RERANK_K, MIN_RERANK_K
@@ -119,8 +119,9 @@ def index(
     frames_per_video: Annotated[Optional[int], typer.Option(help="Frames sampled per video (default 16).")] = None,
     seconds_per_frame: Annotated[Optional[float], typer.Option(
         help="Sample one frame every N seconds instead of a fixed count.")] = None,
-    rebuild: Annotated[bool, typer.Option("--rebuild", help="Drop the existing index and embed everything again "
-                                          "(needed to switch models).")] = False,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Embed everything again, with the model given now "
+                                          "(how to switch models). The new index is built beside the old one, which "
+                                          "searches keep using until the new one is complete.")] = False,
     # \\[ keeps rich's help markup from eating "[distributed]".
     ray: Annotated[Optional[str], typer.Option(
         "--ray", metavar="ADDRESS", help="Decode and embed on a Ray cluster: auto (from a cluster node), "
@@ -146,8 +147,6 @@ def index(
         with err_console.status(f"connecting to Ray at {ray}..."):
             ray_embedding.connect(ray)
     encoder = _load_encoder(settings)
-    if rebuild:
-        remove_index(index_dir)
     with Progress(
         TextColumn("[bold]indexing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
         TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[current]}"),
@@ -159,10 +158,15 @@ def index(
             rate = f"{p.done / p.elapsed_s:.1f} files/s" if p.elapsed_s > 0 else ""
             bar.update(task, total=p.total, completed=p.done, rate=rate, current=p.current[-50:])
 
-        summary = run_index(root, index_dir, settings, encoder=encoder, on_progress=show, ray_address=ray)
+        summary = run_index(root, index_dir, settings, encoder=encoder, on_progress=show, ray_address=ray,
+                            rebuild=rebuild)
         bar.update(task, current="")
     last_index.remember(index_dir)
     console.print(summary_line(summary))
+    if summary.interrupted and summary.replaced:
+        console.print("interrupted: the rebuild was dropped and the previous index is unchanged; run the same "
+                      "command again to rebuild")
+        raise typer.Exit(130)
     if summary.interrupted:
         console.print("interrupted: the work above is committed; run the same command again to resume")
         raise typer.Exit(130)

@@ -57,6 +57,7 @@ class IndexSummary:
     seconds: float
     interrupted: bool
     rebuilt: FrameIndexInfo | None = None  # the frame index was rebuilt as another type in this run
+    replaced: bool = False  # --rebuild: the whole index was built anew (interrupted: the old one is kept)
 
 
 class _DecodeDataset(Dataset):
@@ -137,8 +138,9 @@ class _Writer:
     """
 
     def __init__(self, store: IndexStore, settings: Settings, progress: IndexProgress,
-                 rebuild: Callable[[], FrameIndexInfo | None]):
+                 rebuild: Callable[[], FrameIndexInfo | None], replacing: bool = False):
         self.store = store
+        self.replacing = replacing  # a rebuild commits once, at the end: the old index stays until then
         self.settings = settings
         self.progress = progress
         self.rebuild = rebuild
@@ -179,7 +181,7 @@ class _Writer:
         return "indexed"
 
     def commit_if_due(self) -> None:
-        if time.monotonic() - self.last_commit >= self.settings.commit_every_s:
+        if not self.replacing and time.monotonic() - self.last_commit >= self.settings.commit_every_s:
             self.commit()
             self.rebuilt = self.rebuild() or self.rebuilt
             self.store.begin()
@@ -200,11 +202,15 @@ def run_index(
     on_progress: Callable[[IndexProgress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     ray_address: str | None = None,
+    rebuild: bool = False,
 ) -> IndexSummary:
     """Bring the index in `index_dir` up to date with `root`.
 
     Finished work is committed every `settings.commit_every_s` seconds and on Ctrl-C or a stop
     request; a crash loses at most the work since the last commit, and the next run resumes.
+    With `rebuild`, everything is embedded anew (with the settings' model) beside the old index and
+    committed once at the end: until then searches use the old index, and a crash, a Ctrl-C or a
+    stop leaves it as it was.
     With `ray_address` (as ray.init takes it), decoding and embedding run on that Ray cluster;
     planning and writing stay here, so the index is the same.
     """
@@ -217,14 +223,17 @@ def run_index(
         ray_embedding.connect(ray_address)  # fail before touching the index
     encoder = encoder or ClipEncoder.from_settings(settings)
     model, pretrained = settings.model_identity
-    store = IndexStore.open_for_writing(index_dir, root, model, pretrained, encoder.dim)
+    store = IndexStore.open_for_writing(index_dir, root, model, pretrained, encoder.dim, replace=rebuild)
     try:
-        record_model_settings(index_dir, settings)
+        if not rebuild:  # a rebuild records its model once the new index is committed
+            record_model_settings(index_dir, settings)
         scanned = scan(root)
         plan = plan_changes(scanned.files, store.catalog.media_by_path(), scanned.problems)
         progress = IndexProgress(total=len(plan.work), unchanged=plan.unchanged, removed=len(plan.removed))
-        writer = _Writer(store, settings, progress, lambda: _rebuild_if_needed(store, settings, progress, on_progress))
-        store.begin()
+        writer = _Writer(store, settings, progress, lambda: _rebuild_if_needed(store, settings, progress, on_progress),
+                         replacing=rebuild)
+        if not store.catalog.in_transaction:
+            store.begin()
         _record_removals_and_problems(store, plan.removed, scanned)
         options = decode_options(encoder, settings)
         source: EmbeddedSource = (
@@ -232,10 +241,15 @@ def run_index(
             else ray_embedding.RayEmbedding(plan.work, options, settings)
         )
         interrupted = _write_all(source, writer, on_progress, should_stop)
-        writer.commit()
+        if interrupted and rebuild:
+            store.rollback()  # half a new index is no index: the old one stays
+        else:
+            writer.commit()
+            if rebuild:
+                record_model_settings(index_dir, settings)
         rebuilt = None if interrupted else writer.rebuild()
         return IndexSummary(progress.indexed, progress.touched, progress.skipped, progress.unchanged,
-                            progress.removed, progress.elapsed_s, interrupted, rebuilt or writer.rebuilt)
+                            progress.removed, progress.elapsed_s, interrupted, rebuilt or writer.rebuilt, rebuild)
     finally:
         store.close()
 

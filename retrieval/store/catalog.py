@@ -181,6 +181,9 @@ class Catalog:
     def set_meta(self, key: str, value: str) -> None:
         self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
+    def delete_meta(self, key: str) -> None:
+        self._db.execute("DELETE FROM meta WHERE key = ?", (key,))
+
     # -- media --------------------------------------------------------------------------------
 
     def media_by_path(self) -> dict[str, MediaRecord]:
@@ -289,6 +292,14 @@ class Catalog:
     def record_skip(self, skip: SkipRecord) -> None:
         self._db.execute("INSERT OR REPLACE INTO skipped VALUES (?, ?, ?, ?)",
                          (skip.path, skip.size, skip.mtime_ns, skip.reason))
+
+    def clear(self) -> None:
+        """Forget every item, frame, subtitle and skip (inside the caller's transaction): a rebuild starts empty.
+
+        Media ids stay unique (AUTOINCREMENT): the rebuilt items get new ids, never an old one's.
+        """
+        for table in ("subtitles", "frames", "media", "skipped"):
+            self._db.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed table names)
 
     def forget_skip(self, path: str) -> None:
         self._db.execute("DELETE FROM skipped WHERE path = ?", (path,))

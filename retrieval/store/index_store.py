@@ -62,14 +62,6 @@ class FrameIndexInfo:
         return self.factory == "Flat"
 
 
-def remove_index(index_dir: Path) -> None:
-    """Delete an index's catalog and vectors (for --rebuild); its settings file stays."""
-    for name in (CATALOG_FILE, f"{CATALOG_FILE}-wal", f"{CATALOG_FILE}-shm"):
-        (index_dir / name).unlink(missing_ok=True)
-    for path in index_dir.glob("*.faiss"):
-        path.unlink()
-
-
 def _open_catalog(path: Path, create: bool) -> Catalog:
     """The catalog at `path` (its tables made first when `create`), if its schema is the one this code reads."""
     catalog = None
@@ -114,8 +106,15 @@ class IndexStore:
         return cls(index_dir, _open_catalog(index_dir / CATALOG_FILE, create=False))
 
     @classmethod
-    def open_for_writing(cls, index_dir: Path, root: Path, model: str, pretrained: str, dim: int) -> IndexStore:
-        """Open (creating if needed) an index for an indexing run; one writer at a time."""
+    def open_for_writing(cls, index_dir: Path, root: Path, model: str, pretrained: str, dim: int,
+                         replace: bool = False) -> IndexStore:
+        """Open (creating if needed) an index for an indexing run; one writer at a time.
+
+        `replace` (a rebuild, maybe with another model or root): after the lock is taken, one transaction
+        empties the catalog and starts empty vector indexes of `dim`. Nothing is committed until the
+        caller's commit, so searches keep the old index until the new one is complete, and a crash
+        before that commit leaves the old index as it was.
+        """
         index_dir.mkdir(parents=True, exist_ok=True)
         lock_fd = os.open(index_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -140,6 +139,8 @@ class IndexStore:
             catalog.commit()
         store = cls(index_dir, catalog)
         store._lock_fd = lock_fd
+        if replace:
+            store._start_replacement(root, model, pretrained, dim)
         store.check_model(model, pretrained, dim)
         if store.info.root != root:
             store.close()
@@ -148,6 +149,17 @@ class IndexStore:
             )
         store._remove_stray_generations()
         return store
+
+    def _start_replacement(self, root: Path, model: str, pretrained: str, dim: int) -> None:
+        self.begin()
+        self.catalog.clear()
+        for key, value in {"model": model, "pretrained": pretrained, "dim": str(dim), "root": str(root)}.items():
+            self.catalog.set_meta(key, value)
+        self.catalog.delete_meta(FRAME_INDEX_KEY)  # the new vectors start in a flat index
+        generation = self.info.generation
+        self.info = IndexInfo(model, pretrained, dim, root, generation)
+        self.frames, self.videos = VectorIndex.empty(dim), VectorIndex.empty(dim)
+        self._vectors_changed = True
 
     def close(self) -> None:
         self.catalog.rollback()
@@ -254,5 +266,6 @@ class IndexStore:
 
     def rollback(self) -> None:
         self.catalog.rollback()
+        self.info = self._read_info()  # a replacement's new model and root were never committed
         self.frames, self.videos = self._load_vectors(self.info.generation)
         self._vectors_changed = False
