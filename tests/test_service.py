@@ -217,3 +217,37 @@ def test_nothing_found_means_nothing_to_rerank(tmp_path, tiny_settings, tiny_enc
     response = service.run(SearchRequest(Query("x"), k=5, kind="video", rerank=rerank, fuse=fuse))
     assert response.hits == []
     assert response.rerank is None
+
+
+_GOOD = completion("B > A > C")
+MALFORMED = {
+    "usage Infinity": _GOOD | {"usage": "INF"},  # replaced by a bare Infinity token below
+    "usage NaN": _GOOD | {"usage": {"prompt_tokens": "NAN", "completion_tokens": 3}},
+    "top_logprobs an integer": completion("B", logprobs={"content": [{"token": "B", "logprob": -0.1,
+                                                                       "top_logprobs": 5}]}),
+    "NaN logprobs": completion("B", logprobs={"content": [{"token": "B", "logprob": "NAN", "top_logprobs": [
+        {"token": "A", "logprob": "NAN"}, {"token": "B", "logprob": -0.1}]}]}),
+    "content a list": {"choices": [{"message": {"content": ["B", "A"]}}]},
+}
+
+
+def _raw(body: dict) -> str:
+    """JSON as a careless server writes it: Python's json module happily emits Infinity and NaN."""
+    import json
+
+    return (json.dumps(body).replace('"INF"', '{"prompt_tokens": Infinity, "completion_tokens": 3}')
+            .replace('"NAN"', "NaN"))
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_a_malformed_server_answer_is_a_recorded_fallback(scripted, case):
+    service, _ = scripted(Reply(body=_raw(MALFORMED[case])))
+    first = service.searcher.search(Query("coffee"), k=3, kind="image").hits
+    method = "first" if "logprobs" in case else "grid"
+    response = service.run(SearchRequest(Query("coffee"), k=3, kind="image", rerank=method, rerank_k=3))
+    assert [h.path for h in response.hits] == [h.path for h in first]  # first-stage order, no crash
+    assert "did not answer with chat-completions JSON" in response.rerank.fallback
+    field = {"usage Infinity": "usage.prompt_tokens", "usage NaN": "usage.prompt_tokens",
+             "top_logprobs an integer": "top_logprobs", "NaN logprobs": "logprob",
+             "content a list": "message.content"}[case]
+    assert field in response.rerank.fallback  # the reason names the field

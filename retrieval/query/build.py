@@ -24,7 +24,7 @@ def build_query(searcher: Searcher, text: str | None, image: Image.Image | None 
     query (SQAF's blend with composed_text_weight).
     """
     def is_image(ref: str) -> bool:
-        return searcher.find_item(ref) is not None or (allow_files and Path(ref).expanduser().is_file())
+        return searcher.find_item(ref) is not None or (allow_files and _is_file(ref))
 
     parsed = parse_query(text, is_image) if text and text.strip() else None
     plain_text = parsed is not None and not parsed.mixed and parsed.terms[0].text is not None
@@ -47,10 +47,24 @@ def _resolve(term: MixTerm, searcher: Searcher, allow_files: bool, max_pixels: i
     media_id = searcher.find_item(ref)
     if media_id is not None:
         return QueryTerm(term.weight, media_id=media_id)
-    if allow_files and Path(ref).expanduser().is_file():
+    if allow_files and _exists(ref):  # a folder or a broken file: load_query_image says which
         return QueryTerm(term.weight, image=load_query_image(Path(ref).expanduser(), max_pixels))
     where = "an indexed item (path relative to the indexed folder)" + (" or an image file" if allow_files else "")
     raise UnknownItemError(f"image term img:{ref}: not {where}")
+
+
+def _is_file(ref: str) -> bool:
+    try:
+        return Path(ref).expanduser().is_file()
+    except OSError:  # a name too long for the filesystem, or unreadable: not a file we can use
+        return False
+
+
+def _exists(ref: str) -> bool:
+    try:
+        return Path(ref).expanduser().exists()
+    except OSError:
+        return False
 
 
 def load_query_image(path: Path, max_pixels: int) -> Image.Image:

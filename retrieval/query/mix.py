@@ -14,6 +14,7 @@ plain text query (and, with an image, the composed query of SQUARE's SQAF).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ IMAGE_PREFIX = "img:"
 _WEIGHT = r"(?:[+-]?\d+(?:\.\d+)?:|[+-](?=\S))"
 # A term boundary: start of text or whitespace, then a weight prefix and/or img:.
 _TERM_START = re.compile(rf"(?:^|(?<=\s))(?:{_WEIGHT}(?:{IMAGE_PREFIX})?|{IMAGE_PREFIX})")
+_FILE_NAME = re.compile(r"\S+\.[A-Za-z0-9]{2,5}")  # one word with a file extension: cat.jpg
 _TERM = re.compile(rf"^(?P<weight>{_WEIGHT})?(?P<img>{IMAGE_PREFIX})?(?P<body>.*)$", re.DOTALL)
 
 
@@ -43,8 +45,17 @@ class ParsedQuery:
     mixed: bool  # False: one plain term, no markers (a plain text or image query)
 
 
+def in_path_form(body: str) -> bool:
+    """Whether a bare term is written as a path: `photos/cat.jpg`, `./cat`, `~/cat.jpg` or `cat.jpg`.
+
+    Only these may name an image without `img:`; plain words stay words whatever files the current
+    folder holds (`touch sunset; gridrank search sunset` searches the word).
+    """
+    return "/" in body or body.startswith(("~", ".")) or _FILE_NAME.fullmatch(body) is not None
+
+
 def parse_query(text: str, is_image_path: Callable[[str], bool] = lambda _: False) -> ParsedQuery:
-    """Split a query into weighted terms. `is_image_path` says whether a bare body names an image file."""
+    """Split a query into weighted terms. `is_image_path` says whether a bare body in path form names an image."""
     text = text.strip()
     if not text:
         raise BadQueryError("empty query: type some words, or give an image")
@@ -64,7 +75,7 @@ def _term(piece: str, is_image_path: Callable[[str], bool]) -> MixTerm:
     body = m["body"].strip()
     if not body:
         raise BadQueryError(f"query term {piece!r} has a weight but nothing to weigh: write e.g. '+dog' or '2:beach'")
-    if m["img"] or is_image_path(body):
+    if m["img"] or (in_path_form(body) and is_image_path(body)):
         return MixTerm(weight, image_ref=body)
     return MixTerm(weight, text=body)
 
@@ -84,7 +95,9 @@ def parse_weights(value: str | None, n_terms: int) -> list[float] | None:
     try:
         weights = [float(w) for w in value.split(",")]
     except ValueError:
-        raise BadQueryError(f"--weights must be numbers separated by commas, like 0.7,0.3, not {value!r}") from None
+        weights = []
+    if not weights or not all(math.isfinite(w) for w in weights):  # nan and inf parse as floats
+        raise BadQueryError(f"--weights must be numbers separated by commas, like 0.7,0.3, not {value!r}")
     if len(weights) != n_terms:
         raise BadQueryError(f"--weights has {len(weights)} number(s) but the query has {n_terms} term(s) "
                          "(the query's terms, then --image): give one weight per term")

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from retrieval.rerank.backends.base import BackendError, Generation, LogprobsUnavailable, TokenScores
 from retrieval.rerank.backends.messages import openai_messages
@@ -18,6 +19,45 @@ from retrieval.rerank.chat import Prompt
 _RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 # The most alternatives OpenAI's API returns per position; vLLM and others follow it.
 TOP_LOGPROBS = 20
+
+
+class _Answer(BaseModel):
+    """The part of a chat-completions answer gridrank reads. Anything else in it is ignored; what is read must
+    have the documented type, and numbers must be finite (a server's NaN or Infinity is a malformed answer)."""
+
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
+
+
+class _Usage(_Answer):
+    prompt_tokens: int | None = Field(None, ge=0)
+    completion_tokens: int | None = Field(None, ge=0)
+
+
+class _TopLogprob(_Answer):
+    token: str
+    logprob: float = Field(le=0)
+
+
+class _Position(_TopLogprob):
+    top_logprobs: list[_TopLogprob] = []
+
+
+class _Logprobs(_Answer):
+    content: list[_Position] | None = None
+
+
+class _Message(_Answer):
+    content: str | None = None
+
+
+class _Choice(_Answer):
+    message: _Message | None = None
+    logprobs: _Logprobs | None = None
+
+
+class _Completion(_Answer):
+    choices: list[_Choice] = Field(min_length=1)
+    usage: _Usage | None = None
 
 
 def _snippet(text: str, limit: int = 200) -> str:
@@ -50,8 +90,8 @@ class ServerBackend:
     def close(self) -> None:
         self._client.close()
 
-    def _post(self, body: dict[str, Any]) -> dict[str, Any]:
-        """POST with retries and exponential backoff; the parsed JSON answer or BackendError."""
+    def _post(self, body: dict[str, Any]) -> _Completion:
+        """POST with retries and exponential backoff; the validated answer or BackendError."""
         cause = ""
         for attempt in range(self.retries + 1):
             if attempt:
@@ -73,14 +113,12 @@ class ServerBackend:
                     f"HTTP {response.status_code}: {_snippet(response.text)}"
                 )
             try:
-                data = response.json()
-            except ValueError:
-                data = None
-            if not isinstance(data, dict):
+                return _Completion.model_validate_json(response.content)
+            except ValidationError as e:
                 raise BackendError(
-                    f"reranker server {self.url} did not answer with chat-completions JSON: {_snippet(response.text)!r}"
-                )
-            return data
+                    f"reranker server {self.url} did not answer with chat-completions JSON ({_problems(e)}): "
+                    f"{_snippet(response.text)!r}"
+                ) from None
         tries = self.retries + 1
         raise BackendError(f"reranker server {self.url} failed after {tries} tr{'y' if tries == 1 else 'ies'}: {cause}")
 
@@ -92,24 +130,18 @@ class ServerBackend:
             "temperature": 0,
         }
 
-    def _first_choice(self, data: dict[str, Any]) -> dict[str, Any]:
-        choices = data.get("choices")
-        if not (isinstance(choices, list) and choices and isinstance(choices[0], dict)):
-            raise BackendError(f"reranker server {self.url} answered without choices: {_snippet(str(data))!r}")
-        return choices[0]
-
     def generate(self, prompt: Prompt, images: Sequence[Image.Image], max_new_tokens: int) -> Generation:
         start = time.perf_counter()
-        data = self._post(self._body(prompt, images, max_new_tokens))
-        message = self._first_choice(data).get("message")
-        text = message.get("content") if isinstance(message, dict) else None
-        if not isinstance(text, str):
-            raise BackendError(f"reranker server {self.url} answered without text: {_snippet(str(data))!r}")
-        usage = _usage(data)
+        answer = self._post(self._body(prompt, images, max_new_tokens))
+        message = answer.choices[0].message
+        if message is None or message.content is None:
+            raise BackendError(f"reranker server {self.url} answered without text: "
+                               f"{_snippet(answer.model_dump_json())!r}")
+        usage = answer.usage or _Usage()
         return Generation(
-            text=text,
-            prompt_tokens=usage.get("prompt_tokens"),
-            completion_tokens=usage.get("completion_tokens"),
+            text=message.content,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
             visual_tokens=None,  # servers report no split between text and image tokens
             seconds=time.perf_counter() - start,
         )
@@ -119,42 +151,33 @@ class ServerBackend:
     ) -> TokenScores:
         start = time.perf_counter()
         body = self._body(prompt, images, max_tokens=1) | {"logprobs": True, "top_logprobs": TOP_LOGPROBS}
-        data = self._post(body)
-        alternatives = self._first_token_alternatives(self._first_choice(data))
+        answer = self._post(body)
+        alternatives = self._first_token_alternatives(answer.choices[0])
         return TokenScores(
             logprobs=_mark_logprobs(alternatives, candidates),
-            prompt_tokens=_usage(data).get("prompt_tokens"),
+            prompt_tokens=(answer.usage or _Usage()).prompt_tokens,
             visual_tokens=None,
             seconds=time.perf_counter() - start,
         )
 
-    def _first_token_alternatives(self, choice: dict[str, Any]) -> dict[str, float]:
+    def _first_token_alternatives(self, choice: _Choice) -> dict[str, float]:
         """Token text -> logprob for the first answer position, the chosen token included."""
-        logprobs = choice.get("logprobs")
-        content = logprobs.get("content") if isinstance(logprobs, dict) else None
-        if not (isinstance(content, list) and content and isinstance(content[0], dict)):
+        content = choice.logprobs.content if choice.logprobs else None
+        if not content:
             raise LogprobsUnavailable(
                 f"reranker server {self.url} returned no logprobs for model {self.model!r}, "
                 "so single-token ranking cannot read it; rank by generated lists instead"
             )
         first = content[0]
-        entries = [*(first.get("top_logprobs") or []), first]
         alternatives: dict[str, float] = {}
-        for entry in entries:
-            if isinstance(entry, dict) and isinstance(entry.get("token"), str) and _is_number(entry.get("logprob")):
-                alternatives.setdefault(entry["token"], float(entry["logprob"]))
+        for entry in [*first.top_logprobs, first]:
+            alternatives.setdefault(entry.token, entry.logprob)
         return alternatives
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _usage(data: dict[str, Any]) -> dict[str, int]:
-    usage = data.get("usage")
-    if not isinstance(usage, dict):
-        return {}
-    return {key: int(value) for key, value in usage.items() if _is_number(value)}
+def _problems(error: ValidationError) -> str:
+    """'usage.prompt_tokens: Input should be a finite number; ...': where the answer is malformed."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'the answer'}: {e['msg']}" for e in error.errors()[:3])
 
 
 def _logaddexp(a: float, b: float) -> float:
