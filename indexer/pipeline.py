@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -22,7 +23,7 @@ from retrieval.store.catalog import FrameRecord, MediaRecord, SkipRecord
 from retrieval.models.encoder import ClipEncoder
 from retrieval.store.ids import vector_id
 from retrieval.store.index_rebuild import rebuild_if_needed
-from retrieval.store.index_store import FrameIndexInfo, IndexStore
+from retrieval.store.index_store import FrameIndexInfo, IndexStore, write_error
 from retrieval.settings import Settings, record_model_settings
 
 
@@ -248,10 +249,12 @@ def run_index(
             if rebuild:
                 record_model_settings(index_dir, settings)
         rebuilt = None if interrupted else writer.rebuild()
-        return IndexSummary(progress.indexed, progress.touched, progress.skipped, progress.unchanged,
-                            progress.removed, progress.elapsed_s, interrupted, rebuilt or writer.rebuilt, rebuild)
+    except sqlite3.OperationalError as e:  # a full disk or a read-only folder under the catalog
+        raise write_error(index_dir, e) from None
     finally:
         store.close()
+    return IndexSummary(progress.indexed, progress.touched, progress.skipped, progress.unchanged, progress.removed,
+                        progress.elapsed_s, interrupted, rebuilt or writer.rebuilt, rebuild)
 
 
 def _rebuild_if_needed(store: IndexStore, settings: Settings, progress: IndexProgress,

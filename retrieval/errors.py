@@ -40,6 +40,10 @@ class IndexSchemaError(GridrankError, RuntimeError):
     """The index was written by a gridrank with another catalog layout."""
 
 
+class IndexWriteError(GridrankError, OSError):
+    """The index could not be written (a full disk, no permission); its last commit is kept."""
+
+
 class ModelMismatchError(GridrankError, ValueError):
     """The index was built with another model than the one asked for."""
 

@@ -252,3 +252,44 @@ def test_a_stopped_rebuild_keeps_the_old_index(tmp_path, tiny_settings, tiny_enc
     after = _snapshot(index_dir)
     assert after["generation"] == before["generation"]
     assert _same_vectors(after["vectors"], before["vectors"])  # img_0 is still there: nothing was committed
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 400 KB filesystem (tmpfs), where the kernel lets this test mount one; else the test is skipped."""
+    mount_point = tmp_path / "small-disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(mount_point)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small filesystem here (needs root): {mounted.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+@pytest.mark.slow
+def test_a_full_disk_is_one_line_and_exit_2_and_the_next_run_resumes(tmp_path, small_disk):
+    root = tmp_path / "media"
+    _make_images(root)
+    index_dir = small_disk / "index"
+    full = _start_indexing(root, index_dir)
+    _, err = full.communicate(timeout=300)
+    err = err.decode()
+    assert full.returncode == 2, err[-2000:]
+    assert "cannot write the index in" in err
+    assert "free some disk space" in err
+    assert "Traceback" not in err
+    store = IndexStore.open(index_dir)  # the last commit is readable, catalog and vectors agree
+    committed = store.catalog.counts().images
+    assert committed == len(store.frames) < N_IMAGES
+    store.catalog.close()
+
+    subprocess.run(["mount", "-o", "remount,size=8m", str(small_disk)], check=True)  # space freed
+    resumed = _start_indexing(root, index_dir)
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read().decode()[-2000:]
+    resumed.stderr.close()
+    store = IndexStore.open(index_dir)
+    assert store.catalog.counts().images == N_IMAGES == len(store.frames)
+    store.catalog.close()

@@ -9,6 +9,8 @@ views.py; its words are formatting.py.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
+from pydantic import ValidationError, validate_call
 
 from app.render import response_dict
 from app.web.formatting import WORKING, done_status
@@ -41,6 +44,27 @@ RERANK_METHODS: tuple[str, ...] = ("none", *rerankers_for("image"))  # Search an
 VIDEO_RERANK_METHODS: tuple[str, ...] = ("none", *(n for n, s in RERANKERS.items() if s.media == ("video",)))
 FUSION_METHODS: tuple[str, ...] = ("none", *ALL_FUSION_METHODS)  # Video tab
 API_RERANK_METHODS: tuple[str, ...] = ("none", *ALL_RERANK_METHODS)  # the API takes every CLI method
+
+
+def _arguments_checked(method):
+    """Check an API call's arguments against the method's type hints (pydantic); a wrong type is a
+    BadQueryError that names the argument, not an AttributeError deep inside."""
+    validated = validate_call(method)
+    names = list(inspect.signature(method).parameters)  # pydantic names positional arguments by their index
+
+    def where(loc: tuple) -> str:
+        return ".".join(names[part] if isinstance(part, int) and i == 0 and part < len(names) else str(part)
+                        for i, part in enumerate(loc))
+
+    @functools.wraps(method)
+    def call(*args, **kwargs):
+        try:
+            return validated(*args, **kwargs)
+        except ValidationError as e:
+            problems = "; ".join(f"{where(err['loc'])}: {err['msg']}" for err in e.errors()[:3])
+            raise BadQueryError(f"bad API arguments: {problems}") from None
+
+    return call
 
 
 class UploadRejected(BadMediaError):
@@ -224,7 +248,7 @@ class WebBackend:
                              rerank_k=None if rerank_k is None else _whole_number(rerank_k, "candidates reranked"),
                              fuse=None if (fuse or "none") == "none" else fuse, filter=media_filter,
                              min_score=_min_score(refine.min_score), collapse=bool(refine.collapse),
-                             page=_whole_number(refine.page or 1, "page"))
+                             page=_whole_number(refine.page, "page"))
 
     def load_upload(self, path: str | Path | None) -> Image.Image:
         """Decode an uploaded reference image with the indexer's guard; UploadRejected says why not."""
@@ -283,6 +307,7 @@ class WebBackend:
         busy = " Waiting for the reranker: another search is using it." if self._rerank_lock.locked() else ""
         return f"{WORKING} {text[0].upper()}{text[1:]}. First-stage (CLIP) results meanwhile.{busy}"
 
+    @_arguments_checked
     def api_search(self, query: str, k: int = 10, kind: str = "any", rerank: str = "none",
                    rerank_k: int | None = None, fuse: str = "none", under: str | None = None,
                    after: str | None = None, before: str | None = None, ext: str | None = None,

@@ -6,7 +6,9 @@ Fonts are the system's: the page loads nothing from the internet.
 
 from __future__ import annotations
 
+import functools
 import html
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +27,8 @@ from retrieval.query.request import KINDS
 from retrieval.query.types import SearchHit
 from retrieval.rerank.marks import MAX_CANDIDATES
 from retrieval.rerank.windows import MIN_RERANK_K
+
+log = logging.getLogger(__name__)
 
 MAX_VIDEO_RESULTS = 6
 POLL_S = 0.4
@@ -113,7 +117,7 @@ def build_ui(backend: WebBackend, jobs: IndexJobs | None) -> gr.Blocks:
                     "api_name=\"/search\")` (query, top-K, kind, rerank) returns the same JSON as "
                     "`gridrank search --json`; keyword arguments under, after, before, ext, min_score, collapse, "
                     "like and page narrow it as the CLI flags do.", elem_id="gr-footer")
-        gr.api(backend.api_search, api_name="search",
+        gr.api(_user_errors_quiet(backend.api_search), api_name="search",
                api_description="Search the index by text: the same results as `gridrank search --json`. "
                                "rerank: none, grid, cot, first or sgrid; rerank_k: candidates reranked (2..20); "
                                "fuse (kind video): none, combsum, rrf or vic. Query syntax: 'beach +dog -people', "
@@ -122,6 +126,20 @@ def build_ui(backend: WebBackend, jobs: IndexJobs | None) -> gr.Blocks:
                                "indexed item's path (more like it); page: 1-based, k per page.")
         demo.load(backend.status_markdown, outputs=status, api_visibility="private", show_progress="hidden")
     return demo
+
+
+def _user_errors_quiet(fn: Callable) -> Callable:
+    """A user's mistake reaches the caller as its message, and the server's log gets no traceback for it;
+    anything else is a bug, and Gradio logs it in full."""
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except GridrankError as e:
+            log.info("refused an API call: %s", e)
+            raise gr.Error(str(e), print_exception=False) from None
+
+    return call
 
 
 # -- shared pieces ---------------------------------------------------------------------------

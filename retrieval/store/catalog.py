@@ -132,9 +132,15 @@ class Catalog:
         self._db.execute("PRAGMA synchronous=FULL")
 
     def create_schema(self) -> None:
+        """Tables and the schema version in one transaction: a full disk here leaves no half-made catalog."""
         with self._lock:
-            self._db.executescript(_SCHEMA)
-            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+            try:
+                self._db.executescript(f"BEGIN IMMEDIATE;\n{_SCHEMA}\nINSERT OR IGNORE INTO meta VALUES "
+                                       f"('schema_version', '{SCHEMA_VERSION}');\nCOMMIT;")
+            except sqlite3.Error:
+                if self._db.in_transaction:
+                    self._db.rollback()
+                raise
 
     def check_schema(self) -> None:
         """Refuse a catalog written with another layout than this code reads (rclip's ensure_version does the same).

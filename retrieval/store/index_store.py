@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.errors import IndexBusyError, IndexNotFoundError, IndexSchemaError, ModelMismatchError
+from retrieval.errors import IndexBusyError, IndexNotFoundError, IndexSchemaError, IndexWriteError, ModelMismatchError
 from retrieval.store.catalog import Catalog, FrameRecord, MediaRecord, SubtitleCue
 from retrieval.store.ids import media_id_range
 from retrieval.store.vector_index import VectorIndex
@@ -62,6 +62,12 @@ class FrameIndexInfo:
         return self.factory == "Flat"
 
 
+def write_error(index_dir: Path, error: sqlite3.Error) -> IndexWriteError:
+    """A catalog write that failed (a full disk, a read-only folder), said as what to do."""
+    return IndexWriteError(f"cannot write the index in {index_dir} ({error}): free some disk space (or pass --index DIR "
+                           "on another disk) and run the same command again; the last commit is kept")
+
+
 def _open_catalog(path: Path, create: bool) -> Catalog:
     """The catalog at `path` (its tables made first when `create`), if its schema is the one this code reads."""
     catalog = None
@@ -76,6 +82,8 @@ def _open_catalog(path: Path, create: bool) -> Catalog:
             catalog.close()
         if isinstance(e, IndexSchemaError):
             raise
+        if getattr(e, "sqlite_errorcode", None) in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY):
+            raise write_error(path.parent, e) from None
         raise IndexSchemaError(f"{path} cannot be read as a gridrank catalog ({e}): check that it is readable; if it "
                                "is damaged, delete the index folder (or pass another --index) and run `gridrank index "
                                "ROOT` again") from None

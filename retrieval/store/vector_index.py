@@ -22,6 +22,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from retrieval.errors import IndexWriteError
 from retrieval.store.ids import MediaKind, kind_id_range
 from retrieval.store.index_choice import refined_parts
 
@@ -273,13 +274,18 @@ class VectorIndex:
     def write_atomic(self, path: Path) -> None:
         """Write to a temp file, fsync it, then rename: readers never see a partial file."""
         tmp = path.with_name(f".{path.name}.tmp")
-        if self._candidates is None:
-            faiss.write_index(self._index, str(tmp))
-        else:
-            with open(tmp, "wb") as f:
-                np.savez(f, store=faiss.serialize_index(self._index), candidates=faiss.serialize_index(self._candidates))
-        fsync_path(tmp)
-        os.replace(tmp, path)
+        try:
+            if self._candidates is None:
+                faiss.write_index(self._index, str(tmp))
+            else:
+                with open(tmp, "wb") as f:
+                    np.savez(f, store=faiss.serialize_index(self._index),
+                             candidates=faiss.serialize_index(self._candidates))
+            fsync_path(tmp)
+            os.replace(tmp, path)
+        except (OSError, RuntimeError) as e:  # FAISS reports a short write (a full disk) as a RuntimeError
+            tmp.unlink(missing_ok=True)
+            raise IndexWriteError(f"cannot write {path}: {_write_failure(e)}") from None
         fsync_path(path.parent)
 
 
@@ -290,6 +296,13 @@ def _ivf_of(index: faiss.Index) -> faiss.IndexIVF | None:
 def _hnsw_of(index: faiss.Index) -> faiss.IndexHNSW | None:
     inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap) else index
     return inner if isinstance(inner, faiss.IndexHNSW) else None
+
+
+def _write_failure(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return f"the write failed ({first_line}); is the disk full?"
 
 
 def fsync_path(path: Path) -> None:

@@ -171,3 +171,19 @@ def test_sign_in_and_read_only(web_index, tiny_settings, tiny_encoder):
         assert "index-start" not in json.dumps(signed_in.config)  # no Index tab
     finally:
         server.close()
+
+
+@pytest.mark.parametrize("args, kwargs, says", [
+    ((["a", "cat"], 3, "any"), {}, "query: Input should be a valid string"),
+    (("a cat", "many", "any"), {}, "k: Input should be a valid integer"),
+    (("a cat", 3, "any"), {"page": 0}, "page must be at least 1"),
+    (("a cat", 3, "any"), {"after": "June"}, "from date must be a date"),
+    (("a cat", 3, "any", "best"), {}, "unknown rerank method 'best'"),
+])
+def test_a_bad_api_call_is_one_message_for_the_caller_and_no_traceback_in_the_log(client, capsys, args, kwargs,
+                                                                                   says):
+    capsys.readouterr()
+    with pytest.raises(Exception, match=re.escape(says)):
+        client.predict(*args, api_name="/search", **kwargs)
+    log = capsys.readouterr()
+    assert "Traceback" not in log.err + log.out
