@@ -122,6 +122,9 @@ def index(
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Embed everything again, with the model given now "
                                           "(how to switch models). The new index is built beside the old one, which "
                                           "searches keep using until the new one is complete.")] = False,
+    retry_skipped: Annotated[bool, typer.Option(
+        "--retry-skipped", help="Try again the files skipped before (broken, too large...) even if they did not "
+        "change; by default only changed ones are tried again.")] = False,
     # \\[ keeps rich's help markup from eating "[distributed]".
     ray: Annotated[Optional[str], typer.Option(
         "--ray", metavar="ADDRESS", help="Decode and embed on a Ray cluster: auto (from a cluster node), "
@@ -159,7 +162,7 @@ def index(
             bar.update(task, total=p.total, completed=p.done, rate=rate, current=p.current[-50:])
 
         summary = run_index(root, index_dir, settings, encoder=encoder, on_progress=show, ray_address=ray,
-                            rebuild=rebuild)
+                            rebuild=rebuild, retry_skipped=retry_skipped)
         bar.update(task, current="")
     last_index.remember(index_dir)
     console.print(summary_line(summary))

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import ctypes
 import math
+import multiprocessing
+import os
+import signal
 import sqlite3
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -25,6 +30,8 @@ from retrieval.store.ids import vector_id
 from retrieval.store.index_rebuild import rebuild_if_needed
 from retrieval.store.index_store import FrameIndexInfo, IndexStore, write_error
 from retrieval.settings import Settings, record_model_settings
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class RootNotFoundError(MediaFolderError):
@@ -77,9 +84,24 @@ def _as_is(item: DecodedMedia) -> DecodedMedia:
     return item
 
 
-def _one_thread_per_worker(_: int) -> None:
+def _init_decode_worker(_: int) -> None:
     # Workers decode; the main process owns the cores for the model forward.
     torch.set_num_threads(1)
+    _die_with_parent()
+
+
+def _die_with_parent() -> None:
+    """On Linux, have the kernel end this worker the moment the indexer dies, even by kill -9.
+
+    Without it a worker lives on until torch's watchdog notices, seconds later.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    parent = multiprocessing.parent_process()
+    if parent is not None and os.getppid() != parent.pid:  # the indexer died before the line above
+        os._exit(1)
 
 
 class LocalEmbedding:
@@ -92,7 +114,7 @@ class LocalEmbedding:
         self.batch_size = settings.batch_size
         self.loader = DataLoader(
             _DecodeDataset(work, options), batch_size=None, collate_fn=_as_is, num_workers=settings.workers,
-            worker_init_fn=_one_thread_per_worker,
+            worker_init_fn=_init_decode_worker,
             # Enough decoded items queued to fill the next batch while the model runs the current one.
             prefetch_factor=max(2, math.ceil(settings.batch_size / settings.workers)) if settings.workers else None,
         )
@@ -204,6 +226,7 @@ def run_index(
     should_stop: Callable[[], bool] | None = None,
     ray_address: str | None = None,
     rebuild: bool = False,
+    retry_skipped: bool = False,
 ) -> IndexSummary:
     """Bring the index in `index_dir` up to date with `root`.
 
@@ -211,7 +234,8 @@ def run_index(
     request; a crash loses at most the work since the last commit, and the next run resumes.
     With `rebuild`, everything is embedded anew (with the settings' model) beside the old index and
     committed once at the end: until then searches use the old index, and a crash, a Ctrl-C or a
-    stop leaves it as it was.
+    stop leaves it as it was. Files skipped before (broken, too large...) are tried again only when they
+    changed, or with `retry_skipped`.
     With `ray_address` (as ray.init takes it), decoding and embedding run on that Ray cluster;
     planning and writing stay here, so the index is the same.
     """
@@ -229,8 +253,11 @@ def run_index(
         if not rebuild:  # a rebuild records its model once the new index is committed
             record_model_settings(index_dir, settings)
         scanned = scan(root)
-        plan = plan_changes(scanned.files, store.catalog.media_by_path(), scanned.problems)
-        progress = IndexProgress(total=len(plan.work), unchanged=plan.unchanged, removed=len(plan.removed))
+        plan = plan_changes(scanned.files, store.catalog.media_by_path(), scanned.problems,
+                            store.catalog.skipped_by_path(), retry_skipped)
+        # Skipped, as `gridrank status` counts them: this run's, the scan's problems, and the unchanged old ones.
+        progress = IndexProgress(total=len(plan.work), unchanged=plan.unchanged, removed=len(plan.removed),
+                                 skipped=plan.still_skipped + len(scanned.problems))
         writer = _Writer(store, settings, progress, lambda: _rebuild_if_needed(store, settings, progress, on_progress),
                          replacing=rebuild)
         if not store.catalog.in_transaction:

@@ -91,3 +91,31 @@ def test_rerank_and_fusion_flags(run_cli, media_dir):
 
     assert run_cli("search", "x", "--rerank", "magic").code == 2
     assert run_cli("search", "x", "--fuse", "rrf", "--kind", "image").code == 2
+
+
+def test_summary_counts_every_skip_status_lists_and_unchanged_broken_files_are_not_retried(
+        run_cli, media_dir, tiny_settings, tiny_encoder):
+    import os
+
+    from indexer.pipeline import run_index
+
+    (media_dir / "bad.jpg").write_text("text")
+    os.symlink(media_dir / "nowhere.jpg", media_dir / "dangling.jpg")  # a scan problem: it cannot be stat'ed
+    result = run_cli("index", media_dir, "--tiny")
+    assert result.code == 0, result.err
+    status = json.loads(run_cli("status", "--json", "--index", media_dir / ".gridrank").out)
+    assert len(status["skipped"]) == 2
+    assert "2 skipped: see gridrank status" in result.out  # the summary and status agree
+
+    def files_tried(**options) -> int:
+        seen = []
+        summary = run_index(media_dir, media_dir / ".gridrank", tiny_settings, encoder=tiny_encoder,
+                            on_progress=seen.append, **options)
+        assert summary.skipped == 2
+        return seen[-1].total if seen else 0
+
+    assert files_tried() == 0  # bad.jpg did not change: not decoded (nor logged) again
+    assert files_tried(retry_skipped=True) == 1
+    os.utime(media_dir / "bad.jpg", ns=(1, 1))  # changed (maybe fixed): tried again
+    assert files_tried() == 1
+    assert files_tried() == 0

@@ -35,7 +35,8 @@ def _default_sigint() -> None:
 
 
 def _start_indexing(root, index_dir, stdout=subprocess.DEVNULL, extra_args=(), env=None):
-    env = dict(os.environ, GRIDRANK_COMMIT_EVERY_S="0.05", GRIDRANK_BATCH_SIZE="2", GRIDRANK_WORKERS="1", **(env or {}))
+    env = {**os.environ, "GRIDRANK_COMMIT_EVERY_S": "0.05", "GRIDRANK_BATCH_SIZE": "2", "GRIDRANK_WORKERS": "1",
+           **(env or {})}
     return subprocess.Popen([sys.executable, "-m", "app.cli", "index", str(root), "--tiny", "--index", str(index_dir),
                              *extra_args], env=env, stdout=stdout, stderr=subprocess.PIPE, preexec_fn=_default_sigint)
 
@@ -293,3 +294,33 @@ def test_a_full_disk_is_one_line_and_exit_2_and_the_next_run_resumes(tmp_path, s
     store = IndexStore.open(index_dir)
     assert store.catalog.counts().images == N_IMAGES == len(store.frames)
     store.catalog.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")  # a zombie has ended; only its exit status waits to be read
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel ends workers with their parent on Linux")
+def test_decode_workers_end_with_a_killed_indexer(tmp_path):
+    root = tmp_path / "media"
+    _make_images(root)
+    index_dir = tmp_path / "index"
+    proc = _start_indexing(root, index_dir, env={"GRIDRANK_WORKERS": "2"})
+    deadline = time.monotonic() + 120
+    workers: list[int] = []
+    while len(workers) < 2:
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        assert time.monotonic() < deadline, "no decode workers started"
+        found = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        workers = [int(p) for p in found]
+        time.sleep(0.02)
+    proc.kill()
+    proc.wait(timeout=60)
+    proc.stderr.close()
+    time.sleep(0.5)  # torch's own watchdog takes seconds; the kernel's parent-death signal is immediate
+    assert [pid for pid in workers if _alive(pid)] == []

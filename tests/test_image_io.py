@@ -42,3 +42,11 @@ def test_text_file_is_refused(tmp_path):
     path.write_text("not a picture")
     with pytest.raises(ImageRejected, match="not an image"):
         load_rgb(path, max_pixels=1000)
+
+
+def test_a_decompression_bomb_names_the_configured_limit_not_pillows():
+    from sample_media import SAMPLE
+
+    bomb = SAMPLE.parent / "broken" / "huge_pixels.png"  # 30000 x 30000: above Pillow's own 179 MP limit too
+    with pytest.raises(ImageRejected, match=r"30000x30000 = 900,000,000 pixels exceeds max_image_pixels=250,000,000"):
+        load_rgb(bomb, max_pixels=250_000_000)
