@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     commit_every_s: float = Field(
         30.0, gt=0, description="While indexing, commit finished work at least this often."
     )
+    text_batch_max: int = Field(
+        64, ge=1, le=4096, description="Query texts encoded in one forward when searches arrive together (the web "
+        "server); 1: one query at a time."
+    )
     composed_text_weight: float = Field(
         0.8, ge=0, le=1, description="Image + text query: weight a of the text in (1-a)*image + a*text."
     )

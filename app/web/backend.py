@@ -14,6 +14,7 @@ import inspect
 import json
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,15 +96,47 @@ class SearchUpdate:
     status: str  # markdown: what the model is doing, or what it did (a fallback note); '' without a model
 
 
+class _InFlight:
+    """First stages run side by side (their texts share the encoder's forwards); a swap of the served
+    index waits until none is running, and lets no new one start meanwhile."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._running = 0
+        self._swapping = False
+
+    @contextmanager
+    def search(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._swapping)
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._running -= 1
+                self._cond.notify_all()
+
+    @contextmanager
+    def swap(self) -> Iterator[None]:
+        with self._cond:
+            self._swapping = True
+            self._cond.wait_for(lambda: self._running == 0)
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._swapping = False
+                self._cond.notify_all()
 
 
 class WebBackend:
     """The server's state: one Searcher (model loaded once), its index, the caches, the allow-list.
 
-    Two locks: the first stage (encoder and FAISS, milliseconds; each query already uses every
-    core) runs one query at a time, and the reranker model (seconds) runs one rerank at a time.
-    A reranked search holds only the model's lock, so CLIP-only searches never wait behind it.
-    Swapping the Searcher for another index takes both.
+    First stages (CLIP + FAISS, milliseconds) run side by side: the encoder batches the texts that
+    arrive together, FAISS and the catalog take concurrent readers. The reranker model (seconds)
+    runs one rerank at a time under its own lock, so CLIP-only searches never wait behind it.
+    Swapping the Searcher for another index waits for both.
     """
 
     def __init__(self, searcher: Searcher, index_dir: Path, settings: Settings, thumbnails: ThumbnailCache,
@@ -114,7 +147,7 @@ class WebBackend:
         self.thumbnails = thumbnails
         self.access = access
         self.config = config
-        self._lock = threading.RLock()  # the first stage (CLIP + FAISS) and swaps
+        self._in_flight = _InFlight()  # first stages, and swaps
         self._rerank_lock = threading.Lock()  # the reranker model: CLIP-only searches never wait for it
         self._reranker_loaded = bool(settings.reranker_url)  # a server needs no load; a local model does
         self._reranker_name: str | None = None
@@ -147,7 +180,7 @@ class WebBackend:
 
     def swap(self, searcher: Searcher, index_dir: Path) -> None:
         """Serve another index (built by the Index tab); queries in flight finish on the old one."""
-        with self._rerank_lock, self._lock:  # always in this order
+        with self._rerank_lock, self._in_flight.swap():  # always in this order
             old = self.searcher
             self._service = SearchService(searcher, self.settings, *self._model)
             self._index_dir = index_dir.resolve()
@@ -158,7 +191,7 @@ class WebBackend:
             old.store.catalog.close()
 
     def status_markdown(self) -> str:
-        with self._lock:
+        with self._in_flight.search():
             self.searcher.store.refresh()
             info, counts = self.searcher.store.info, self.searcher.store.catalog.counts()
         skipped = f" · {counts.skipped:,} skipped" if counts.skipped else ""
@@ -193,7 +226,7 @@ class WebBackend:
         request = self._request(text, image, k, kind, rerank, rerank_k, fuse, refine)
         weights = self._weights(text_weight, caption_weight)
         if not request.needs_model:
-            with self._lock:
+            with self._in_flight.search():
                 service = self._service_for(self._service, weights, with_model=False)
                 response = service.run(request)
             yield SearchUpdate(response, True, "")
@@ -204,7 +237,7 @@ class WebBackend:
         preview_request = dataclasses.replace(
             request, k=max(request.k, rerank_k), rerank=None,
             fuse=None if request.model_fusion else request.fuse)
-        with self._lock:
+        with self._in_flight.search():
             preview = self._service_for(self._service, weights, with_model=False).run(preview_request)
         if not preview.hits:  # nothing of that kind in the index: nothing for the model to rank
             yield SearchUpdate(preview, True, "")

@@ -124,6 +124,9 @@ def start(backend: WebBackend, options: ServeOptions) -> RunningServer:
     """Build the page and start serving in background threads; returns once it is listening."""
     jobs = None if options.read_only else IndexJobs(backend)
     demo = build_ui(backend, jobs)
+    # Gradio summarises its event log with pandas after every event, over up to 10,000 events, for a monitoring
+    # page gridrank does not show: that grew to milliseconds per search in a long-lived server. Every 1000th will do.
+    os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
     demo.queue(default_concurrency_limit=options.concurrency, max_size=256)
     allowed, blocked = _served_paths(backend)
     gr.set_static_paths(allowed)

@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from retrieval.errors import ModelUnavailableError
+from retrieval.models.batching import TextBatcher
 from retrieval.models.devices import resolve_device
 from retrieval.settings import Settings
 from retrieval.vectors import l2_normalize
@@ -42,7 +43,7 @@ class ModelSource:
 class ClipEncoder:
     """Encodes images and texts into L2-normalized float32 vectors of one shared space."""
 
-    def __init__(self, source: ModelSource, device: str = "auto"):
+    def __init__(self, source: ModelSource, device: str = "auto", text_batch_max: int = 64):
         self.device = resolve_device(device)
         started = time.perf_counter()
         try:
@@ -64,12 +65,14 @@ class ClipEncoder:
         self.image_size: int = max(size) if isinstance(size, Sequence) else int(size)
         with torch.inference_mode():
             self.dim: int = int(self._model.encode_text(self._tokenizer(["probe"]).to(self.device)).shape[-1])
+        # Searches that arrive together (a web server) share text forwards.
+        self._texts = TextBatcher(self._encode_texts_now, text_batch_max)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ClipEncoder:
         if settings.model_profile.warning:
             logging.getLogger("gridrank").warning(settings.model_profile.warning)
-        return cls(ModelSource.from_settings(settings), settings.device)
+        return cls(ModelSource.from_settings(settings), settings.device, settings.text_batch_max)
 
     def encode_pixels(self, pixels: torch.Tensor) -> np.ndarray:
         """Embed a batch of already-preprocessed images (N, 3, H, W)."""
@@ -81,6 +84,9 @@ class ClipEncoder:
         return self.encode_pixels(torch.stack([self.preprocess(im) for im in images]))
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        return self._texts.encode(texts)
+
+    def _encode_texts_now(self, texts: list[str]) -> np.ndarray:
         with torch.inference_mode():
             features = self._model.encode_text(self._tokenizer(list(texts)).to(self.device))
         return _normalized(features)
