@@ -224,3 +224,32 @@ def test_indexing_another_folder_switches_the_app_to_it(backend, tmp_path):
     assert backend.access.roots == (other.resolve(),)
     assert {h.kind for h in backend.search("x", None, 10, "any").hits} == {"video"}
 
+
+
+def test_concurrent_searches_share_the_encoders_forwards(backend, monkeypatch):
+    import threading
+    import time
+
+    batcher = backend.searcher.encoder._texts
+    encode_now = batcher._encode_now
+
+    def busy_model(texts):
+        time.sleep(0.1)  # a model that takes a while: the searches that arrive meanwhile queue up
+        return encode_now(texts)
+
+    monkeypatch.setattr(batcher, "_encode_now", busy_model)
+    before = batcher.forwards
+    results: dict[int, int] = {}
+    start = threading.Barrier(8)
+
+    def search(i: int) -> None:
+        start.wait()
+        results[i] = len(backend.search(f"query number {i}", None, 3, "image").hits)
+
+    threads = [threading.Thread(target=search, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == {i: 3 for i in range(8)}
+    assert batcher.forwards - before < 8  # first stages ran side by side and shared forwards
