@@ -132,6 +132,8 @@ def index(
         "One actor per GPU, or --workers CPU actors on a cluster without GPUs; this machine writes the index.")] = None,
 ) -> None:
     """Index (or update the index of) a media folder. Re-runs only embed what changed."""
+    if root.is_file():
+        _fail(f"{root} is a file: give the folder that holds your photos and videos (gridrank index FOLDER)")
     if not root.is_dir():
         _fail(f"media folder not found: {root}")
     index_dir = (index or root / ".gridrank").absolute()

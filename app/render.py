@@ -75,7 +75,8 @@ def rank_move(hit: SearchHit) -> str:
 
 def search_table(response: SearchResponse) -> Table:
     reordered = response.rerank is not None or response.fusion is not None
-    table = Table(title=f"{len(response.hits)} results", title_justify="left")
+    n = len(response.hits)
+    table = Table(title=f"{n} result{'s' if n != 1 else ''}", title_justify="left")
     table.add_column("#", justify="right")
     if reordered:
         table.add_column("was", justify="right")

@@ -119,3 +119,15 @@ def test_summary_counts_every_skip_status_lists_and_unchanged_broken_files_are_n
     os.utime(media_dir / "bad.jpg", ns=(1, 1))  # changed (maybe fixed): tried again
     assert files_tried() == 1
     assert files_tried() == 0
+
+
+def test_indexing_a_file_says_it_is_a_file_and_one_result_is_singular(run_cli, media_dir):
+    photo = next(media_dir.rglob("*.jpg"))
+    result = run_cli("index", photo, "--tiny")
+    assert result.code == 2
+    assert f"{photo} is a file: give the folder" in result.err
+    assert run_cli("index", media_dir, "--tiny").code == 0
+    one = run_cli("search", "a cat", "--k", "1")
+    assert one.code == 0
+    assert "1 result\n" in one.out or "1 result " in one.out
+    assert "1 results" not in one.out

@@ -41,9 +41,9 @@ def _start_indexing(root, index_dir, stdout=subprocess.DEVNULL, extra_args=(), e
                              *extra_args], env=env, stdout=stdout, stderr=subprocess.PIPE, preexec_fn=_default_sigint)
 
 
-def _make_images(root):
+def _make_images(root, count: int = N_IMAGES):
     root.mkdir()
-    for i in range(N_IMAGES):
+    for i in range(count):
         Image.new("RGB", (96, 64), (i * 2 % 256, i * 7 % 256, i * 13 % 256)).save(root / f"img_{i:03d}.jpg")
 
 
@@ -190,9 +190,7 @@ def test_kill_9_at_random_points_leaves_a_consistent_index(tmp_path, tiny_settin
 @pytest.mark.slow
 def test_a_rebuild_refused_by_a_running_writer_changes_nothing(tmp_path, tiny_settings, tiny_encoder):
     root = tmp_path / "media"
-    root.mkdir()
-    for i in range(4):
-        Image.new("RGB", (64, 64), (i * 60, 10, 90)).save(root / f"img_{i}.jpg")
+    _make_images(root, 4)
     index_dir = tmp_path / "index"
     run_index(root, index_dir, tiny_settings, encoder=tiny_encoder)
     before = _snapshot(index_dir)
@@ -240,19 +238,17 @@ def test_a_rebuild_with_another_root_replaces_the_index_in_one_commit(tmp_path, 
 
 def test_a_stopped_rebuild_keeps_the_old_index(tmp_path, tiny_settings, tiny_encoder):
     root = tmp_path / "media"
-    root.mkdir()
-    for i in range(6):
-        Image.new("RGB", (64, 64), (i * 40, 10, 90)).save(root / f"img_{i}.jpg")
+    _make_images(root, 6)
     index_dir = tmp_path / "index"
     run_index(root, index_dir, tiny_settings, encoder=tiny_encoder)
     before = _snapshot(index_dir)
-    (root / "img_0.jpg").unlink()
+    (root / "img_000.jpg").unlink()
     summary = run_index(root, index_dir, tiny_settings, encoder=tiny_encoder, rebuild=True, should_stop=lambda: True)
     assert summary.interrupted
     assert summary.replaced
     after = _snapshot(index_dir)
     assert after["generation"] == before["generation"]
-    assert _same_vectors(after["vectors"], before["vectors"])  # img_0 is still there: nothing was committed
+    assert _same_vectors(after["vectors"], before["vectors"])  # img_000 is still there: nothing was committed
 
 
 @pytest.fixture
