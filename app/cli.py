@@ -52,7 +52,8 @@ FusionChoice = Enum("FusionChoice", {name: name for name in FUSION_METHODS}, typ
 
 IndexOpt = Annotated[Optional[Path], typer.Option(
     "--index", help="Index folder. Default: ROOT/.gridrank when indexing; for other commands $GRIDRANK_INDEX, "
-    "else the folder of the last `gridrank index` run.")]
+    "else ./.gridrank in the current folder, else the folder of the last `gridrank index` run (the output says "
+    "which).")]
 TinyOpt = Annotated[bool, typer.Option(
     "--tiny", help="Offline smoke profile: tiny random-weight models, meaningless results (GRIDRANK_PROFILE=tiny).")]
 ModelOpt = Annotated[Optional[str], typer.Option(
@@ -86,11 +87,11 @@ def _setup_logging(verbose: bool) -> None:
     )
 
 
-def _index_dir_for_query(index: Path | None) -> Path:
-    resolved = last_index.resolve(index)
-    if resolved is None:
+def _index_for_query(index: Path | None) -> last_index.ChosenIndex:
+    chosen = last_index.resolve(index)
+    if chosen is None:
         _fail("no index given: pass --index DIR (or set GRIDRANK_INDEX), or build one with `gridrank index ROOT`")
-    return resolved
+    return chosen
 
 
 def _load_encoder(settings) -> ClipEncoder:
@@ -248,7 +249,8 @@ def search(
     if not text and image is None and like is None:
         _fail("give a QUERY, an --image, both, or --like PATH")
     dates = parse_date(after, "--after"), parse_date(before, "--before")
-    index_dir = _index_dir_for_query(index)
+    chosen = _index_for_query(index)
+    index_dir = chosen.path
     settings = load_settings(index_dir, **_model_flags(tiny, model, pretrained, device),
                              reranker_model=reranker_model, reranker_url=reranker_url)
     picture = load_query_image(image, settings.max_image_pixels) if image is not None else None
@@ -264,9 +266,11 @@ def search(
     response = service.run(request)
     saved = save_images_sent(response) if explain and response.rerank else []
     if json_output:
-        console.print_json(json.dumps(response_dict(response, saved), default=str))
+        index_json = {"index": {"path": str(index_dir), "chosen_by": chosen.chosen_by}}
+        console.print_json(json.dumps(index_json | response_dict(response, saved), default=str))
         return
     console.print(search_table(response))
+    console.print(f"index: {index_dir} (chosen by {chosen.chosen_by})", highlight=False, soft_wrap=True)
     if not response.hits and (media_filter.active or request.min_score is not None or page > 1):
         err_console.print("[yellow]note:[/] no results pass the filters, --min-score or --page; paths in --under "
                           "are relative to the indexed folder (see gridrank status)", soft_wrap=True)
@@ -293,7 +297,7 @@ def status(
 ) -> None:
     """Model, counts of images / videos / frames, the index type with its measured recall@10, and files skipped
     with the reason."""
-    index_dir = _index_dir_for_query(index)
+    index_dir = _index_for_query(index).path
     store = IndexStore.open(index_dir)
     report = StatusReport(index_dir, store.info, store.catalog.counts(),
                           list(store.catalog.skipped_by_path().values()), store.catalog.media_with_notes(),
@@ -353,7 +357,7 @@ def serve(
     device: DeviceOpt = None,
 ) -> None:
     """Open the web app on an index: search, composed search, video moments, indexing."""
-    index_dir = _index_dir_for_query(index)
+    index_dir = _index_for_query(index).path
     settings = load_settings(index_dir, **_model_flags(tiny, model, pretrained, device))
     _serve(index_dir, settings, host, port, auth, auth_file, max_upload_mb, read_only)
 

@@ -131,3 +131,23 @@ def test_indexing_a_file_says_it_is_a_file_and_one_result_is_singular(run_cli, m
     assert one.code == 0
     assert "1 result\n" in one.out or "1 result " in one.out
     assert "1 results" not in one.out
+
+
+def test_every_search_names_its_index_and_the_current_folders_index_comes_before_the_last_one(
+        run_cli, media_dir, tmp_path, monkeypatch):
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(media_dir / "photos", other)
+    assert run_cli("index", other, "--tiny").code == 0
+    assert run_cli("index", media_dir, "--tiny").code == 0  # the last index built
+
+    result = run_cli("search", "a cat", "--k", "1")
+    assert f"index: {media_dir / '.gridrank'} (chosen by the last `gridrank index` run)" in result.out
+    monkeypatch.chdir(other)  # inside another indexed folder: its own index, and the output says so
+    result = run_cli("search", "a cat", "--k", "1", "--json")
+    index = json.loads(result.out)["index"]
+    assert index == {"path": str(other / ".gridrank"), "chosen_by": "the current folder"}
+    assert all(str(other) in h["path"] for h in json.loads(result.out)["hits"])
+    explicit = run_cli("search", "a cat", "--k", "1", "--index", media_dir / ".gridrank")
+    assert f"index: {media_dir / '.gridrank'} (chosen by --index)" in explicit.out
