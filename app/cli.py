@@ -8,7 +8,7 @@ import sys
 import tempfile
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional, cast
+from typing import TYPE_CHECKING, Annotated, Optional, cast
 
 import typer
 from rich.console import Console
@@ -19,21 +19,19 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from app import last_index
 from app.render import (StatusReport, print_explanation, print_status, response_dict, search_table, summary_line,
                         to_json)
-from indexer.pipeline import IndexProgress, run_index
-from indexer import ray_embedding
 from retrieval.errors import GridrankError
-from retrieval.models.encoder import ClipEncoder
 from retrieval.query.filters import MediaFilter, normalize_under, parse_date, parse_exts
-from retrieval.store.index_rebuild import pending_rebuild
-from retrieval.store.index_store import IndexStore
 from retrieval.query.request import KINDS, SearchRequest
+from retrieval.query.types import SearchKind
 from retrieval.rerank.methods import FUSION_METHODS, RERANK_METHODS, choices_help
 from retrieval.rerank.windows import MAX_RERANK_K, MIN_RERANK_K
-from retrieval.query.build import build_query, like_query, load_query_image
-from retrieval.query.types import SearchKind
-from retrieval.query.search import Searcher
-from retrieval.query.service import SearchService
 from retrieval.settings import load_settings
+
+if TYPE_CHECKING:
+    from retrieval.models.encoder import ClipEncoder
+
+# Modules that import torch, open_clip or FAISS load inside the commands that need them: `gridrank --help`
+# and `gridrank status` answer without them.
 
 app = typer.Typer(
     help="Search your photos and videos by text, by example image, or for a moment in a video.",
@@ -95,6 +93,8 @@ def _index_for_query(index: Path | None) -> last_index.ChosenIndex:
 
 
 def _load_encoder(settings) -> ClipEncoder:
+    from retrieval.models.encoder import ClipEncoder
+
     name, pretrained = settings.model_identity
     with err_console.status(f"loading {name} ({pretrained})..."):
         encoder = ClipEncoder.from_settings(settings)
@@ -133,6 +133,9 @@ def index(
         "One actor per GPU, or --workers CPU actors on a cluster without GPUs; this machine writes the index.")] = None,
 ) -> None:
     """Index (or update the index of) a media folder. Re-runs only embed what changed."""
+    from indexer import ray_embedding
+    from indexer.pipeline import IndexProgress, run_index
+
     if root.is_file():
         _fail(f"{root} is a file: give the folder that holds your photos and videos (gridrank index FOLDER)")
     if not root.is_dir():
@@ -239,6 +242,10 @@ def search(
     device: DeviceOpt = None,
 ) -> None:
     """Search an index by text, by an example image, or both; mix terms; filter; optionally rerank with an MLLM."""
+    from retrieval.query.build import build_query, like_query, load_query_image
+    from retrieval.query.search import Searcher
+    from retrieval.query.service import SearchService
+
     unknown = [word for word in query or [] if word.startswith("--")]
     if unknown:
         _fail(f"no such option: {unknown[0]} (or an option after `--`, where it reads as query words): "
@@ -297,6 +304,9 @@ def status(
 ) -> None:
     """Model, counts of images / videos / frames, the index type with its measured recall@10, and files skipped
     with the reason."""
+    from retrieval.store.index_rebuild import pending_rebuild
+    from retrieval.store.index_store import IndexStore
+
     index_dir = _index_for_query(index).path
     store = IndexStore.open(index_dir)
     report = StatusReport(index_dir, store.info, store.catalog.counts(),
@@ -372,6 +382,7 @@ def demo(
     device: DeviceOpt = None,
 ) -> None:
     """Index the bundled sample photos and videos (assets/sample), then open the web app on them."""
+    from indexer.pipeline import run_index
     from retrieval.models.encoder import ClipEncoder
 
     sample = Path(__file__).resolve().parents[1] / "assets" / "sample"

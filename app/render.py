@@ -5,16 +5,19 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from indexer.pipeline import IndexSummary
 from retrieval.store.catalog import CatalogCounts, MediaRecord, SkipRecord
 from retrieval.store.index_choice import IndexPlan
 from retrieval.store.index_store import FrameIndexInfo, IndexInfo
 from retrieval.query.types import SearchHit, SearchResponse
+
+if TYPE_CHECKING:  # the indexer imports torch: `gridrank --help` and `status` must not wait for it
+    from indexer.pipeline import IndexSummary
 
 
 def _jsonable(value):

@@ -113,3 +113,14 @@ def test_requests_settings_and_the_registry_load_without_the_models():
             "print(sorted(m for m in ('torch', 'open_clip', 'faiss', 'transformers') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_cli_and_status_load_without_torch():
+    """`gridrank --help` and `gridrank status` must not wait for torch, open_clip or transformers."""
+    import subprocess
+    import sys
+
+    code = ("import sys, app.cli, retrieval.store.index_rebuild, retrieval.store.index_store; "
+            "print(sorted(m for m in ('torch', 'open_clip', 'transformers', 'gradio') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

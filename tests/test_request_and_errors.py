@@ -72,12 +72,10 @@ def test_user_errors_share_one_base_and_keep_their_builtin_kind():
 
 
 def test_a_user_error_is_one_line_and_exit_2_a_bug_is_a_traceback_and_exit_1(run_cli, monkeypatch):
-    import app.cli
-
     def refuse(*args, **kwargs):
         raise IndexSchemaError("the index needs a rebuild: run `gridrank index ROOT --rebuild`")
 
-    monkeypatch.setattr(app.cli.IndexStore, "open", refuse)
+    monkeypatch.setattr(IndexStore, "open", refuse)
     result = run_cli("status", "--index", "/nowhere")
     assert result.code == 2
     assert result.err.strip().splitlines() == ["error: the index needs a rebuild: run `gridrank index ROOT --rebuild`"]
@@ -85,7 +83,7 @@ def test_a_user_error_is_one_line_and_exit_2_a_bug_is_a_traceback_and_exit_1(run
     def bug(*args, **kwargs):
         raise ValueError("an internal mistake")
 
-    monkeypatch.setattr(app.cli.IndexStore, "open", bug)
+    monkeypatch.setattr(IndexStore, "open", bug)
     with pytest.raises(ValueError, match="an internal mistake"):  # not turned into a user's error: a traceback
         run_cli("status", "--index", "/nowhere")
 
