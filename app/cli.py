@@ -133,14 +133,12 @@ def index(
         "One actor per GPU, or --workers CPU actors on a cluster without GPUs; this machine writes the index.")] = None,
 ) -> None:
     """Index (or update the index of) a media folder. Re-runs only embed what changed."""
-    from indexer import ray_embedding
-    from indexer.pipeline import IndexProgress, run_index
-
     if root.is_file():
         _fail(f"{root} is a file: give the folder that holds your photos and videos (gridrank index FOLDER)")
     if not root.is_dir():
         _fail(f"media folder not found: {root}")
     index_dir = (index or root / ".gridrank").absolute()
+    created = not index_dir.exists()
     try:
         index_dir.mkdir(parents=True, exist_ok=True)
         probe = index_dir / ".write-test"
@@ -148,10 +146,20 @@ def index(
         probe.unlink()
     except OSError as e:
         _fail(f"cannot write the index folder {index_dir}: {e.strerror}. Pass --index DIR on a writable disk")
-    settings = load_settings(
-        None if rebuild else index_dir, **_model_flags(tiny, model, pretrained, device), batch_size=batch_size,
-        workers=workers, frames_per_video=frames_per_video, seconds_per_frame=seconds_per_frame,
-    )
+    try:
+        _index(root, index_dir, rebuild, retry_skipped, ray,
+               load_settings(None if rebuild else index_dir, **_model_flags(tiny, model, pretrained, device),
+                             batch_size=batch_size, workers=workers, frames_per_video=frames_per_video,
+                             seconds_per_frame=seconds_per_frame))
+    finally:
+        if created and index_dir.is_dir() and not any(index_dir.iterdir()):
+            index_dir.rmdir()  # nothing was indexed (a model that would not load, a bad setting): leave no trace
+
+
+def _index(root: Path, index_dir: Path, rebuild: bool, retry_skipped: bool, ray: str | None, settings) -> None:
+    from indexer import ray_embedding
+    from indexer.pipeline import IndexProgress, run_index
+
     if ray is not None:
         with err_console.status(f"connecting to Ray at {ray}..."):
             ray_embedding.connect(ray)

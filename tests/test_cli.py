@@ -151,3 +151,26 @@ def test_every_search_names_its_index_and_the_current_folders_index_comes_before
     assert all(str(other) in h["path"] for h in json.loads(result.out)["hits"])
     explicit = run_cli("search", "a cat", "--k", "1", "--index", media_dir / ".gridrank")
     assert f"index: {media_dir / '.gridrank'} (chosen by --index)" in explicit.out
+
+
+def test_a_real_model_that_is_not_cached_fails_at_once_naming_it_and_leaves_no_folder(run_cli, media_dir, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    index_dir = tmp_path / "new-index"
+    result = run_cli("index", media_dir, "--model", "ViT-B-32", "--pretrained", "laion2b_s34b_b79k",
+                     "--index", index_dir)  # the tests run with HF_HUB_OFFLINE=1
+    assert result.code == 2
+    assert "ViT-B-32 (laion2b_s34b_b79k) is not in the Hugging Face cache and HF_HUB_OFFLINE is set" in result.err
+    assert "--model local-dir:PATH" in result.err
+    assert not index_dir.exists()  # nothing left behind
+
+    # Not marked offline, with a Hub that cannot be reached (a closed local port): one short probe, not retries.
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"} | {"HF_ENDPOINT": "http://127.0.0.1:9"}
+    probe = subprocess.run([sys.executable, "-m", "app.cli", "index", str(media_dir), "--model", "ViT-B-32",
+                            "--pretrained", "laion2b_s34b_b79k", "--index", str(index_dir)],
+                           env=env, capture_output=True, text=True, timeout=120)
+    assert probe.returncode == 2
+    assert "the Hub (http://127.0.0.1:9) cannot be reached" in probe.stderr
+    assert not index_dir.exists()

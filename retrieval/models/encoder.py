@@ -15,6 +15,7 @@ from PIL import Image
 from retrieval.errors import ModelUnavailableError
 from retrieval.models.batching import TextBatcher
 from retrieval.models.devices import resolve_device
+from retrieval.models.hub import check_weights_available
 from retrieval.settings import Settings
 from retrieval.vectors import l2_normalize
 
@@ -46,6 +47,7 @@ class ClipEncoder:
     def __init__(self, source: ModelSource, device: str = "auto", text_batch_max: int = 64):
         self.device = resolve_device(device)
         started = time.perf_counter()
+        check_weights_available(source.name, source.pretrained)  # seconds, not a minute of download retries
         try:
             model, _, preprocess = open_clip.create_model_and_transforms(
                 source.name, pretrained=source.pretrained, device=self.device
