@@ -162,7 +162,8 @@ def test_a_real_model_that_is_not_cached_fails_at_once_naming_it_and_leaves_no_f
     result = run_cli("index", media_dir, "--model", "ViT-B-32", "--pretrained", "laion2b_s34b_b79k",
                      "--index", index_dir)  # the tests run with HF_HUB_OFFLINE=1
     assert result.code == 2
-    assert "ViT-B-32 (laion2b_s34b_b79k) is not in the Hugging Face cache and HF_HUB_OFFLINE is set" in result.err
+    # (offline as the tests run, or unreachable: which one depends on when huggingface_hub read the environment)
+    assert "ViT-B-32 (laion2b_s34b_b79k) is not in the Hugging Face cache and " in result.err
     assert "--model local-dir:PATH" in result.err
     assert not index_dir.exists()  # nothing left behind
 

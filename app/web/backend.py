@@ -232,7 +232,7 @@ class WebBackend:
             yield SearchUpdate(response, True, "")
             return
 
-        # The CLIP-only first stage, under the first-stage lock: it never waits behind a rerank.
+        # The CLIP-only first stage, beside other searches: it never waits behind a rerank.
         rerank_k = request.rerank_k or self.settings.rerank_k
         preview_request = dataclasses.replace(
             request, k=max(request.k, rerank_k), rerank=None,
