@@ -153,17 +153,21 @@ def test_every_search_names_its_index_and_the_current_folders_index_comes_before
     assert f"index: {media_dir / '.gridrank'} (chosen by --index)" in explicit.out
 
 
-def test_a_real_model_that_is_not_cached_fails_at_once_naming_it_and_leaves_no_folder(run_cli, media_dir, tmp_path):
+def test_a_real_model_that_is_not_cached_fails_at_once_naming_it_and_leaves_no_folder(run_cli, media_dir, tmp_path,
+                                                                                       monkeypatch):
     import os
     import subprocess
     import sys
 
+    from huggingface_hub import constants
+
+    # huggingface_hub reads HF_HUB_OFFLINE when first imported, maybe before the tests set it: say it again.
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     index_dir = tmp_path / "new-index"
     result = run_cli("index", media_dir, "--model", "ViT-B-32", "--pretrained", "laion2b_s34b_b79k",
                      "--index", index_dir)  # the tests run with HF_HUB_OFFLINE=1
     assert result.code == 2
-    # (offline as the tests run, or unreachable: which one depends on when huggingface_hub read the environment)
-    assert "ViT-B-32 (laion2b_s34b_b79k) is not in the Hugging Face cache and " in result.err
+    assert "ViT-B-32 (laion2b_s34b_b79k) is not in the Hugging Face cache and HF_HUB_OFFLINE is set" in result.err
     assert "--model local-dir:PATH" in result.err
     assert not index_dir.exists()  # nothing left behind
 
