@@ -59,12 +59,14 @@ class ThumbnailCache:
 
         return self._cached(("sgrid", g, size), path, ".jpg", make)
 
-    def subtitles(self, path: Path, cues: Sequence[SubtitleCue]) -> Path | None:
-        """The video's cues as a .vtt file (None without cues)."""
-        if not cues:
-            return None
+    def subtitles(self, path: Path, cues: Sequence[SubtitleCue]) -> Path:
+        """The video's cues as a .vtt file; without cues an empty one, shared by all such videos.
+
+        Always a file: a player told "no subtitles" (None) keeps the previous video's track in Gradio 6.31,
+        while an empty track replaces it.
+        """
         text = video.cues_to_vtt(cues)
-        name = _digest("vtt", str(path), text) + ".vtt"
+        name = _digest("vtt", str(path) if cues else "", text) + ".vtt"
         target = self.directory / name
         if not target.is_file():
             _write_atomic(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))

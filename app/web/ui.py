@@ -298,7 +298,7 @@ def _select_handler(backend: WebBackend, prefix: str, detail: DetailView):
         if chosen.video is not None:
             return {detail.image: gr.update(value=None, visible=False),
                     detail.video: gr.update(value=str(chosen.video), visible=True,
-                                            subtitles=str(chosen.subtitles) if chosen.subtitles else None),
+                                            subtitles=str(chosen.subtitles)),
                     detail.text: chosen.text, detail.seek: [{"id": f"{prefix}-detail-video", "t": chosen.start or 0.0}]}
         return {detail.image: gr.update(value=str(chosen.image) if chosen.image else None, visible=True),
                 detail.video: gr.update(value=None, visible="hidden"), detail.text: chosen.text, detail.seek: []}
@@ -457,7 +457,8 @@ def _sqaf_line(backend: WebBackend, update: SearchUpdate, a: float | None, b: fl
     b = s.sqaf_caption_weight if b is None else b
     caption = update.response.caption
     if caption:
-        return (f"**SQAF caption** (the model's description of the target image): “{html.escape(caption)}” · "
+        # Markdown, which Gradio sanitizes itself: html.escape here showed quotes as &quot; on the page.
+        return (f"**SQAF caption** (the model's description of the target image): “{caption}” · "
                 f"a = {a:g}, b = {b:g}")
     if update.final and update.response.rerank is not None:
         return f"No SQAF caption (the model gave none; see “What the model saw”) · a = {a:g}"
@@ -525,7 +526,7 @@ def _video_tab(backend: WebBackend) -> None:
                  seek: [{"id": f"video-player-{i}", "t": r.start} for i, r in enumerate(results)]}
         for slot, r in zip(slots, results):
             shown |= {slot.box: gr.update(visible=True), slot.caption: r.caption, slot.sgrid: str(r.sgrid),
-                      slot.player: gr.update(value=str(r.video), subtitles=str(r.subtitles) if r.subtitles else None,
+                      slot.player: gr.update(value=str(r.video), subtitles=str(r.subtitles),
                                              label=f"Player · starts at {format_moment(r.start)}")}
         for slot in slots[n:]:
             shown |= slot.empty()

@@ -42,7 +42,7 @@ class Detail:
     image: Path | None  # preview of a photo, or the best frame of a video
     video: Path | None
     start: float | None  # where the player starts, seconds
-    subtitles: Path | None
+    subtitles: Path | None  # videos: a .vtt for the player's <track>, empty when it has no subtitles
     text: str  # markdown: rank, score, path, size, moment
 
 
@@ -52,7 +52,7 @@ class VideoResult:
     sgrid: Path
     video: Path
     start: float
-    subtitles: Path | None  # .vtt for the player's <track>
+    subtitles: Path  # .vtt for the player's <track> (empty when the video has no subtitles)
     caption: str  # markdown
 
 

@@ -32,15 +32,29 @@ def screenshots(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def page(web_server):
+def browser():
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.set_default_timeout(TIMEOUT_MS)
-        page.goto(web_server.url)
-        _text_box(page, "search-query").wait_for()
-        yield page
+        yield browser
         browser.close()
+
+
+def _open_page(browser, web_server, width: int, height: int):
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(web_server.url)
+    _text_box(page, "search-query").wait_for()
+    return page
+
+
+@pytest.fixture(scope="module")
+def page(browser, web_server):
+    return _open_page(browser, web_server, 1280, 900)
+
+
+@pytest.fixture(scope="module")
+def phone_page(browser, web_server):
+    return _open_page(browser, web_server, 375, 812)
 
 
 def save_screenshot(page, folder: Path, name: str, readme: bool = True) -> Path:
@@ -227,7 +241,10 @@ def test_video_moments_start_at_the_match(page, web_server, screenshots):
     for src, current, tracks in players:
         name = src.rsplit("/", 1)[-1]
         assert abs(current - expected[name]) < 0.1, (name, current, expected[name])
-        assert any(t.endswith(".vtt") for t in tracks) == (name in subtitled), (name, tracks)
+        # Every player has a track (an empty one without subtitles, so no player keeps an earlier video's).
+        assert len(tracks) == 1, (name, tracks)
+        vtt = Path(tracks[0].split("file=", 1)[1]).read_text(encoding="utf-8")
+        assert ("-->" in vtt) == (name in subtitled), (name, vtt)
     save_screenshot(page, screenshots, "video")
 
 
@@ -246,3 +263,41 @@ def test_index_a_folder_and_see_progress_reach_100(page, web_index, screenshots)
     assert "not an image" in page.inner_text("#index-skipped")
     assert "16" in page.inner_text("#gr-status")  # 15 sample photos + the new one
     save_screenshot(page, screenshots, "index")
+
+
+def _detail_video(page) -> tuple[str, list[str]]:
+    return page.evaluate("(() => { const v = document.querySelector('#search-detail-video video');"
+                         " if (!v) return ['', []];"
+                         " return [decodeURIComponent(v.currentSrc || v.src),"
+                         " Array.from(v.querySelectorAll('track')).map(t => t.getAttribute('src') || '')]; })()")
+
+
+@pytest.mark.parametrize("width", ["desktop", "phone"])
+def test_a_video_without_subtitles_shows_none_after_one_with_them(request, web_server, width):
+    page = request.getfixturevalue("page" if width == "desktop" else "phone_page")
+    page.get_by_role("tab", name="Search").click()
+    page.locator("#search-kind label", has_text="video").first.click()
+    _set_k(page, "search", 4)
+    _text_box(page, "search-query").fill("a red ball bouncing")
+    page.click("#search-button")
+    hits = web_server.backend.search("a red ball bouncing", None, 4, "video").hits
+    _gallery_count(page, "search", len(hits))
+    catalog = web_server.backend.searcher.store.catalog
+    with_subs = [i for i, h in enumerate(hits) if catalog.subtitles_of(h.media_id)]
+    without = [i for i, h in enumerate(hits) if not catalog.subtitles_of(h.media_id)]
+    assert with_subs
+    assert without  # the sample has both
+    for first, second in ((with_subs[0], without[0]), (without[0], with_subs[0])):
+        for index in (first, second):
+            page.locator("#search-gallery .thumbnail-item").nth(index).click()
+            name = hits[index].path.name
+            page.wait_for_function("name => { const v = document.querySelector('#search-detail-video video');"
+                                   " return v && decodeURIComponent(v.currentSrc || v.src).endsWith(name); }",
+                                   arg=name)
+        src, tracks = _detail_video(page)
+        expected = web_server.backend.views.detail(hits[second]).subtitles  # an empty .vtt without subtitles
+        assert tracks, src
+        assert tracks[-1].endswith(expected.name), (src, tracks)  # never the previous video's track
+        has_cues = "-->" in expected.read_text(encoding="utf-8")
+        assert has_cues == (second in with_subs)
+    page.locator("#search-kind label", has_text="any").first.click()

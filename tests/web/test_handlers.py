@@ -159,7 +159,8 @@ def test_video_moments_have_sgrid_player_start_and_subtitles(backend):
     assert "bounces to the right" in vtt
     assert "best moment" in result.caption
     assert re.search(r"best moment \*\*\d:\d\d\.\d \(\d:\d\d\.\d-\d:\d\d\.\d\)", result.caption)  # the segment
-    assert results["yellow_sun_rising.mp4"].subtitles is None
+    # No subtitles: an empty track, so the player drops the previous video's (Gradio keeps it on None).
+    assert "-->" not in results["yellow_sun_rising.mp4"].subtitles.read_text()
 
     detail = backend.views.detail(red_ball)
     assert detail.video == red_ball.path.resolve()
@@ -256,3 +257,15 @@ def test_concurrent_searches_share_the_encoders_forwards(backend, monkeypatch):
     assert all(alone.values())  # the index served now has something to find
     assert results == alone  # side by side, each search found what it finds alone
     assert forwards < 8  # first stages ran side by side and shared forwards
+
+
+def test_the_sqaf_caption_is_shown_as_written_not_html_escaped(backend):
+    from app.web.backend import SearchUpdate
+    from app.web.ui import _sqaf_line
+    from retrieval.query.types import SearchResponse, StageTimings
+
+    response = SearchResponse([], StageTimings(0.0, 0.0), caption='A "sleeping" cat & a dog\'s bed')
+    line = _sqaf_line(backend, SearchUpdate(response, True, ""), 0.8, 0.5)
+    assert '“A "sleeping" cat & a dog\'s bed”' in line
+    assert "&quot;" not in line
+    assert "&amp;" not in line
