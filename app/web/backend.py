@@ -273,8 +273,8 @@ class WebBackend:
             raise BadQueryError(f"top-K must be between 1 and {MAX_K}, not {k}")
         # Image terms name indexed items only: a visitor may not make the server read other files.
         query = like_query(self.searcher, like) if like else build_query(self.searcher, text, image)
-        media_filter = MediaFilter(normalize_under(refine.under, self.root), None,
-                                   parse_date(refine.after, "from date"), parse_date(refine.before, "to date"),
+        media_filter = MediaFilter(normalize_under(refine.under, self.root, "Folder"), None,
+                                   parse_date(refine.after, "from date"), parse_date(refine.before, "before date"),
                                    parse_exts(refine.ext))
         return SearchRequest(query, k=k, kind=kind,  # type: ignore[arg-type]
                              rerank=None if (rerank or "none") == "none" else rerank,

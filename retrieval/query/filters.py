@@ -69,16 +69,19 @@ def parse_exts(value: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(e.strip().lstrip(".").lower() for e in value.split(",") if e.strip(" .")))
 
 
-def normalize_under(value: str | None, root: Path | None = None) -> str | None:
-    """A folder relative to the indexed root: 'trips/2024/', './trips/2024' and ROOT/trips/2024 -> 'trips/2024'."""
+def normalize_under(value: str | None, root: Path | None = None, name: str = "--under") -> str | None:
+    """A folder relative to the indexed root: 'trips/2024/', './trips/2024' and ROOT/trips/2024 -> 'trips/2024'.
+
+    `name` is what the user filled in, for the message: the CLI's flag, or the web form's field.
+    """
     if value is None:
         return None
     if root is not None and Path(value).is_absolute():
         try:
             value = Path(value).resolve().relative_to(root).as_posix()
         except ValueError:
-            raise BadQueryError(f"--under {value} is not inside the indexed folder {root}") from None
+            raise BadQueryError(f"{name} {value} is not inside the indexed folder {root}") from None
     parts = [p for p in value.replace("\\", "/").split("/") if p not in ("", ".")]
     if ".." in parts:
-        raise BadQueryError(f"--under must be a folder inside the indexed root, not {value!r}")
+        raise BadQueryError(f"{name}: give a folder inside the indexed root, not {value!r}")
     return "/".join(parts) or None

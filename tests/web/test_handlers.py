@@ -269,3 +269,14 @@ def test_the_sqaf_caption_is_shown_as_written_not_html_escaped(backend):
     assert '“A "sleeping" cat & a dog\'s bed”' in line
     assert "&quot;" not in line
     assert "&amp;" not in line
+
+
+@pytest.mark.parametrize("refine, says", [
+    (Refine(under="../elsewhere"), "Folder: give a folder inside the indexed root"),
+    (Refine(under="/etc"), "Folder /etc is not inside the indexed folder"),
+    (Refine(before="soon"), "before date must be a date"),
+])
+def test_a_filter_error_names_the_form_field_not_a_cli_flag(backend, refine, says):
+    with pytest.raises(BadQueryError, match=says) as error:
+        backend.search("a cat", None, 3, "any", refine=refine)
+    assert "--" not in str(error.value)
