@@ -503,7 +503,8 @@ def _video_tab(backend: WebBackend) -> None:
     slots: list[VideoSlot] = []
     for i in range(MAX_VIDEO_RESULTS):
         # "hidden", not False: the players stay mounted (see _results_area).
-        with gr.Group(visible="hidden", elem_classes="gr-video-hit", elem_id=f"video-hit-{i}") as box:
+        # A class, not an id: Gradio gives a hidden group's id to two elements.
+        with gr.Group(visible="hidden", elem_classes=["gr-video-hit", f"video-hit-{i}"]) as box:
             caption = gr.Markdown(elem_classes="gr-video-caption")
             with gr.Row(equal_height=True):
                 sgrid = gr.Image(label="S-Grid", type="filepath", interactive=False, height=300,

@@ -226,7 +226,9 @@ def test_video_moments_start_at_the_match(page, web_server, screenshots):
     hits = web_server.backend.search("a red ball bouncing", None, 4, "video").hits
     assert len(hits) == 3
     assert sum(len(h.duplicates) for h in hits) == 1
-    assert page.locator("#video-hit-3").first.is_hidden()
+    assert page.locator(".video-hit-3").first.is_hidden()
+    ids = page.evaluate("Array.from(document.querySelectorAll('[id]')).map(e => e.id).filter(id => id)")
+    assert sorted({i for i in ids if ids.count(i) > 1}) == []  # no element id twice in the page
     expected = {h.path.name: h.timestamp for h in hits}
     catalog = web_server.backend.searcher.store.catalog
     subtitled = {h.path.name for h in hits if catalog.subtitles_of(h.media_id)}
