@@ -46,10 +46,11 @@ _LABELLED = re.compile(
 )
 # "1. Image 3" / "2) C": list numbering is a position, not a candidate id.
 _ENUMERATOR = re.compile(r"^[ \t]*[0-9]+[.)][ \t]+(?=\S)", re.MULTILINE)
-# "A dog", "I think", "I'd" are words, not candidates; "A is", "I shows" name candidates.
+# "A dog", "I think", "I'd" are words, not candidates; "A is", "I shows" name candidates, and so do "A and
+# then B", "A, followed by" or "A over C": an article is never followed by a conjunction or a comparison.
 _WORD_USE = re.compile(
     r"'[a-z]|[ \t]+(?!(?:is|was|has|shows|matches|fits|seems|looks|ranks|comes|depicts|contains"
-    r"|appears)\b)[a-z]"
+    r"|appears|and|or|then|than|but|nor|followed|before|after|over|above|below|vs|versus)\b)[a-z]"
 )
 
 

@@ -205,3 +205,14 @@ def test_answer_like_text_always_gives_a_permutation(text, n, with_marks):
 )
 def test_pathological_text_does_not_raise(text):
     assert sorted(parse_ranking(text, 5).order) == list(range(5))
+
+
+@pytest.mark.parametrize("text, order", [
+    ("C, followed by A and then B", [2, 0, 1]),
+    ("The best is C, followed by A and then B.", [2, 0, 1]),
+    ("B over A over C", [1, 0, 2]),
+    ("C then A then B", [2, 0, 1]),
+    ("A dog is shown in B, then C", [1, 2, 0]),  # "A dog": an article, so A comes where first-stage order puts it
+])
+def test_ranking_phrases_in_prose(text, order):
+    assert parse_ranking(text, 3, letter_marks(3)).order == order
