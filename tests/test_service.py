@@ -251,3 +251,15 @@ def test_a_malformed_server_answer_is_a_recorded_fallback(scripted, case):
              "top_logprobs an integer": "top_logprobs", "NaN logprobs": "logprob",
              "content a list": "message.content"}[case]
     assert field in response.rerank.fallback  # the reason names the field
+
+
+def test_a_cot_answer_cut_off_before_its_ranking_is_a_recorded_fallback(scripted):
+    cut = '{"reasoning": "Elements: coffee. Image 2 shows a cup; Image 3 shows a mug; Image 1'
+    service, _ = scripted(Reply(body=completion(cut)))
+    response = service.run(SearchRequest(Query("coffee"), k=3, kind="image", rerank="cot", rerank_k=3))
+    assert "has no JSON ranking" in response.rerank.fallback
+    assert response.rerank.order == [1, 2, 0]  # the mentions' order, now said to be a fallback
+    whole = completion('{"reasoning": "2 fits", "ranking": [2, 1, 3]}')
+    service, _ = scripted(Reply(body=whole))
+    response = service.run(SearchRequest(Query("coffee"), k=3, kind="image", rerank="cot", rerank_k=3))
+    assert response.rerank.fallback is None

@@ -96,6 +96,9 @@ def rank_cot(backend: RerankBackend, options: RerankOptions, query: RerankQuery,
     generation = _ask(backend, prompt, _with_reference(query, shown), options.max_new_tokens_cot, shown, report)
     output = parse_cot(generation.text, len(window), marks)
     report.rationale = output.reasoning if report.rationale is None else f"{report.rationale}\n\n{output.reasoning}"
+    if output.ranking.mentioned and not output.from_json:
+        report.note_fallback("the chain-of-thought answer has no JSON ranking (cut off at the token budget?): "
+                             "its order is the order in which its text first mentions the candidates")
     return _order(output.ranking, report)
 
 

@@ -65,12 +65,15 @@ class ParsedRanking:
 class CotOutput:
     reasoning: str
     ranking: ParsedRanking
+    # The ranking came from the answer's JSON (whole, or its "ranking" list when cut off), not from candidates
+    # the text happens to mention: an answer without it was likely cut off at the token budget.
+    from_json: bool
 
 
 def parse_ranking(text: str, n: int, marks: Sequence[str] | None = None) -> ParsedRanking:
     """Read a ranking of n candidates from model text. Never raises on the text."""
     table = _id_table(n, marks)
-    return _complete(_ranked_ids(text, table, _ranking_object(text)), n)
+    return _complete(_ranked_ids(text, table, _ranking_object(text))[0], n)
 
 
 def parse_cot(text: str, n: int, marks: Sequence[str] | None = None) -> CotOutput:
@@ -78,8 +81,8 @@ def parse_cot(text: str, n: int, marks: Sequence[str] | None = None) -> CotOutpu
     table = _id_table(n, marks)
     obj = _ranking_object(text)
     reasoning = _reasoning(obj) if obj is not None else None
-    ranking = _complete(_ranked_ids(text, table, obj), n)
-    return CotOutput(text.strip() if reasoning is None else reasoning, ranking)
+    ids, from_json = _ranked_ids(text, table, obj)
+    return CotOutput(text.strip() if reasoning is None else reasoning, _complete(ids, n), from_json)
 
 
 def _id_table(n: int, marks: Sequence[str] | None) -> dict[str, int]:
@@ -98,27 +101,28 @@ def _complete(ids: list[int], n: int) -> ParsedRanking:
     return ParsedRanking(ids + rest, len(ids), len(ids) == n)
 
 
-def _ranked_ids(text: str, table: dict[str, int], obj: dict | None) -> list[int]:
-    for ids in _answers(text, table, obj):
+def _ranked_ids(text: str, table: dict[str, int], obj: dict | None) -> tuple[list[int], bool]:
+    """The first reading that names a candidate, and whether it came from the answer's JSON."""
+    for ids, from_json in _answers(text, table, obj):
         if ids:
-            return ids
-    return []
+            return ids, from_json
+    return [], False
 
 
-def _answers(text: str, table: dict[str, int], obj: dict | None) -> Iterator[list[int]]:
+def _answers(text: str, table: dict[str, int], obj: dict | None) -> Iterator[tuple[list[int], bool]]:
     """Candidate readings of the text, most explicit first (lazy: later ones rarely run)."""
     if obj is not None:
-        yield _json_ids(obj[_ranking_key(obj)], table)
+        yield _json_ids(obj[_ranking_key(obj)], table), True
     for match in _KEYED_LIST.finditer(text):
-        yield _lookup(_TOKEN.findall(match.group(1)), table)
+        yield _lookup(_TOKEN.findall(match.group(1)), table), True
     spans = [*_CHAIN.finditer(text), *_BRACKETED.finditer(text)]
     readings = [(_lookup(_TOKEN.findall(m.group(0)), table), m.start()) for m in spans]
     if readings:
-        yield max(readings, key=lambda r: (len(r[0]), r[1]))[0]
+        yield max(readings, key=lambda r: (len(r[0]), r[1]))[0], False
     prose = _ENUMERATOR.sub("", text)
     # After a label ("Image A shows ...") a capital letter is an id even before a word.
-    yield _lookup([m.group(1) for m in _LABELLED.finditer(prose) if _is_id(m.group(1))], table)
-    yield _lookup(_bare_ids(prose), table)
+    yield _lookup([m.group(1) for m in _LABELLED.finditer(prose) if _is_id(m.group(1))], table), False
+    yield _lookup(_bare_ids(prose), table), False
 
 
 def _bare_ids(prose: str) -> list[str]:

@@ -216,3 +216,15 @@ def test_pathological_text_does_not_raise(text):
 ])
 def test_ranking_phrases_in_prose(text, order):
     assert parse_ranking(text, 3, letter_marks(3)).order == order
+
+
+def test_cot_says_whether_its_ranking_came_from_the_json():
+    whole = parse_cot('{"reasoning": "C fits best", "ranking": [3, 1, 2]}', 3)
+    assert whole.from_json
+    assert whole.ranking.order == [2, 0, 1]
+    cut_in_list = parse_cot('{"reasoning": "C fits best", "ranking": [3, 1', 3)
+    assert cut_in_list.from_json  # the ranking list was started: what it names is the model's ranking
+    assert cut_in_list.ranking.order == [2, 0, 1]
+    cut_in_reasoning = parse_cot('{"reasoning": "Elements: a cat. Image 2 shows a dog; Image 3 shows a cat', 3)
+    assert not cut_in_reasoning.from_json  # only mentions: the order they happen to come in
+    assert cut_in_reasoning.ranking.order == [1, 2, 0]
