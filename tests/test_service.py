@@ -1,6 +1,7 @@
 """The full search path with reranking and fusion: tiny real models, and scripted model text."""
 
 import shutil
+from functools import partial
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ from fake_chat_server import Reply, completion, start_server
 from indexer.pipeline import run_index
 from retrieval.rerank.backends.local import LocalBackend
 from retrieval.rerank.backends.server import ServerBackend
-from retrieval.rerank.fusion import RankedList, combsum, rrf
+from retrieval.rerank.fusion import RankedList, combmnz, combsum, rrf, zscore_normalize
 from retrieval.query.types import Query, ResultShape
 from retrieval.query.search import Searcher, blend
 from retrieval.rerank.marks import letter_marks, number_marks
@@ -171,7 +172,8 @@ def test_sqaf_blends_the_target_caption_into_a_composed_query(scripted, tiny_enc
     assert response.timings.caption_s > 0
 
 
-@pytest.mark.parametrize("fuse,fuser", [("combsum", combsum), ("rrf", rrf)])
+@pytest.mark.parametrize("fuse,fuser", [("combsum", combsum), ("rrf", rrf), ("combmnz", combmnz),
+                                       ("combsum-z", partial(combsum, normalize=zscore_normalize))])
 def test_score_fusion_of_video_retrievers(indexed, tiny_settings, fuse, fuser, tiny_encoder):
     service = SearchService(indexed, tiny_settings)
     response = service.run(SearchRequest(Query("a ball"), k=10, kind="video", fuse=fuse))

@@ -26,6 +26,7 @@ from retrieval.errors import GridrankError
 from retrieval.query.request import KINDS
 from retrieval.query.types import SearchHit
 from retrieval.rerank.marks import MAX_CANDIDATES
+from retrieval.rerank.methods import RERANK_METHODS as ALL_RERANK_METHODS
 from retrieval.rerank.windows import MIN_RERANK_K
 
 log = logging.getLogger(__name__)
@@ -119,8 +120,9 @@ def build_ui(backend: WebBackend, jobs: IndexJobs | None) -> gr.Blocks:
                     "like and page narrow it as the CLI flags do.", elem_id="gr-footer")
         gr.api(_user_errors_quiet(backend.api_search), api_name="search",
                api_description="Search the index by text: the same results as `gridrank search --json`. "
-                               "rerank: none, grid, cot, first or sgrid; rerank_k: candidates reranked (2..20); "
-                               "fuse (kind video): none, combsum, rrf or vic. Query syntax: 'beach +dog -people', "
+                               f"rerank: none, {', '.join(ALL_RERANK_METHODS)}; rerank_k: candidates reranked "
+                               f"(2..200); fuse (kind video): {', '.join(FUSION_METHODS)}. Query syntax: "
+                               "'beach +dog -people', "
                                "'2:beach', 'img:PATH' (an indexed item). under: folder; after/before: YYYY-MM-DD; "
                                "ext: jpg,png; min_score: cosine cutoff; collapse: near-duplicates; like: an "
                                "indexed item's path (more like it); page: 1-based, k per page.")

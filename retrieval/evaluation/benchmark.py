@@ -22,7 +22,7 @@ from retrieval.settings import Settings
 @dataclass(frozen=True)
 class EvalOptions:
     rerank: list[str]  # "none" and/or rerank methods
-    fuse: list[str]  # combsum, rrf, vic
+    fuse: list[str]  # names from retrieval/rerank/methods.FUSIONS
     out: Path
     limit: int | None = None  # evaluate the first N queries of each direction
 

@@ -1,4 +1,8 @@
-"""Fusing several first-stage ranked lists: CombSUM, RRF and the ViC interleave.
+"""Fusing several first-stage ranked lists: CombSUM, CombMNZ, RRF and the ViC interleave.
+
+Score fusions normalise each list's scores over the whole list it returned, by min-max or by
+z-score ("zmuv" in ranx: zero mean, unit variance), as ranx's comb_sum / comb_mnz with
+norm="min-max" / "zmuv" do; an id absent from a list adds nothing there.
 
 Ties are broken by round-robin order (rank 1 of every list in list order, then rank 2, ...),
 so equal fused scores never depend on dict or hash order.
@@ -6,7 +10,7 @@ so equal fused scores never depend on dict or hash order.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 import math
 
@@ -29,13 +33,30 @@ class RankedList:
             raise ValueError("scores must be finite numbers")
 
 
-def combsum(lists: Sequence[RankedList]) -> RankedList:
-    """Sum of each list's min-max normalized scores; an id absent from a list gets 0 there."""
-    totals = dict.fromkeys(_round_robin(lists), 0.0)
-    for ranked in lists:
-        for id_, score in zip(ranked.ids, minmax_normalize(ranked.scores)):
-            totals[id_] += score
+Normalizer = Callable[[Sequence[float]], list[float]]
+
+
+def combsum(lists: Sequence[RankedList], normalize: Normalizer | None = None) -> RankedList:
+    """CombSUM (Fox & Shaw, TREC-2 1993): the sum of each list's normalized scores (min-max by default)."""
+    totals, _ = _sums(lists, normalize or minmax_normalize)
     return _by_score(totals)
+
+
+def combmnz(lists: Sequence[RankedList], normalize: Normalizer | None = None) -> RankedList:
+    """CombMNZ (Fox & Shaw 1993; ranx's comb_mnz): CombSUM times the number of lists that hold the id,
+    so agreement between retrievers counts more than one retriever's high score."""
+    totals, counts = _sums(lists, normalize or minmax_normalize)
+    return _by_score({id_: total * counts[id_] for id_, total in totals.items()})
+
+
+def _sums(lists: Sequence[RankedList], normalize: Normalizer) -> tuple[dict[Hashable, float], dict[Hashable, int]]:
+    totals = dict.fromkeys(_round_robin(lists), 0.0)
+    counts = dict.fromkeys(totals, 0)
+    for ranked in lists:
+        for id_, score in zip(ranked.ids, normalize(ranked.scores)):
+            totals[id_] += score
+            counts[id_] += 1
+    return totals, counts
 
 
 def rrf(lists: Sequence[RankedList], k: int = RRF_K) -> RankedList:
@@ -47,6 +68,15 @@ def rrf(lists: Sequence[RankedList], k: int = RRF_K) -> RankedList:
         for rank, id_ in enumerate(ranked.ids, start=1):
             totals[id_] += 1.0 / (k + rank)
     return _by_score(totals)
+
+
+def zscore_normalize(scores: Sequence[float]) -> list[float]:
+    """(s - mean) / std over the list, std the population one floored at 1e-9 (ranx's zmuv_norm)."""
+    if not scores:
+        return []
+    mean = math.fsum(scores) / len(scores)
+    std = max(math.sqrt(math.fsum((s - mean) ** 2 for s in scores) / len(scores)), 1e-9)
+    return [(s - mean) / std for s in scores]
 
 
 def minmax_normalize(scores: Sequence[float]) -> list[float]:

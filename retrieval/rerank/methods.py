@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 from PIL import Image
@@ -17,7 +18,7 @@ from PIL import Image
 from retrieval.errors import BadQueryError
 from retrieval.rerank.backends.base import Generation, LogprobsUnavailable, RerankBackend
 from retrieval.rerank.chat import Prompt
-from retrieval.rerank.fusion import RankedList, combsum, rrf
+from retrieval.rerank.fusion import RankedList, combmnz, combsum, rrf, zscore_normalize
 from retrieval.rerank.grids import make_marked_grid
 from retrieval.rerank.marks import letter_marks, number_marks
 from retrieval.rerank.parser import ParsedRanking, parse_cot, parse_ranking
@@ -142,6 +143,11 @@ RERANKERS: dict[str, RerankMethodSpec] = {spec.name: spec for spec in (
 
 FUSIONS: dict[str, FusionSpec] = {spec.name: spec for spec in (
     FusionSpec("combsum", "CombSUM", "sum of min-max normalized scores", combsum),
+    FusionSpec("combmnz", "CombMNZ", "CombSUM times the number of retrievers that found the item", combmnz),
+    FusionSpec("combsum-z", "CombSUM (z-score)", "sum of z-score normalized scores",
+               partial(combsum, normalize=zscore_normalize)),
+    FusionSpec("combmnz-z", "CombMNZ (z-score)", "CombMNZ over z-score normalized scores",
+               partial(combmnz, normalize=zscore_normalize)),
     FusionSpec("rrf", "RRF", "reciprocal rank fusion, k = 60", rrf),
     FusionSpec("vic", "ViC fusion", "interleave the retrievers' lists, then one S-Grid ranking by the MLLM (ViC)",
                None),

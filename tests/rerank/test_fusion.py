@@ -118,3 +118,30 @@ def test_fusions_rank_every_id_once(lists_of_ids, data):
     assert len(interleaved) == sum(len(ids) for ids in lists_of_ids)
     permutation = data.draw(st.permutations(range(len(interleaved))))
     assert sorted(collapse_duplicates(permutation, interleaved)) == sorted(every_id)
+
+
+# Two lists, scores worked by hand: A = 1:3, 2:2, 3:1 and B = 2:10, 4:0.
+#   min-max: A -> 1:1, 2:0.5, 3:0; B -> 2:1, 4:0
+#   z-score: A (mean 2, std sqrt(2/3)) -> 1:+1.2247, 2:0, 3:-1.2247; B (mean 5, std 5) -> 2:+1, 4:-1
+HAND = [RankedList([1, 2, 3], [3.0, 2.0, 1.0]), RankedList([2, 4], [10.0, 0.0])]
+
+
+@pytest.mark.parametrize("name, ids, scores", [
+    ("combsum", [2, 1, 4, 3], [1.5, 1.0, 0.0, 0.0]),  # ties keep round-robin order: 1, 2, 4, 3
+    ("combmnz", [2, 1, 4, 3], [3.0, 1.0, 0.0, 0.0]),  # 2 is in both lists: (0.5 + 1) x 2
+    ("combsum-z", [1, 2, 4, 3], [1.2247, 1.0, -1.0, -1.2247]),
+    ("combmnz-z", [2, 1, 4, 3], [2.0, 1.2247, -1.0, -1.2247]),
+])
+def test_score_fusions_on_hand_worked_lists(name, ids, scores):
+    from retrieval.rerank.methods import fusion_spec
+
+    fused = fusion_spec(name).fuse(HAND)
+    assert fused.ids == ids
+    assert fused.scores == pytest.approx(scores, abs=1e-4)
+
+
+def test_zscore_of_equal_scores_is_zero_not_a_division_by_zero():
+    from retrieval.rerank.fusion import zscore_normalize
+
+    assert zscore_normalize([0.3, 0.3, 0.3]) == [0.0, 0.0, 0.0]
+    assert zscore_normalize([]) == []
