@@ -33,6 +33,11 @@ if TYPE_CHECKING:
 # Modules that import torch, open_clip or FAISS load inside the commands that need them: `gridrank --help`
 # and `gridrank status` answer without them.
 
+def _flag(*param_decls: str, **kwargs):
+    """A yes/no option. typer would show it as `--tiny <bool>`, which reads as if it took a value."""
+    return typer.Option(*param_decls, metavar="", **kwargs)
+
+
 app = typer.Typer(
     help="Search your photos and videos by text, by example image, or for a moment in a video.",
     no_args_is_help=True,
@@ -52,7 +57,7 @@ IndexOpt = Annotated[Optional[Path], typer.Option(
     "--index", help="Index folder. Default: ROOT/.gridrank when indexing; for other commands $GRIDRANK_INDEX, "
     "else ./.gridrank in the current folder, else the folder of the last `gridrank index` run (the output says "
     "which).")]
-TinyOpt = Annotated[bool, typer.Option(
+TinyOpt = Annotated[bool, _flag(
     "--tiny", help="Offline smoke profile: tiny random-weight models, meaningless results (GRIDRANK_PROFILE=tiny).")]
 ModelOpt = Annotated[Optional[str], typer.Option(
     "--model", help="open_clip model name (default ViT-B-32) or local-dir:/path/to/model.")]
@@ -103,7 +108,7 @@ def _load_encoder(settings) -> ClipEncoder:
 
 
 @app.callback()
-def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False) -> None:
+def _main(verbose: Annotated[bool, _flag("--verbose", "-v", help="Log more.")] = False) -> None:
     _setup_logging(verbose)
 
 
@@ -120,10 +125,10 @@ def index(
     frames_per_video: Annotated[Optional[int], typer.Option(help="Frames sampled per video (default 16).")] = None,
     seconds_per_frame: Annotated[Optional[float], typer.Option(
         help="Sample one frame every N seconds instead of a fixed count.")] = None,
-    rebuild: Annotated[bool, typer.Option("--rebuild", help="Embed everything again, with the model given now "
+    rebuild: Annotated[bool, _flag("--rebuild", help="Embed everything again, with the model given now "
                                           "(how to switch models). The new index is built beside the old one, which "
                                           "searches keep using until the new one is complete.")] = False,
-    retry_skipped: Annotated[bool, typer.Option(
+    retry_skipped: Annotated[bool, _flag(
         "--retry-skipped", help="Try again the files skipped before (broken, too large...) even if they did not "
         "change; by default only changed ones are tried again.")] = False,
     # \\[ keeps rich's help markup from eating "[distributed]".
@@ -225,7 +230,7 @@ def search(
     min_score: Annotated[Optional[float], typer.Option(
         "--min-score", min=-1, max=1, help="Drop results below this cosine similarity (CLIP text-image scores "
         "are typically 0.1-0.35; image-image 0.5-1). Default: the min_score setting (off).")] = None,
-    collapse: Annotated[bool, typer.Option(
+    collapse: Annotated[bool, _flag(
         "--collapse/--no-collapse", help="Collapse near-duplicates (cosine >= near_duplicate_threshold) into one "
         "result with a count; identical files always collapse.")] = True,
     rerank: Annotated[RerankChoice, typer.Option(
@@ -239,10 +244,10 @@ def search(
         "--reranker-url, the served model's name.")] = None,
     reranker_url: Annotated[Optional[str], typer.Option(
         help="OpenAI-compatible server for the reranker, e.g. http://127.0.0.1:8000/v1 (vLLM).")] = None,
-    explain: Annotated[bool, typer.Option(
+    explain: Annotated[bool, _flag(
         "--explain", help="Print the rationale, parsed ranking, tokens and per-stage timings; save the "
         "images the model saw.")] = False,
-    json_output: Annotated[bool, typer.Option("--json", help="JSON for scripts instead of a table.")] = False,
+    json_output: Annotated[bool, _flag("--json", help="JSON for scripts instead of a table.")] = False,
     index: IndexOpt = None,
     tiny: TinyOpt = False,
     model: ModelOpt = None,
@@ -308,7 +313,7 @@ def save_images_sent(response) -> list[Path]:
 @app.command()
 def status(
     index: IndexOpt = None,
-    json_output: Annotated[bool, typer.Option("--json", help="JSON for scripts.")] = False,
+    json_output: Annotated[bool, _flag("--json", help="JSON for scripts.")] = False,
 ) -> None:
     """Model, counts of images / videos / frames, the index type with its measured recall@10, and files skipped
     with the reason."""
@@ -334,7 +339,7 @@ AuthFileOpt = Annotated[Optional[Path], typer.Option(
     "--auth-file", help="Require a sign-in: a file of user:password lines.")]
 UploadOpt = Annotated[float, typer.Option(
     "--max-upload-mb", min=0.1, help="Largest reference image a visitor may upload, in MB.")]
-ReadOnlyOpt = Annotated[bool, typer.Option(
+ReadOnlyOpt = Annotated[bool, _flag(
     "--read-only", help="No Index tab: visitors can search but not index folders of this server.")]
 
 

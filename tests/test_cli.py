@@ -179,3 +179,12 @@ def test_a_real_model_that_is_not_cached_fails_at_once_naming_it_and_leaves_no_f
     assert probe.returncode == 2
     assert "the Hub (http://127.0.0.1:9) cannot be reached" in probe.stderr
     assert not index_dir.exists()
+
+
+def test_yes_no_flags_do_not_read_as_if_they_took_a_value(run_cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    for command in ("index", "search", "status", "serve", "demo", "eval"):
+        shown = run_cli(command, "--help").out
+        flags = [line for line in shown.splitlines() if "<bool>" in line and "--help" not in line]
+        assert flags == [], command  # `--tiny`, not `--tiny <bool>` (typer's own --help line aside)
+    assert "--tiny" in run_cli("search", "--help").out
