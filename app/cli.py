@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import tempfile
 from enum import Enum
@@ -88,6 +89,8 @@ def _setup_logging(verbose: bool) -> None:
         level=logging.INFO if verbose else logging.WARNING, format="%(message)s",
         handlers=[RichHandler(console=err_console, show_time=False, show_path=False)], force=True,
     )
+    if not verbose:  # transformers' "Loading weights" bar on every reranked search; read when the Hub loads
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
 def _index_for_query(index: Path | None) -> last_index.ChosenIndex:

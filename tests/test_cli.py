@@ -188,3 +188,17 @@ def test_yes_no_flags_do_not_read_as_if_they_took_a_value(run_cli, monkeypatch):
         flags = [line for line in shown.splitlines() if "<bool>" in line and "--help" not in line]
         assert flags == [], command  # `--tiny`, not `--tiny <bool>` (typer's own --help line aside)
     assert "--tiny" in run_cli("search", "--help").out
+
+
+def test_a_reranked_search_shows_no_weight_loading_bar(run_cli, media_dir):
+    import os
+    import subprocess
+    import sys
+
+    assert run_cli("index", media_dir, "--tiny").code == 0
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_DISABLE_PROGRESS_BARS"}
+    quiet = subprocess.run([sys.executable, "-m", "app.cli", "search", "a cat", "--k", "2", "--rerank", "grid",
+                            "--index", str(media_dir / ".gridrank")], env=env, capture_output=True, text=True,
+                           timeout=300)
+    assert quiet.returncode == 0, quiet.stderr[-2000:]
+    assert "Loading weights" not in quiet.stderr  # -v shows it again
