@@ -202,3 +202,22 @@ def test_a_reranked_search_shows_no_weight_loading_bar(run_cli, media_dir):
                            timeout=300)
     assert quiet.returncode == 0, quiet.stderr[-2000:]
     assert "Loading weights" not in quiet.stderr  # -v shows it again
+
+
+def test_broken_videos_are_skipped_without_decoder_noise_on_stderr(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    from sample_media import BROKEN
+
+    media = tmp_path / "media"
+    media.mkdir()
+    for name in ("corrupt.mp4", "truncated.mp4"):
+        shutil.copy(BROKEN / name, media / name)
+    run = subprocess.run([sys.executable, "-m", "app.cli", "index", str(media), "--tiny"], capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "2 skipped" in run.stdout
+    assert "ERROR opening" not in run.stderr  # decord's C++ logger
+    assert "moov atom not found" not in run.stderr  # FFmpeg's, through decord

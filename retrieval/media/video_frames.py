@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 import decord
 import numpy as np
 
@@ -32,8 +33,10 @@ def read_uniform_frames(path: Path, n: int, max_side: int | None = None, every_s
     """`min(n, total)` frames at the centres of equal segments of the video (see frames_wanted).
 
     With `max_side`, decord scales frames while decoding (aspect kept) so large videos cost less.
-    Raises ValueError for a video with no frames; decord's own errors pass through.
+    Raises ValueError for a video that FFmpeg cannot open or that has no frames; decord's own errors
+    pass through.
     """
+    _check_opens(path)
     reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
     total = len(reader)
     if total == 0:
@@ -50,3 +53,12 @@ def read_uniform_frames(path: Path, n: int, max_side: int | None = None, every_s
     frames = reader.get_batch(indices).asnumpy()
     timestamps = [float(t) for t in reader.get_frame_timestamp(indices)[:, 0]]
     return VideoFrames(frames, timestamps, total, duration)
+
+
+def _check_opens(path: Path) -> None:
+    """Open the container with PyAV first: for a file FFmpeg cannot read, decord writes two error lines to
+    stderr from C++ (every run, for every broken video) before it raises; PyAV says it in the exception only."""
+    try:
+        av.open(str(path)).close()
+    except av.FFmpegError as e:
+        raise ValueError(f"not a video FFmpeg can open ({e.strerror or type(e).__name__})") from None
