@@ -74,6 +74,13 @@ CSS = """
 .gr-saw .gr-saw-raw textarea { font-family: var(--font-mono); font-size: 12px; }
 .gr-saw-ranking p, .gr-saw-summary p { margin: 0 0 6px 0; }
 #gr-footer { font-size: 12px; color: var(--body-text-color-subdued); text-align: center; }
+/* A caption of two lines leaves the picture visible; the whole of it is in the view of the selected result. */
+.gr-results .caption-label { max-height: 2.7em; overflow: hidden; }
+/* Phones: Gradio's gallery keeps its 4 columns of at least 100 px and widens the page past the screen. */
+@media (max-width: 640px) {
+  .gr-results .grid-container { grid-template-columns: repeat(2, minmax(0, 1fr)) !important; }
+  .gr-results .caption-label { font-size: 10px !important; }
+}
 """
 
 

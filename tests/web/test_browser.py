@@ -303,3 +303,18 @@ def test_a_video_without_subtitles_shows_none_after_one_with_them(request, web_s
         has_cues = "-->" in expected.read_text(encoding="utf-8")
         assert has_cues == (second in with_subs)
     page.locator("#search-kind label", has_text="any").first.click()
+
+
+@pytest.mark.parametrize("width", ["desktop", "phone"])
+def test_results_fit_the_screen_and_captions_leave_the_picture_visible(request, width):
+    page = request.getfixturevalue("page" if width == "desktop" else "phone_page")
+    page.get_by_role("tab", name="Search").click()
+    _set_k(page, "search", 8)
+    _text_box(page, "search-query").fill("a red ball")
+    page.click("#search-button")
+    _gallery_count(page, "search", 8)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # no sideways scrolling
+    cells = page.evaluate("Array.from(document.querySelectorAll('#search-gallery .thumbnail-item')).map(t => {"
+                          " const c = t.querySelector('.caption-label').getBoundingClientRect();"
+                          " return [t.getBoundingClientRect().height, c.height]; })")
+    assert all(caption <= 0.3 * cell for cell, caption in cells), cells
