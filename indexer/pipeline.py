@@ -19,7 +19,7 @@ from typing import Literal
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from retrieval.errors import MediaFolderError
+from retrieval.errors import IndexWriteError, MediaFolderError
 from indexer.decode import DecodedMedia, DecodeOptions, WorkItem, decode_item
 from indexer.embed import EmbeddedMedia, EmbeddedSource, decode_options, embed_media, needs_model
 from indexer.plan import plan_changes
@@ -28,7 +28,7 @@ from retrieval.store.catalog import FrameRecord, MediaRecord, SkipRecord
 from retrieval.models.encoder import ClipEncoder
 from retrieval.store.ids import vector_id
 from retrieval.store.index_rebuild import rebuild_if_needed
-from retrieval.store.index_store import FrameIndexInfo, IndexStore, write_error
+from retrieval.store.index_store import FrameIndexInfo, IndexStore
 from retrieval.settings import Settings, record_model_settings
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -277,7 +277,7 @@ def run_index(
                 record_model_settings(index_dir, settings)
         rebuilt = None if interrupted else writer.rebuild()
     except sqlite3.OperationalError as e:  # a full disk or a read-only folder under the catalog
-        raise write_error(index_dir, e) from None
+        raise IndexWriteError.at(index_dir, str(e)) from None
     finally:
         store.close()
     return IndexSummary(progress.indexed, progress.touched, progress.skipped, progress.unchanged, progress.removed,

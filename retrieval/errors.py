@@ -43,6 +43,12 @@ class IndexSchemaError(GridrankError, RuntimeError):
 class IndexWriteError(GridrankError, OSError):
     """The index could not be written (a full disk, no permission); its last commit is kept."""
 
+    @classmethod
+    def at(cls, folder: object, cause: str) -> IndexWriteError:
+        """The one message for every write that failed, whichever file (catalog or vectors) it was."""
+        return cls(f"cannot write the index in {folder} ({cause}): free some disk space (or pass --index DIR on "
+                   "another disk) and run the same command again; the last commit is kept")
+
 
 class ModelMismatchError(GridrankError, ValueError):
     """The index was built with another model than the one asked for."""

@@ -62,12 +62,6 @@ class FrameIndexInfo:
         return self.factory == "Flat"
 
 
-def write_error(index_dir: Path, error: sqlite3.Error) -> IndexWriteError:
-    """A catalog write that failed (a full disk, a read-only folder), said as what to do."""
-    return IndexWriteError(f"cannot write the index in {index_dir} ({error}): free some disk space (or pass --index DIR "
-                           "on another disk) and run the same command again; the last commit is kept")
-
-
 def _open_catalog(path: Path, create: bool) -> Catalog:
     """The catalog at `path` (its tables made first when `create`), if its schema is the one this code reads."""
     catalog = None
@@ -83,7 +77,7 @@ def _open_catalog(path: Path, create: bool) -> Catalog:
         if isinstance(e, IndexSchemaError):
             raise
         if getattr(e, "sqlite_errorcode", None) in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY):
-            raise write_error(path.parent, e) from None
+            raise IndexWriteError.at(path.parent, str(e)) from None
         raise IndexSchemaError(f"{path} cannot be read as a gridrank catalog ({e}): check that it is readable; if it "
                                "is damaged, delete the index folder (or pass another --index) and run `gridrank index "
                                "ROOT` again") from None

@@ -285,7 +285,7 @@ class VectorIndex:
             os.replace(tmp, path)
         except (OSError, RuntimeError) as e:  # FAISS reports a short write (a full disk) as a RuntimeError
             tmp.unlink(missing_ok=True)
-            raise IndexWriteError(f"cannot write {path}: {_write_failure(e)}") from None
+            raise IndexWriteError.at(path.parent, f"{path.name}: {_write_failure(e)}") from None
         fsync_path(path.parent)
 
 
@@ -302,7 +302,7 @@ def _write_failure(error: BaseException) -> str:
     if isinstance(error, OSError) and error.strerror:
         return error.strerror
     first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return f"the write failed ({first_line}); is the disk full?"
+    return f"the write failed: {first_line}"
 
 
 def fsync_path(path: Path) -> None:
