@@ -250,23 +250,6 @@ def test_video_moments_start_at_the_match(page, web_server, screenshots):
     save_screenshot(page, screenshots, "video")
 
 
-def test_index_a_folder_and_see_progress_reach_100(page, web_index, screenshots):
-    media, _ = web_index
-    shutil.copy(SAMPLE / "photos" / "coffee_cup.jpg", media / "photos" / "coffee_cup_again.jpg")
-    shutil.copy(BROKEN / "truncated.jpg", media / "photos" / "truncated.jpg")
-    shutil.copy(BROKEN / "text_as.jpg", media / "photos" / "notes_as.jpg")
-    page.get_by_role("tab", name="Index").click()
-    assert _text_box(page, "index-folder").input_value() == str(media.resolve())
-    page.click("#index-start")
-    page.wait_for_selector("#index-progress [data-state=done]")
-    progress = page.inner_text("#index-progress")
-    assert "100%" in progress and "3 / 3 files" in progress, progress
-    page.wait_for_function("document.querySelector('#index-skipped').innerText.includes('notes_as.jpg')")
-    assert "not an image" in page.inner_text("#index-skipped")
-    assert "16" in page.inner_text("#gr-status")  # 15 sample photos + the new one
-    save_screenshot(page, screenshots, "index")
-
-
 def _detail_video(page) -> tuple[str, list[str]]:
     return page.evaluate("(() => { const v = document.querySelector('#search-detail-video video');"
                          " if (!v) return ['', []];"
@@ -318,3 +301,21 @@ def test_results_fit_the_screen_and_captions_leave_the_picture_visible(request, 
                           " const c = t.querySelector('.caption-label').getBoundingClientRect();"
                           " return [t.getBoundingClientRect().height, c.height]; })")
     assert all(caption <= 0.3 * cell for cell, caption in cells), cells
+
+
+# Last: it switches the app to another index (three files), which later searches would see.
+def test_index_a_folder_and_see_progress_reach_100(page, web_index, screenshots):
+    media, _ = web_index
+    shutil.copy(SAMPLE / "photos" / "coffee_cup.jpg", media / "photos" / "coffee_cup_again.jpg")
+    shutil.copy(BROKEN / "truncated.jpg", media / "photos" / "truncated.jpg")
+    shutil.copy(BROKEN / "text_as.jpg", media / "photos" / "notes_as.jpg")
+    page.get_by_role("tab", name="Index").click()
+    assert _text_box(page, "index-folder").input_value() == str(media.resolve())
+    page.click("#index-start")
+    page.wait_for_selector("#index-progress [data-state=done]")
+    progress = page.inner_text("#index-progress")
+    assert "100%" in progress and "3 / 3 files" in progress, progress
+    page.wait_for_function("document.querySelector('#index-skipped').innerText.includes('notes_as.jpg')")
+    assert "not an image" in page.inner_text("#index-skipped")
+    assert "16" in page.inner_text("#gr-status")  # 15 sample photos + the new one
+    save_screenshot(page, screenshots, "index")
