@@ -132,6 +132,14 @@ def _snapshot(index_dir) -> dict:
         store.catalog.close()
 
 
+def _indexed(tmp_path, settings, encoder, count: int):
+    """`count` images indexed in tmp_path: (media root, index folder, what a searcher sees of it)."""
+    root, index_dir = tmp_path / "media", tmp_path / "index"
+    _make_images(root, count)
+    run_index(root, index_dir, settings, encoder=encoder)
+    return root, index_dir, _snapshot(index_dir)
+
+
 def _same_vectors(got: dict, want: dict) -> bool:
     # Batches of another size change the last float bits, and a forced SQfp16 index rounds them to float16.
     return sorted(got) == sorted(want) and all(np.allclose(got[p], want[p], atol=1e-3) for p in want)
@@ -189,11 +197,7 @@ def test_kill_9_at_random_points_leaves_a_consistent_index(tmp_path, tiny_settin
 
 @pytest.mark.slow
 def test_a_rebuild_refused_by_a_running_writer_changes_nothing(tmp_path, tiny_settings, tiny_encoder):
-    root = tmp_path / "media"
-    _make_images(root, 4)
-    index_dir = tmp_path / "index"
-    run_index(root, index_dir, tiny_settings, encoder=tiny_encoder)
-    before = _snapshot(index_dir)
+    root, index_dir, before = _indexed(tmp_path, tiny_settings, tiny_encoder, 4)
     model, pretrained = tiny_settings.model_identity
     holder = subprocess.Popen(  # another `gridrank index` in the middle of its run: it holds the writer's lock
         [sys.executable, "-c", "import sys, time; from pathlib import Path; "
@@ -237,11 +241,7 @@ def test_a_rebuild_with_another_root_replaces_the_index_in_one_commit(tmp_path, 
 
 
 def test_a_stopped_rebuild_keeps_the_old_index(tmp_path, tiny_settings, tiny_encoder):
-    root = tmp_path / "media"
-    _make_images(root, 6)
-    index_dir = tmp_path / "index"
-    run_index(root, index_dir, tiny_settings, encoder=tiny_encoder)
-    before = _snapshot(index_dir)
+    root, index_dir, before = _indexed(tmp_path, tiny_settings, tiny_encoder, 6)
     (root / "img_000.jpg").unlink()
     summary = run_index(root, index_dir, tiny_settings, encoder=tiny_encoder, rebuild=True, should_stop=lambda: True)
     assert summary.interrupted

@@ -62,6 +62,12 @@ class FrameIndexInfo:
         return self.factory == "Flat"
 
 
+def _write_identity(catalog: Catalog, root: Path, model: str, pretrained: str, dim: int) -> None:
+    """What an index was built from, in the caller's transaction: queries check it before using the index."""
+    for key, value in {"model": model, "pretrained": pretrained, "dim": str(dim), "root": str(root)}.items():
+        catalog.set_meta(key, value)
+
+
 def _open_catalog(path: Path, create: bool) -> Catalog:
     """The catalog at `path` (its tables made first when `create`), if its schema is the one this code reads."""
     catalog = None
@@ -132,9 +138,8 @@ class IndexStore:
             raise
         if catalog.get_meta("model") is None:
             catalog.begin()
-            for key, value in {"model": model, "pretrained": pretrained, "dim": str(dim),
-                               "root": str(root), "generation": "0"}.items():
-                catalog.set_meta(key, value)
+            _write_identity(catalog, root, model, pretrained, dim)
+            catalog.set_meta("generation", "0")
             first = VectorIndex.empty(dim)
             for path in _faiss_paths(index_dir, 0):
                 first.write_atomic(path)
@@ -155,11 +160,9 @@ class IndexStore:
     def _start_replacement(self, root: Path, model: str, pretrained: str, dim: int) -> None:
         self.begin()
         self.catalog.clear()
-        for key, value in {"model": model, "pretrained": pretrained, "dim": str(dim), "root": str(root)}.items():
-            self.catalog.set_meta(key, value)
+        _write_identity(self.catalog, root, model, pretrained, dim)
         self.catalog.delete_meta(FRAME_INDEX_KEY)  # the new vectors start in a flat index
-        generation = self.info.generation
-        self.info = IndexInfo(model, pretrained, dim, root, generation)
+        self.info = self._read_info()  # this transaction's view: the new identity, the same generation
         self.frames, self.videos = VectorIndex.empty(dim), VectorIndex.empty(dim)
         self._vectors_changed = True
 
