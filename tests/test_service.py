@@ -204,6 +204,20 @@ def test_vic_fusion_ranks_unique_videos_once(scripted):
     assert "Subtitle-" in text
 
 
+def test_vic_moves_count_videos_so_a_kept_order_shows_no_moves(scripted):
+    # The interleaved list holds each video up to once per retriever; "was #N" must count videos.
+    service, _ = scripted(Reply(body=completion("no idea")))
+    response = service.run(SearchRequest(Query("a ball"), k=10, kind="video", fuse="vic"))
+    assert "named no candidate" in response.rerank.fallback
+    assert [h.first_stage_rank for h in response.hits] == [h.rank for h in response.hits]
+
+
+def test_vic_first_stage_ranks_are_places_among_unique_videos(scripted):
+    service, _ = scripted(Reply(body=completion("[3, 1, 2]")))
+    response = service.run(SearchRequest(Query("a ball"), k=10, kind="video", fuse="vic"))
+    assert sorted(h.first_stage_rank for h in response.hits) == list(range(1, len(response.hits) + 1))
+
+
 def test_fusion_needs_video_kind(indexed, tiny_settings):
     with pytest.raises(ValueError, match="kind video"):
         SearchService(indexed, tiny_settings).run(SearchRequest(Query("x"), kind="image", fuse="rrf"))

@@ -217,7 +217,9 @@ class SearchService:
         order = collapse_duplicates(report.order, [h.media_id for h in shown])
         rest = [h.media_id for h in interleaved[len(shown):]]
         unique = list(dict.fromkeys([*order, *rest]))
-        first_seen = {m: i + 1 for i, m in reversed(list(enumerate(h.media_id for h in interleaved)))}
+        # "was #N" counts videos, as the final ranks do: a video's place in the interleaved list without
+        # duplicates, so an order the model left alone shows no moves.
+        first_stage = {m: i + 1 for i, m in enumerate(dict.fromkeys(h.media_id for h in interleaved))}
         by_id = {h.media_id: h for h in interleaved}
-        hits = [dataclasses.replace(by_id[m], first_stage_rank=first_seen[m]) for m in unique]
+        hits = [dataclasses.replace(by_id[m], first_stage_rank=first_stage[m]) for m in unique]
         return hits, report, time.perf_counter() - started
