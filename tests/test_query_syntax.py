@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from retrieval.query.filters import FilterRow, MediaFilter, item_date, matches, normalize_under, parse_date, parse_exts
-from retrieval.query.grouping import Segment, group_duplicates, merge_segments
+from retrieval.query.grouping import Segment, group_duplicates, merge_segments, original_of
 from retrieval.query.mix import MixTerm, mix, parse_query, parse_weights
 
 
@@ -114,3 +114,15 @@ def test_duplicates_group_by_hash_always_and_by_similarity_above_the_threshold()
     hashes = ["a", "b", "c", "d", "a"]  # hit 4 is a byte copy of hit 0 though its vector differs
     assert group_duplicates(vectors, hashes, threshold=0.99) == [[0, 2, 4], [1], [3]]
     assert group_duplicates(vectors, hashes, threshold=None) == [[0, 4], [1], [2], [3]]
+
+
+def test_a_duplicate_group_shows_its_original():
+    second = 1_000_000_000
+    paths = ["a/cat_copy.png", "a/cat.jpg", "b/cat (1).jpg", "old/dog.jpg"]
+    same_second = [5 * second + 7, 5 * second + 3, 5 * second, 5 * second]
+    assert original_of([0, 1, 2], paths, same_second) == 1  # same age: the shortest name
+    copied_later = [9 * second, 9 * second, 4 * second, 0]
+    assert original_of([0, 1, 2], paths, copied_later) == 2  # the oldest file, whatever its name
+    assert original_of([0, 1, 2, 3], paths, copied_later) == 3
+    assert original_of([0, 1, 2], paths, same_second, keep=0) == 0  # more like this keeps its item first
+    assert original_of([1, 2], paths, same_second, keep=0) == 1  # `keep` elsewhere changes nothing here

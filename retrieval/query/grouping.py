@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 import numpy as np
 
@@ -64,3 +65,15 @@ def group_duplicates(vectors: np.ndarray, hashes: Sequence[str], threshold: floa
             leader_hash.setdefault(content_hash, g)  # a later copy of any member joins this group
         groups[g].append(i)
     return groups
+
+
+def original_of(group: Sequence[int], paths: Sequence[str], mtimes_ns: Sequence[int], keep: int | None = None) -> int:
+    """The member of a duplicate group to show: the original, not one of its copies.
+
+    The oldest file (to the second: a copy made with `cp -p` or a sync tool keeps its source's
+    time), then the shortest file name (copies gain a suffix: "_copy", " (1)", "-2"), then the path.
+    `keep` (the item a more-like-this search started from) always stays in front of its group.
+    """
+    if keep is not None and keep in group:
+        return keep
+    return min(group, key=lambda i: (mtimes_ns[i] // 1_000_000_000, len(PurePosixPath(paths[i]).name), paths[i]))

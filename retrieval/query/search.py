@@ -15,7 +15,7 @@ from retrieval.query.types import (Query, QueryTerm, ResultShape, SearchHit, Sea
                                    StageTimings)
 from retrieval.models.encoder import ClipEncoder
 from retrieval.query.filters import MediaFilter, matches
-from retrieval.query.grouping import Segment, group_duplicates, merge_segments
+from retrieval.query.grouping import Segment, group_duplicates, merge_segments, original_of
 from retrieval.store.ids import kind_of, media_id_of
 from retrieval.store.index_store import IndexStore
 from retrieval.settings import Settings
@@ -198,12 +198,15 @@ class Searcher:
         groups = (group_duplicates(vectors, [media[b.media_id].content_hash for b in best], threshold)
                   if shape.collapse else [[i] for i in range(len(best))])
         root = self.store.info.root
-        members = {best[g[0]].media_id: [root / media[best[i].media_id].path for i in g[1:]] for g in groups}
+        records = [media[b.media_id] for b in best]
+        pinned = 0 if shape.pinned is not None else None
+        shown = [original_of(g, [r.path for r in records], [r.mtime_ns for r in records], pinned) for g in groups]
+        members = {best[s].media_id: [root / records[i].path for i in g if i != s] for s, g in zip(shown, groups)}
         return [dataclasses.replace(
             hit, duplicates=tuple(members[hit.media_id]),
             segment=_segment_of(by_media.get(hit.media_id, []), hit.timestamp, hit.score, shape.segment_gap_s)
             if hit.kind == "video" else None)
-            for hit in self._hits([best[g[0]] for g in groups])]
+            for hit in self._hits([best[s] for s in shown])]
 
     def _best_frame_of(self, media_id: int, vector: np.ndarray) -> BestFrame:
         frames = self.store.catalog.frames_of(media_id)

@@ -240,6 +240,10 @@ def test_video_moments_start_at_the_match(page, web_server, screenshots):
                             " Array.from(v.querySelectorAll('track')).map(t => t.getAttribute('src') || '')]; })")
     page.wait_for_function("[0,1,2].every(i => { const v = document.querySelector(`#video-player-${i} video`);"
                            " return v.readyState >= 2 && !v.seeking; })")  # a frame to show, for the screenshot
+    # A group of copies plays its original (the sample's copies are named *_copy), the copy is named under it.
+    names = [src.rsplit("/", 1)[-1] for src, _, _ in players]
+    assert not [n for n in names if "_copy" in n], names
+    assert "yellow_sun_rising_copy.mov" in [d.name for h in hits for d in h.duplicates]
     for src, current, tracks in players:
         name = src.rsplit("/", 1)[-1]
         assert abs(current - expected[name]) < 0.1, (name, current, expected[name])
