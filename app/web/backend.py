@@ -31,7 +31,7 @@ from retrieval.media.image_io import ImageRejected, load_rgb
 from retrieval.query.build import build_query, like_query
 from retrieval.query.filters import MediaFilter, normalize_under, parse_date, parse_exts
 from retrieval.query.request import SearchRequest
-from retrieval.query.types import SearchResponse
+from retrieval.query.types import SearchHit, SearchResponse
 from retrieval.query.search import Searcher
 from retrieval.query.service import SearchService
 from retrieval.rerank.methods import FUSION_METHODS as ALL_FUSION_METHODS, RERANK_METHODS as ALL_RERANK_METHODS
@@ -197,6 +197,11 @@ class WebBackend:
         skipped = f" · {counts.skipped:,} skipped" if counts.skipped else ""
         return (f"**{counts.images:,}** photos · **{counts.videos:,}** videos · {counts.frames:,} vectors{skipped}"
                 f" &nbsp;|&nbsp; folder `{info.root}` &nbsp;|&nbsp; model `{info.model}`")
+
+    def newest(self, k: int) -> list[SearchHit]:
+        """The index's k newest items, copies collapsed: the first screen, before any search."""
+        with self._in_flight.search():
+            return self.searcher.newest(k)
 
     # -- search ---------------------------------------------------------------------------------
 

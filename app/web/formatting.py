@@ -40,6 +40,18 @@ def hit_caption(hit: SearchHit, root: Path, reranked: bool = False) -> str:
     return " · ".join(parts)
 
 
+def newest_summary(photos: int, videos: int, shown: int) -> str:
+    """The first screen's words: what the index holds, what is shown, and how to search."""
+    held = f"{photos:,} photo{'s' if photos != 1 else ''} and {videos:,} video{'s' if videos != 1 else ''}"
+    if not shown:
+        return (f"This index holds no media yet. Index a folder (the **Index** tab, or `gridrank index FOLDER`), "
+                "then search it here.")
+    return (f"This index holds {held}; the {shown} newest are below (click one to see it, then **More like "
+            "this**). To search, type what you are looking for above, e.g. *a cat on a sofa*, and press "
+            "Enter. The **Composed** tab searches by an example picture plus words; the **Video** tab finds "
+            "moments in videos.")
+
+
 def done_status(response: SearchResponse) -> str:
     """The status line under a finished search that involved the model."""
     report = response.rerank

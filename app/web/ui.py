@@ -32,6 +32,7 @@ from retrieval.rerank.windows import MIN_RERANK_K
 log = logging.getLogger(__name__)
 
 MAX_VIDEO_RESULTS = 6
+FIRST_SCREEN_ITEMS = 12  # the Search tab's gallery before the first search: three rows of four
 POLL_S = 0.4
 
 THEME = gr.themes.Soft(
@@ -113,7 +114,7 @@ def build_ui(backend: WebBackend, jobs: IndexJobs | None) -> gr.Blocks:
                     f"{html.escape(profile.warning.split(': ', 1)[-1])}</div>", elem_id="tiny-banner-block")
         with gr.Tabs():
             with gr.Tab("Search", id="search"):
-                _search_tab(backend)
+                search_area = _search_tab(backend)
             with gr.Tab("Composed", id="composed"):
                 _composed_tab(backend)
             with gr.Tab("Video", id="video"):
@@ -134,6 +135,8 @@ def build_ui(backend: WebBackend, jobs: IndexJobs | None) -> gr.Blocks:
                                "ext: jpg,png; min_score: cosine cutoff; collapse: near-duplicates; like: an "
                                "indexed item's path (more like it); page: 1-based, k per page.")
         demo.load(backend.status_markdown, outputs=status, api_visibility="private", show_progress="hidden")
+        demo.load(lambda: search_area.newest(backend), outputs=search_area.lists, api_visibility="private",
+                  show_progress="hidden")
     return demo
 
 
@@ -230,12 +233,19 @@ class ResultsArea:
     timings: gr.Markdown
     gallery: gr.Gallery
     hits: gr.State
+    scored: gr.State  # False while the gallery shows the first screen (no query scored those items)
     detail: DetailView
     panel: ModelPanel
 
     @property
     def lists(self) -> list:
-        return [self.gallery, self.hits, self.summary, self.status, self.timings]
+        return [self.gallery, self.hits, self.scored, self.summary, self.status, self.timings]
+
+    def newest(self, backend: WebBackend) -> dict:
+        """The first screen: the index's newest items and how to search (replaced by the first search)."""
+        page = backend.views.newest_page(backend.newest(FIRST_SCREEN_ITEMS))
+        return {self.gallery: [(str(item.thumbnail), item.caption) for item in page.items],
+                self.hits: [item.hit for item in page.items], self.scored: False, self.summary: page.summary}
 
     def outputs(self, *after_lists) -> list:
         """The event outputs in the order the API returns them: results, `after_lists`, panel, detail."""
@@ -245,11 +255,13 @@ class ResultsArea:
         page = backend.views.result_page(update.response, label)
         summary = page.summary if update.final or not page.items else f"{page.summary} (first stage, before reranking)"
         return {self.gallery: [(str(item.thumbnail), item.caption) for item in page.items],
-                self.hits: list(update.response.hits), self.summary: summary, self.status: update.status,
+                self.hits: list(update.response.hits), self.scored: True, self.summary: summary,
+                self.status: update.status,
                 self.timings: page.timings, **self.panel.update(backend, update, composed), **self.detail.cleared()}
 
     def failed(self, message: str) -> dict:
-        return {self.gallery: [], self.hits: [], self.summary: message, self.status: "", self.timings: "",
+        return {self.gallery: [], self.hits: [], self.scored: True, self.summary: message, self.status: "",
+                self.timings: "",
                 **self.panel.empty(), **self.detail.cleared()}
 
 
@@ -275,9 +287,10 @@ def _results_area(prefix: str, under_detail: Callable[[], None] | None = None) -
                 under_detail()
     panel = _model_panel(prefix)
     hits = gr.State([])
+    scored = gr.State(True)
     seek = gr.JSON(visible=False)
-    return ResultsArea(summary, status, timings, gallery, hits, DetailView(detail_image, detail_video, detail_text,
-                                                                           seek), panel)
+    return ResultsArea(summary, status, timings, gallery, hits, scored,
+                       DetailView(detail_image, detail_video, detail_text, seek), panel)
 
 
 def _model_panel(prefix: str) -> ModelPanel:
@@ -300,10 +313,10 @@ def _model_panel(prefix: str) -> ModelPanel:
 
 
 def _select_handler(backend: WebBackend, prefix: str, detail: DetailView):
-    def show(hits: list[SearchHit], evt: gr.SelectData):
+    def show(hits: list[SearchHit], scored: bool, evt: gr.SelectData):
         if evt is None or evt.index is None or not hits or evt.index >= len(hits):
             return detail.cleared()
-        chosen = backend.views.detail(hits[evt.index])
+        chosen = backend.views.detail(hits[evt.index], scored)
         if chosen.video is not None:
             return {detail.image: gr.update(value=None, visible=False),
                     detail.video: gr.update(value=str(chosen.video), visible=True,
@@ -347,7 +360,7 @@ SCORE_NOTE = ("Scores are cosine similarities of CLIP vectors (−1…1). Words 
               "not across searches.")
 
 
-def _search_tab(backend: WebBackend) -> None:
+def _search_tab(backend: WebBackend) -> ResultsArea:
     with gr.Row(equal_height=True):
         query = gr.Textbox(label="Search", show_label=False, placeholder="Describe what you are looking for, "
                            "e.g. a cat on a sofa", scale=5, elem_id="search-query", autofocus=True, max_lines=1)
@@ -410,10 +423,11 @@ def _search_tab(backend: WebBackend) -> None:
 
     area.gallery.select(remember, area.hits, [selected, like_button], api_visibility="private",
                         show_progress="hidden")
+    return area
 
 
 def _wire_select(backend: WebBackend, prefix: str, area: ResultsArea) -> None:
-    selected = area.gallery.select(_select_handler(backend, prefix, area.detail), area.hits,
+    selected = area.gallery.select(_select_handler(backend, prefix, area.detail), [area.hits, area.scored],
                                    area.detail.components, api_visibility="private", show_progress="hidden")
     _with_seek(selected, area.detail.seek)
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.render import duplicates_note, format_moment, format_segment
-from app.web.formatting import (file_url, hit_caption, ranked, ranking_markdown, relative, seconds_text,
-                                subtitle_quote, timings_line, timings_table)
+from app.web.formatting import (file_url, hit_caption, newest_summary, ranked, ranking_markdown, relative,
+                                seconds_text, subtitle_quote, timings_line, timings_table)
 from app.web.media_access import MediaAccess
 from app.web.thumbnails import ThumbnailCache
 from retrieval.query.types import SearchHit, SearchResponse
@@ -101,10 +101,18 @@ class ResultViews:
                    "filters and the minimum score.")
         return ResultPage(items, timings_line(response, thumbs_s), summary)
 
-    def detail(self, hit: SearchHit) -> Detail:
+    def newest_page(self, hits: list[SearchHit]) -> ResultPage:
+        """The first screen: what the index holds (its newest items) and how to search it."""
+        counts = self.store.catalog.counts()
+        items = [ResultItem(h, self.thumbnails.thumbnail(h.path, h.kind, h.timestamp),
+                            relative(h.path, self.root) + duplicates_note(h)) for h in hits]
+        return ResultPage(items, "", newest_summary(counts.images, counts.videos, len(items)))
+
+    def detail(self, hit: SearchHit, scored: bool = True) -> Detail:
+        """`scored` False: a hit of the first screen, which no query scored."""
         catalog = self.store.catalog
         record = catalog.media_by_ids([hit.media_id]).get(hit.media_id)
-        lines = [f"**{ranked(hit)}** · score {hit.score:.3f} · {hit.kind}"]
+        lines = [f"**{ranked(hit)}** · score {hit.score:.3f} · {hit.kind}" if scored else f"**{hit.kind}**"]
         if record is not None:
             if record.width and record.height:
                 lines[0] += f" · {record.width}×{record.height}"

@@ -227,6 +227,32 @@ class Searcher:
         if shape is not None and shape.min_score is not None:
             hits = [h for h in hits if h.score >= shape.min_score]
         return hits
+    def newest(self, k: int) -> list[SearchHit]:
+        """The k newest items, copies collapsed as a search collapses them (no query: every score is 0).
+
+        A video is shown at its middle frame. More candidates than k are read, so k remain after
+        collapsing unless the index holds fewer.
+        """
+        self.store.refresh()
+        records, middle = [], []
+        for record in self.store.catalog.newest_media(4 * k):
+            frames = self.store.catalog.frames_of(record.id)
+            if frames:  # else removed by a writer since
+                records.append(record)
+                middle.append(frames[len(frames) // 2].vector_id)
+        shape = self.default_shape
+        if shape.collapse and records:
+            vectors = self.store.frames.vectors(np.array(middle, dtype=np.int64))
+            groups = group_duplicates(vectors, [r.content_hash for r in records], shape.near_duplicate_threshold)
+        else:
+            groups = [[i] for i in range(len(records))]
+        groups = groups[:k]
+        shown = [original_of(g, [r.path for r in records], [r.mtime_ns for r in records]) for g in groups]
+        root = self.store.info.root
+        hits = self._hits([BestFrame(records[s].id, middle[s], 0.0) for s in shown])
+        return [dataclasses.replace(hit, duplicates=tuple(root / records[i].path for i in g if i != s))
+                for hit, s, g in zip(hits, shown, groups)]
+
     def hits_for_media(self, media_ids: list[int]) -> list[SearchHit]:
         """Hits for media found by another retriever (no vector score: 0), in the given order."""
         return self._hits([BestFrame(m, -1, 0.0) for m in media_ids])

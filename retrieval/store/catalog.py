@@ -209,6 +209,13 @@ class Catalog:
             rows = db.execute("SELECT id, path, kind, mtime_ns, taken_at FROM media WHERE frame_count > 0").fetchall()
         return [FilterRow(*r) for r in rows]
 
+    def newest_media(self, limit: int) -> list[MediaRecord]:
+        """Items with vectors, the most recently changed first (what a first screen shows)."""
+        with self._read() as db:
+            rows = db.execute(f"SELECT {_MEDIA_COLUMNS} FROM media WHERE frame_count > 0 "
+                              "ORDER BY mtime_ns DESC, id DESC LIMIT ?", (limit,)).fetchall()
+        return [MediaRecord(*r) for r in rows]
+
     def media_id_for_path(self, path: str) -> int | None:
         with self._read() as db:
             row = db.execute("SELECT id FROM media WHERE path = ?", (path,)).fetchone()

@@ -1,13 +1,10 @@
 """The app in a real browser: Debian's chromium driven by Playwright, one page for all four tabs.
 
-Each test saves a screenshot of its tab (and one of the "What the model saw" panel) under the
-test's temporary folder. With README_SCREENSHOTS_DIR set (e.g. to docs/screenshots), small copies
-for the README go there too.
+(The README's screenshots come from scripts/screenshots.py; test_screenshots.py runs it.)
 """
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from pathlib import Path
@@ -27,11 +24,6 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"needs Debi
 
 
 @pytest.fixture(scope="module")
-def screenshots(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("screenshots")
-
-
-@pytest.fixture(scope="module")
 def browser():
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
@@ -44,7 +36,12 @@ def _open_page(browser, web_server, width: int, height: int):
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(web_server.url)
     _text_box(page, "search-query").wait_for()
+    _first_screen(page)  # before any test searches: it would replace that search's results
     return page
+
+
+def _first_screen(page) -> None:
+    page.wait_for_function("(document.querySelector('#search-summary')?.innerText ?? '').includes('This index holds')")
 
 
 @pytest.fixture(scope="module")
@@ -55,42 +52,6 @@ def page(browser, web_server):
 @pytest.fixture(scope="module")
 def phone_page(browser, web_server):
     return _open_page(browser, web_server, 375, 812)
-
-
-def save_screenshot(page, folder: Path, name: str, readme: bool = True) -> Path:
-    path = folder / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    assert path.stat().st_size > 10_000
-    target = os.environ.get("README_SCREENSHOTS_DIR")
-    if target and readme:
-        _small_copy(path, Path(target) / path.name)
-    return path
-
-
-def save_element_screenshot(locator, folder: Path, name: str) -> Path:
-    """A screenshot of one part of the page (e.g. the "What the model saw" panel)."""
-    path = folder / f"{name}.png"
-    locator.screenshot(path=str(path))
-    assert path.stat().st_size > 5_000
-    target = os.environ.get("README_SCREENSHOTS_DIR")
-    if target:
-        _small_copy(path, Path(target) / path.name)
-    return path
-
-
-def _small_copy(source: Path, target: Path, width: int = 1000, max_bytes: int = 150_000) -> None:
-    """A README-sized PNG: scaled to `width`, then fewer colours until it fits in `max_bytes`."""
-    from PIL import Image
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with Image.open(source) as im:
-        im = im.convert("RGB")
-        im = im.resize((width, round(im.height * width / im.width)), Image.Resampling.LANCZOS)
-        for colors in (256, 128, 64, 32):
-            im.quantize(colors=colors, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
-                target, optimize=True)
-            if target.stat().st_size <= max_bytes:
-                return
 
 
 def _text_box(page, elem_id: str):
@@ -108,7 +69,30 @@ def _gallery_count(page, prefix: str, n: int) -> None:
         f"document.querySelectorAll('#{prefix}-gallery .thumbnail-item').length === {n}", timeout=TIMEOUT_MS)
 
 
-def test_search_shows_k_results_and_the_selected_one(page, screenshots):
+@pytest.mark.parametrize("width", ["desktop", "phone"])
+def test_the_first_screen_shows_what_the_index_holds_and_how_to_search(request, web_server, width):
+    page = request.getfixturevalue("page" if width == "desktop" else "phone_page")
+    page.reload()
+    _first_screen(page)
+    counts = web_server.backend.searcher.store.catalog.counts()
+    summary = page.inner_text("#search-summary")
+    assert f"{counts.images} photos and {counts.videos} videos" in summary
+    assert "type what you are looking for" in summary
+    expected = web_server.backend.newest(12)
+    _gallery_count(page, "search", len(expected))
+    assert len(expected) == 12  # the sample holds more than one screen
+    captions = page.locator("#search-gallery .caption-label").all_inner_texts()
+    assert [_caption_path(f"# · 0 · {c}") for c in captions] == [
+        h.path.relative_to(web_server.backend.root).as_posix() for h in expected]
+    assert not [c for c in captions if "_copy" in c]  # copies collapse into their originals here too
+    page.locator("#search-gallery .thumbnail-item").first.click()
+    page.wait_for_function("document.querySelector('#search-detail-text').innerText.includes('/media/')")
+    assert "score" not in page.inner_text("#search-detail-text")  # no query scored these
+    page.wait_for_function("!document.querySelector('#search-like').disabled")
+    assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"]
+
+
+def test_search_shows_k_results_and_the_selected_one(page):
     _set_k(page, "search", 8)
     _text_box(page, "search-query").fill("a cat on a sofa")
     page.click("#search-button")
@@ -122,14 +106,13 @@ def test_search_shows_k_results_and_the_selected_one(page, screenshots):
     page.locator("#search-gallery .thumbnail-item").first.click()
     page.wait_for_function("document.querySelector('#search-detail-text').innerText.includes('score')")
     assert "/media/" in page.inner_text("#search-detail-text")  # the full path of the file
-    save_screenshot(page, screenshots, "search")
 
 
 def _caption_path(caption: str) -> str:
     return caption.split(" · ")[2].split(" (+")[0]  # '#1 · 0.088 · photos/x.jpg (+1 near-duplicate)'
 
 
-def test_a_folder_filter_and_more_like_this(page, screenshots):
+def test_a_folder_filter_and_more_like_this(page):
     page.locator("#search-filters .label-wrap").first.click()  # open the accordion
     under = _text_box(page, "search-under")
     under.fill("photos/space")
@@ -156,10 +139,9 @@ def test_a_folder_filter_and_more_like_this(page, screenshots):
     _gallery_count(page, "search", 8)
     first = page.locator("#search-gallery .caption-label").first.inner_text()
     assert _caption_path(first) == chosen  # the item itself comes first
-    save_screenshot(page, screenshots, "search_more_like_this", readme=False)
 
 
-def test_a_reranked_search_shows_moves_and_what_the_model_saw(page, screenshots):
+def test_a_reranked_search_shows_moves_and_what_the_model_saw(page):
     page.locator("#search-rerank input").click()
     page.get_by_role("option", name="grid", exact=True).click()
     assert page.locator("#search-rerank input").input_value() == "grid"
@@ -186,12 +168,10 @@ def test_a_reranked_search_shows_moves_and_what_the_model_saw(page, screenshots)
     assert "Parsed ranking" in text
     assert "rerank (MLLM)" in text
     page.locator("#search-saw-images img").first.evaluate("img => img.decode()")
-    save_element_screenshot(panel, screenshots, "rerank_panel")
-    save_screenshot(page, screenshots, "search_reranked", readme=False)
     panel.locator(".label-wrap").first.click()  # closed again for the next tests
 
 
-def test_composed_search_with_an_uploaded_image(page, screenshots, tmp_path):
+def test_composed_search_with_an_uploaded_image(page, tmp_path):
     page.get_by_role("tab", name="Composed").click()
     fake = tmp_path / "not_a_photo.png"
     fake.write_text("plain text under an image name")
@@ -213,10 +193,9 @@ def test_composed_search_with_an_uploaded_image(page, screenshots, tmp_path):
     page.click("#composed-button")
     _gallery_count(page, "composed", 6)
     assert "this image + “the same cat, but asleep”" in page.inner_text("#composed-summary")
-    save_screenshot(page, screenshots, "composed")
 
 
-def test_video_moments_start_at_the_match(page, web_server, screenshots):
+def test_video_moments_start_at_the_match(page, web_server):
     page.get_by_role("tab", name="Video").click()
     _set_k(page, "video", 4)
     _text_box(page, "video-query").fill("a red ball bouncing")
@@ -238,8 +217,6 @@ def test_video_moments_start_at_the_match(page, web_server, screenshots):
     players = page.evaluate("[0,1,2].map(i => { const v = document.querySelector(`#video-player-${i} video`);"
                             " return [decodeURIComponent(v.currentSrc), v.currentTime,"
                             " Array.from(v.querySelectorAll('track')).map(t => t.getAttribute('src') || '')]; })")
-    page.wait_for_function("[0,1,2].every(i => { const v = document.querySelector(`#video-player-${i} video`);"
-                           " return v.readyState >= 2 && !v.seeking; })")  # a frame to show, for the screenshot
     # A group of copies plays its original (the sample's copies are named *_copy), the copy is named under it.
     names = [src.rsplit("/", 1)[-1] for src, _, _ in players]
     assert not [n for n in names if "_copy" in n], names
@@ -251,7 +228,6 @@ def test_video_moments_start_at_the_match(page, web_server, screenshots):
         assert len(tracks) == 1, (name, tracks)
         vtt = Path(tracks[0].split("file=", 1)[1]).read_text(encoding="utf-8")
         assert ("-->" in vtt) == (name in subtitled), (name, vtt)
-    save_screenshot(page, screenshots, "video")
 
 
 def _detail_video(page) -> tuple[str, list[str]]:
@@ -308,7 +284,7 @@ def test_results_fit_the_screen_and_captions_leave_the_picture_visible(request, 
 
 
 # Last: it switches the app to another index (three files), which later searches would see.
-def test_index_a_folder_and_see_progress_reach_100(page, web_index, screenshots):
+def test_index_a_folder_and_see_progress_reach_100(page, web_index):
     media, _ = web_index
     shutil.copy(SAMPLE / "photos" / "coffee_cup.jpg", media / "photos" / "coffee_cup_again.jpg")
     shutil.copy(BROKEN / "truncated.jpg", media / "photos" / "truncated.jpg")
@@ -322,4 +298,3 @@ def test_index_a_folder_and_see_progress_reach_100(page, web_index, screenshots)
     page.wait_for_function("document.querySelector('#index-skipped').innerText.includes('notes_as.jpg')")
     assert "not an image" in page.inner_text("#index-skipped")
     assert "16" in page.inner_text("#gr-status")  # 15 sample photos + the new one
-    save_screenshot(page, screenshots, "index")
