@@ -32,6 +32,7 @@ from retrieval.rerank.windows import MIN_RERANK_K
 log = logging.getLogger(__name__)
 
 MAX_VIDEO_RESULTS = 6
+QUERY_MIN_WIDTH = 240  # narrower (a phone), the button beside a text box wraps below it
 FIRST_SCREEN_ITEMS = 12  # the Search tab's gallery before the first search: three rows of four
 POLL_S = 0.4
 
@@ -75,12 +76,16 @@ CSS = """
 .gr-saw .gr-saw-raw textarea { font-family: var(--font-mono); font-size: 12px; }
 .gr-saw-ranking p, .gr-saw-summary p { margin: 0 0 6px 0; }
 #gr-footer { font-size: 12px; color: var(--body-text-color-subdued); text-align: center; }
+/* Paths are long words: they wrap rather than widen the page (a phone scrolled sideways). */
+.gradio-container .prose code { overflow-wrap: anywhere; white-space: normal; }
 /* A caption of two lines leaves the picture visible; the whole of it is in the view of the selected result. */
 .gr-results .caption-label { max-height: 2.7em; overflow: hidden; }
 /* Phones: Gradio's gallery keeps its 4 columns of at least 100 px and widens the page past the screen. */
 @media (max-width: 640px) {
   .gr-results .grid-container { grid-template-columns: repeat(2, minmax(0, 1fr)) !important; }
   .gr-results .caption-label { font-size: 10px !important; }
+  /* Tighter tabs, so all four fit: Gradio moves the ones that do not behind a "More tabs" button. */
+  .tab-container button { padding: 6px 9px !important; }
 }
 """
 
@@ -274,7 +279,7 @@ def _results_area(prefix: str, under_detail: Callable[[], None] | None = None) -
         gallery = gr.Gallery(label="Results", show_label=False, columns=4, height=560, object_fit="cover",
                              allow_preview=False, elem_id=f"{prefix}-gallery", scale=3, buttons=[],
                              elem_classes="gr-results")
-        with gr.Column(scale=2, min_width=320):
+        with gr.Column(scale=2, min_width=240):
             detail_image = gr.Image(label="Selected", type="filepath", interactive=False, height=380,
                                     elem_id=f"{prefix}-detail-image", buttons=["fullscreen"])
             # Mounted from the start ("hidden", not False): a gr.Video first mounted together with
@@ -302,7 +307,7 @@ def _model_panel(prefix: str) -> ModelPanel:
             images = gr.Gallery(label="Images sent to the model", show_label=False, columns=6, height=420,
                                 object_fit="contain", allow_preview=True, preview=True, selected_index=0,
                                 fit_columns=False, elem_id=f"{prefix}-saw-images", scale=3, buttons=["fullscreen"])
-            with gr.Column(scale=2, min_width=280):
+            with gr.Column(scale=2, min_width=240):
                 ranking = gr.Markdown(elem_id=f"{prefix}-saw-ranking", elem_classes="gr-saw-ranking")
                 timings = gr.Markdown(elem_id=f"{prefix}-saw-timings")
         reasoning = gr.Textbox(label="Reasoning (chain of thought)", lines=3, max_lines=12, interactive=False,
@@ -363,7 +368,8 @@ SCORE_NOTE = ("Scores are cosine similarities of CLIP vectors (−1…1). Words 
 def _search_tab(backend: WebBackend) -> ResultsArea:
     with gr.Row(equal_height=True):
         query = gr.Textbox(label="Search", show_label=False, placeholder="Describe what you are looking for, "
-                           "e.g. a cat on a sofa", scale=5, elem_id="search-query", autofocus=True, max_lines=1)
+                           "e.g. a cat on a sofa", scale=5, elem_id="search-query", autofocus=True, max_lines=1,
+                           min_width=QUERY_MIN_WIDTH)
         button = gr.Button("Search", variant="primary", scale=1, elem_id="search-button", min_width=120)
     gr.Markdown(QUERY_HELP, elem_id="search-help", elem_classes="gr-timings")
     with gr.Row():
@@ -511,7 +517,7 @@ def _video_tab(backend: WebBackend) -> None:
                 "and a player that starts at the best-matching moment, with subtitles when the video has them.")
     with gr.Row(equal_height=True):
         query = gr.Textbox(show_label=False, placeholder="e.g. a red ball bouncing", scale=5,
-                           elem_id="video-query", max_lines=1)
+                           elem_id="video-query", max_lines=1, min_width=QUERY_MIN_WIDTH)
         button = gr.Button("Find moments", variant="primary", scale=1, elem_id="video-button", min_width=140)
     with gr.Row():
         k = gr.Slider(1, MAX_VIDEO_RESULTS, value=3, step=1, label="Videos", scale=2, elem_id="video-k")
@@ -580,7 +586,7 @@ def _index_tab(backend: WebBackend, jobs: IndexJobs, status: gr.Markdown) -> Non
                 "when finished (its index goes in `FOLDER/.gridrank`).")
     with gr.Row(equal_height=True):
         folder = gr.Textbox(value=str(backend.root), label="Folder on the server", scale=5, elem_id="index-folder",
-                            max_lines=1)
+                            min_width=QUERY_MIN_WIDTH, max_lines=1)
         start = gr.Button("Index", variant="primary", scale=1, elem_id="index-start", min_width=100)
         cancel = gr.Button("Cancel", variant="stop", scale=1, elem_id="index-cancel", min_width=100)
     progress = gr.HTML(_progress_html(jobs.snapshot()), elem_id="index-progress")

@@ -284,6 +284,35 @@ def test_results_fit_the_screen_and_captions_leave_the_picture_visible(request, 
 
 
 # Last: it switches the app to another index (three files), which later searches would see.
+def test_every_tab_works_at_phone_width(phone_page):
+    page = phone_page
+    # All four tabs in the bar: none hidden behind Gradio's "More tabs" button.
+    for tab in ("Search", "Composed", "Video", "Index"):
+        assert page.get_by_role("tab", name=tab).is_visible(), tab
+    wide_enough = "el => el.getBoundingClientRect().width >= 230"  # the button wraps below the text box
+
+    page.get_by_role("tab", name="Composed").click()
+    page.set_input_files("#composed-reference input[type=file]", str(SAMPLE / "photos" / "cat_chelsea.jpg"))
+    page.wait_for_selector("#composed-reference img")
+    page.click("#composed-button")
+    page.wait_for_function("(document.querySelector('#composed-summary')?.innerText ?? '').includes('results for')")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "Composed"
+
+    page.get_by_role("tab", name="Video").click()
+    assert page.locator("#video-query").evaluate(wide_enough)
+    _text_box(page, "video-query").fill("a red ball bouncing")
+    page.click("#video-button")
+    page.wait_for_selector("#video-sgrid-0 img")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "Video"
+
+    page.get_by_role("tab", name="Index").click()
+    assert page.locator("#index-folder").evaluate(wide_enough)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "Index"
+
+    page.get_by_role("tab", name="Search").click()
+    assert page.locator("#search-query").evaluate(wide_enough)
+
+
 def test_index_a_folder_and_see_progress_reach_100(page, web_index):
     media, _ = web_index
     shutil.copy(SAMPLE / "photos" / "coffee_cup.jpg", media / "photos" / "coffee_cup_again.jpg")
