@@ -64,7 +64,7 @@ def test_flickr30k_with_grid_reranking_records_latency_and_tokens(tmp_path, run_
     assert settings["limit"] == 2
     lines = (out / "results" / "t2i.clip+grid.jsonl").read_text().splitlines()
     assert [json.loads(line)["cost"]["calls"] for line in lines] == [1, 1]
-    assert "| clip+grid | 2 |" in result.out
+    assert "| clip+grid | model order, then pessimistic | 2 |" in result.out
 
     # Comparing another reranker in the same folder: no re-embedding, finished methods are not rerun.
     cached = sorted((out / "embeddings").rglob("*.npz"))

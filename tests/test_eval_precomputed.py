@@ -40,8 +40,30 @@ def test_hand_computed_metrics_with_ties_and_several_ground_truths(tmp_path, run
     assert (m["MdR"], m["MnR"]) == (2.0, 2.0)
     ap = [1 / 2, 1.0, (1 / 3 + 2 / 4) / 2]
     assert m["mAP@5"] == pytest.approx(sum(ap) / 3)
-    assert settings["tie_rule"].startswith("pessimistic")
-    assert "| clip | 3 | 33.3 | 100.0 |" in (tmp_path / "out" / "report.md").read_text()
+    assert settings["tie_rule"].startswith("per row")
+    assert "| clip | pessimistic | 3 | 33.3 | 100.0 |" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_a_fused_list_keeps_its_own_tie_rule_and_never_looks_at_the_ground_truth(tmp_path, run_cli):
+    # Two retrievers that disagree: item 0 is the first's rank 1, item 1 the second's. RRF gives both
+    # 1/61 + 1/62 and min-max CombSUM both 1 + 1/9: a tie, which the fusion breaks by round-robin order
+    # (rank 1 of the first list comes first). So the fused list is 0, 1, 2 whichever item is the ground truth:
+    # query 0 (truth: item 0) at rank 1, query 1 (truth: item 1) at rank 2. The pessimistic rule gave both rank 2.
+    first = [[0.9, 0.1, 0.0], [0.9, 0.1, 0.0]]
+    second = [[0.1, 0.9, 0.0], [0.1, 0.9, 0.0]]
+    sims, gt = write_case(tmp_path, {"a": first, "b": second}, [(0, 0), (1, 1)])
+    result = run_cli("eval", "--task", "cir", "--sims", sims, "--gt", gt, "--fuse", "combsum,rrf",
+                     "--out", tmp_path / "out")
+    assert result.code == 0, result.err
+    rows, _ = results(tmp_path / "out")
+    for fusion in ("combsum", "rrf"):
+        assert rows[("cir", fusion)]["metrics"]["R@1"] == pytest.approx(0.5), fusion
+        assert rows[("cir", fusion)]["metrics"]["MnR"] == pytest.approx(1.5), fusion
+        assert rows[("cir", fusion)]["ties"] == "fused order"
+    assert rows[("cir", "a")]["ties"] == "pessimistic"
+    assert rows[("cir", "a")]["metrics"]["MnR"] == pytest.approx(1.5)  # query 1's truth scores 0.1 < 0.9
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "| rrf | fused order | 2 | 50.0 |" in report
 
 
 def test_t2i_also_reports_the_reverse_direction(tmp_path, run_cli):
@@ -66,8 +88,9 @@ def test_fusion_methods_are_compared_without_a_model(tmp_path, run_cli):
     rows, _ = results(tmp_path / "out")
     assert rows[("t2v", "a")]["metrics"]["MnR"] == 3.0
     assert rows[("t2v", "b")]["metrics"]["MnR"] == 1.0
-    # CombSUM: min-max normalized sums are 1, 1, 1: a three-way tie, so the ground truth ranks last.
-    assert rows[("t2v", "combsum")]["metrics"]["MnR"] == 3.0
+    # CombSUM: min-max normalized sums are 1, 1, 1: a three-way tie, broken by the fusion's round-robin order
+    # (a's rank 1 = item 0, b's rank 1 = item 2, then item 1), never by the ground truth: item 2 ranks second.
+    assert rows[("t2v", "combsum")]["metrics"]["MnR"] == 2.0
     # RRF: item 0 and item 2 both get 1/61 + 1/63 > item 1's 2/62; the tie puts item 0 first.
     assert rows[("t2v", "rrf")]["metrics"]["MnR"] == 2.0
     assert (tmp_path / "out" / "recall_at_1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -32,7 +32,7 @@ def _common_settings(task: str, options: EvalOptions) -> dict[str, Any]:
         gridrank = version("gridrank")
     except PackageNotFoundError:
         gridrank = "source"
-    return {"gridrank": gridrank, "task": task, "tie_rule": "pessimistic (ties count against the ground truth)",
+    return {"gridrank": gridrank, "task": task, "tie_rule": "per row (ties column): raw similarities pessimistic, fused lists their own order",
             "fusion_depth": FUSION_DEPTH, "limit": options.limit}
 
 

@@ -27,11 +27,27 @@ FUSION_DEPTH = 1000  # each retriever contributes its top 1000; items outside ev
 MethodKind = Literal["retriever", "fusion", "rerank", "vic"]
 
 
+# How each kind of method breaks ties; the report names the rule on every row. None looks at the
+# ground truth to favour it: raw similarities rank a tied ground truth last (metrics.pessimistic_order);
+# a fused list is the fusion's own ranking, whose ties fall by the best input rank, then the retrievers'
+# order (fusion.py); a reranked head is the model's order, the tail below it stays pessimistic.
+TIE_RULES: dict[MethodKind, str] = {
+    "retriever": "pessimistic",
+    "fusion": "fused order",
+    "rerank": "model order, then pessimistic",
+    "vic": "model order, then pessimistic",
+}
+
+
 @dataclass(frozen=True)
 class Method:
     name: str  # as the report shows it
     kind: MethodKind
     target: str  # the retriever, fusion or rerank method it runs
+
+    @property
+    def tie_rule(self) -> str:
+        return TIE_RULES[self.kind]
 
 
 @dataclass(frozen=True)
@@ -87,9 +103,7 @@ def rank_query(task: RankingTask, method: Method, row: int, reranking: Reranking
         return RankedQuery(pessimistic_order(task.retrievers[method.target][row], relevant, excluded))
     if method.kind == "fusion":
         fused = fusion_spec(method.target).fuse(_retriever_lists(task, row))
-        scores = np.full(task.n_items, -np.inf)
-        scores[np.asarray(fused.ids, dtype=np.int64)] = fused.scores
-        return RankedQuery(pessimistic_order(scores, relevant, excluded))
+        return RankedQuery(fused_order(fused.ids, task.n_items, relevant, excluded))
     if reranking is None:
         raise EvalInputError(f"{method.name} needs a model and the benchmark's media: run it on a --dataset")
     started = time.perf_counter()
@@ -108,6 +122,15 @@ def rank_query(task: RankingTask, method: Method, row: int, reranking: Reranking
     else:
         order, report = _vic(task, row, reranking, query, base)
     return RankedQuery(order, QueryCost.of(report, time.perf_counter() - started), caption)
+
+
+def fused_order(fused_ids: list, n_items: int, relevant, excluded) -> np.ndarray:
+    """A fused list as ranked (its own tie rule), then the items no retriever returned: those tie at
+    the bottom, pessimistically."""
+    head = np.asarray(fused_ids, dtype=np.int64)
+    head = head[~np.isin(head, np.asarray(list(excluded), dtype=np.int64))]
+    rest = pessimistic_order(np.zeros(n_items), relevant, excluded)
+    return np.concatenate([head, rest[~np.isin(rest, head)]])
 
 
 def _retriever_lists(task: RankingTask, row: int) -> list[RankedList]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from retrieval.errors import EvalInputError
 from retrieval.evaluation.methods import Method
-from retrieval.rerank.methods import FUSIONS, RERANK_METHODS, RERANKERS
+from retrieval.rerank.names import FUSION_INFO, RERANK_METHODS, RERANKER_INFO
 
 RERANK_CHOICES = ("none", *RERANK_METHODS)
 
@@ -26,15 +26,15 @@ def plan_methods(retrievers: list[str], rerank: list[str], fuse: list[str], *, f
     Rerankers and ViC rank media for a text or composed query, so they run on the forward
     direction only (t2i, cir, t2v), and only with a dataset (precomputed scores carry no media).
     """
-    model_methods = [m for m in rerank if m != "none"] + [f for f in fuse if FUSIONS[f].needs_model]
+    model_methods = [m for m in rerank if m != "none"] + [f for f in fuse if FUSION_INFO[f].needs_model]
     if model_methods and not has_media:
         raise EvalInputError(f"{', '.join(model_methods)} needs a model and the benchmark's media; precomputed "
                          "similarities (--sims) can compare first-stage retrievers and combsum/rrf only")
     for name in rerank:
-        if name != "none" and media not in RERANKERS[name].media:
-            raise EvalInputError(f"--rerank {name} ranks {' and '.join(RERANKERS[name].media)}s, not {media}s: use it "
+        if name != "none" and media not in RERANKER_INFO[name].media:
+            raise EvalInputError(f"--rerank {name} ranks {' and '.join(RERANKER_INFO[name].media)}s, not {media}s: use it "
                                  "with --task t2v; for images use grid")
-    score_fusions = [f for f in fuse if not FUSIONS[f].needs_model]
+    score_fusions = [f for f in fuse if not FUSION_INFO[f].needs_model]
     if fuse and len(retrievers) < 2:
         raise EvalInputError(f"--fuse needs several first-stage retrievers; this run has one ({retrievers[0]}). "
                          "Pass several --sims matrices, or use --task t2v (best-frame and mean-pooled retrievers)")
@@ -42,5 +42,5 @@ def plan_methods(retrievers: list[str], rerank: list[str], fuse: list[str], *, f
     methods += [Method(f, "fusion", f) for f in score_fusions]
     if forward:
         methods += [Method(f"{retrievers[0]}+{m}", "rerank", m) for m in rerank if m != "none"]
-        methods += [Method(f, "vic", "sgrid") for f in fuse if FUSIONS[f].needs_model]
+        methods += [Method(f, "vic", "sgrid") for f in fuse if FUSION_INFO[f].needs_model]
     return methods

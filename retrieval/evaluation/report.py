@@ -49,17 +49,19 @@ def markdown(report: EvalReport) -> str:
     lines = [f"# gridrank eval: {title}", ""]
     lines += [f"- {key}: `{value}`" for key, value in settings.items()]
     lines.append("")
-    lines.append("Recall, mAP and Recall_subset in %; MdR/MnR are ranks (lower is better). Ties count "
-                 "against the ground truth.")
+    lines.append("Recall, mAP and Recall_subset in %; MdR/MnR are ranks (lower is better). Ties: "
+                 "*pessimistic* ranks a ground truth that ties with other items after them (raw similarities); "
+                 "*fused order* is the fusion's own ranking, its ties broken by the best input rank, then the "
+                 "retrievers' order; *model order* is the reranker's order of the candidates it saw.")
     for direction in dict.fromkeys(s.direction for s in report.scores):
         rows = [s for s in report.scores if s.direction == direction]
         names = list(rows[0].metrics)
         costs = any(s.cost for s in rows)
-        header = ["method", "queries", *names] + (["s/query", "prompt tok", "visual tok", "output tok",
-                                                   "fallbacks"] if costs else [])
+        header = ["method", "ties", "queries", *names] + (["s/query", "prompt tok", "visual tok", "output tok",
+                                                           "fallbacks"] if costs else [])
         lines += ["", f"## {direction}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for s in rows:
-            cells = [s.method, str(s.queries), *(_format(n, s.metrics[n]) for n in names)]
+            cells = [s.method, s.ties, str(s.queries), *(_format(n, s.metrics[n]) for n in names)]
             if costs:
                 c = s.cost
                 cells += ([f"{c.mean_latency_s:.2f}", f"{c.mean_prompt_tokens:.0f}", f"{c.mean_visual_tokens:.0f}",

@@ -86,6 +86,7 @@ class MethodScores:
     queries: int
     metrics: dict[str, float]  # metric name -> value; R@K etc. in [0, 1], MdR/MnR in ranks
     cost: CostSummary | None = None
+    ties: str = "pessimistic"  # how equal scores were ordered (evaluation/methods.TIE_RULES)
 
 
 def metric_names(task: RankingTask) -> list[str]:
@@ -97,7 +98,8 @@ def metric_names(task: RankingTask) -> list[str]:
     return names
 
 
-def score(task: RankingTask, method: str, outcomes: Iterable[QueryOutcome]) -> MethodScores:
+def score(task: RankingTask, method: str, outcomes: Iterable[QueryOutcome], ties: str = "pessimistic"
+          ) -> MethodScores:
     outcomes = sorted(outcomes, key=lambda o: o.query)
     best = [best_rank(o.ranks, task.n_items) for o in outcomes]
     metrics: dict[str, float] = {f"R@{k}": recall_at_k(best, k) for k in RECALL_KS}
@@ -111,7 +113,8 @@ def score(task: RankingTask, method: str, outcomes: Iterable[QueryOutcome]) -> M
         subset_best = [best_rank(o.subset_ranks or (), task.n_items) for o in outcomes]
         metrics |= {f"Rsubset@{k}": recall_at_k(subset_best, k) for k in SUBSET_KS}
     costs = [o.cost for o in outcomes if o.cost is not None]
-    return MethodScores(task.direction, method, len(outcomes), metrics, _cost_summary(costs) if costs else None)
+    return MethodScores(task.direction, method, len(outcomes), metrics, _cost_summary(costs) if costs else None,
+                        ties)
 
 
 def _cost_summary(costs: list[QueryCost]) -> CostSummary:

@@ -82,5 +82,5 @@ def run_tasks(planned: list[PlannedTask], out: Path, settings: dict[str, Any], r
                 done[row] = outcome
                 finished += 1
                 progress(stage, finished, total)
-            scores.append(score(task, method.name, (done[r] for r in range(total))))
+            scores.append(score(task, method.name, (done[r] for r in range(total)), method.tie_rule))
     return EvalReport(settings, scores)
