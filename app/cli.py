@@ -9,7 +9,7 @@ import sys
 import tempfile
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional, cast
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -17,22 +17,18 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from app import last_index
-from app.render import (StatusReport, print_explanation, print_status, response_dict, search_table, summary_line,
-                        to_json)
+from app import last_index, serve_link
+from app.search_args import SearchArgs
 from retrieval.errors import GridrankError
-from retrieval.query.filters import MediaFilter, normalize_under, parse_date, parse_exts
-from retrieval.query.request import KINDS, SearchRequest
-from retrieval.query.types import SearchKind
-from retrieval.rerank.methods import FUSION_METHODS, RERANK_METHODS, choices_help
+from retrieval.query.request import KINDS
+from retrieval.rerank.names import FUSION_METHODS, RERANK_METHODS, choices_help
 from retrieval.rerank.windows import MAX_RERANK_K, MIN_RERANK_K
-from retrieval.settings import load_settings
 
 if TYPE_CHECKING:
     from retrieval.models.encoder import ClipEncoder
 
-# Modules that import torch, open_clip or FAISS load inside the commands that need them: `gridrank --help`
-# and `gridrank status` answer without them.
+# Modules that import torch, open_clip, FAISS, numpy or pydantic load inside the commands that need them:
+# `gridrank --help`, `status` and a search a running server answers (serve_link) do without them.
 
 def _flag(*param_decls: str, **kwargs):
     """A yes/no option. typer would show it as `--tiny <bool>`, which reads as if it took a value."""
@@ -53,6 +49,7 @@ err_console = Console(stderr=True)
 KindChoice = Enum("KindChoice", {name: name for name in KINDS}, type=str)
 RerankChoice = Enum("RerankChoice", {name: name for name in ("none", *RERANK_METHODS)}, type=str)
 FusionChoice = Enum("FusionChoice", {name: name for name in FUSION_METHODS}, type=str)
+ServerChoice = Enum("ServerChoice", {name: name for name in ("auto", "never", "always")}, type=str)
 
 IndexOpt = Annotated[Optional[Path], typer.Option(
     "--index", help="Index folder. Default: ROOT/.gridrank when indexing; for other commands $GRIDRANK_INDEX, "
@@ -141,6 +138,8 @@ def index(
         "One actor per GPU, or --workers CPU actors on a cluster without GPUs; this machine writes the index.")] = None,
 ) -> None:
     """Index (or update the index of) a media folder. Re-runs only embed what changed."""
+    from retrieval.settings import load_settings
+
     if root.is_file():
         _fail(f"{root} is a file: give the folder that holds your photos and videos (gridrank index FOLDER)")
     if not root.is_dir():
@@ -165,6 +164,7 @@ def index(
 
 
 def _index(root: Path, index_dir: Path, rebuild: bool, retry_skipped: bool, ray: str | None, settings) -> None:
+    from app.index_report import summary_line
     from indexer import ray_embedding
     from indexer.pipeline import IndexProgress, run_index
 
@@ -251,17 +251,20 @@ def search(
         "--explain", help="Print the rationale, parsed ranking, tokens and per-stage timings; save the "
         "images the model saw.")] = False,
     json_output: Annotated[bool, _flag("--json", help="JSON for scripts instead of a table.")] = False,
+    server: Annotated[ServerChoice, typer.Option(
+        "--server", help="auto: a `gridrank serve` of this index running on this machine answers (no model "
+        "load here), else this process searches; never: always this process; always: only the server, exit 2 "
+        "when none answers (a health check).")] = ServerChoice("auto"),
     index: IndexOpt = None,
     tiny: TinyOpt = False,
     model: ModelOpt = None,
     pretrained: PretrainedOpt = None,
     device: DeviceOpt = None,
 ) -> None:
-    """Search an index by text, by an example image, or both; mix terms; filter; optionally rerank with an MLLM."""
-    from retrieval.query.build import build_query, like_query, load_query_image
-    from retrieval.query.search import Searcher
-    from retrieval.query.service import SearchService
+    """Search an index by text, by an example image, or both; mix terms; filter; optionally rerank with an MLLM.
 
+    When a `gridrank serve` of the same index runs on this machine, it answers (no model load here; see
+    --server); --image, --explain and model flags always search in this process."""
     unknown = [word for word in query or [] if word.startswith("--")]
     if unknown:
         _fail(f"no such option: {unknown[0]} (or an option after `--`, where it reads as query words): "
@@ -271,36 +274,64 @@ def search(
         _fail("--like stands alone: to mix an item with words, use terms: \"img:PATH\" \"+words\"")
     if not text and image is None and like is None:
         _fail("give a QUERY, an --image, both, or --like PATH")
-    dates = parse_date(after, "--after"), parse_date(before, "--before")
+    args = SearchArgs(text, weights, like, k, page, kind.value, under, after, before, ext, min_score, collapse,
+                      None if rerank.value == "none" else rerank.value, rerank_k, fuse.value if fuse else None)
     chosen = _index_for_query(index)
-    index_dir = chosen.path
-    settings = load_settings(index_dir, **_model_flags(tiny, model, pretrained, device),
+    here_only = [name for name, given in (("--image", image is not None), ("--explain", explain), ("--tiny", tiny),
+                                          ("--model", model), ("--pretrained", pretrained), ("--device", device),
+                                          ("--reranker-model", reranker_model), ("--reranker-url", reranker_url))
+                 if given]
+    if server.value == "always" and here_only:
+        _fail(f"--server always cannot take {here_only[0]}: a server searches with its own model and settings")
+    link = None if server.value == "never" or here_only else serve_link.find(chosen.path)
+    data = serve_link.ask(link, args) if link is not None else None
+    if link is not None and data is not None:
+        _print_search(data, chosen, args, json_output, served_by=link.url)
+        return
+    if server.value == "always":
+        _fail(f"no running `gridrank serve` of {chosen.path} answered" + (f" at {link.url}" if link else
+                                                                           " (it writes serve.json there)"))
+
+    from app.render import response_dict, print_explanation
+    from app.search_args import to_request
+    from retrieval.query.build import load_query_image
+    from retrieval.query.filters import parse_date
+    from retrieval.query.search import Searcher
+    from retrieval.query.service import SearchService
+    from retrieval.settings import load_settings
+
+    parse_date(after, "--after"), parse_date(before, "--before")  # wrong dates fail before the model loads
+    settings = load_settings(chosen.path, **_model_flags(tiny, model, pretrained, device),
                              reranker_model=reranker_model, reranker_url=reranker_url)
     picture = load_query_image(image, settings.max_image_pixels) if image is not None else None
-    service = SearchService(Searcher.open(index_dir, settings, load_encoder=_load_encoder), settings)
-    searcher = service.searcher
-    media_filter = MediaFilter(normalize_under(under, searcher.store.info.root), None, *dates, parse_exts(ext))
-    question = (like_query(searcher, like) if like is not None else
-                build_query(searcher, text, picture, weights, allow_files=True, max_pixels=settings.max_image_pixels))
-    request = SearchRequest(question, k=k, kind=cast(SearchKind, kind.value),
-                            rerank=None if rerank.value == "none" else rerank.value, rerank_k=rerank_k,
-                            fuse=fuse.value if fuse else None, filter=media_filter, min_score=min_score,
-                            collapse=collapse, page=page)
-    response = service.run(request)
+    service = SearchService(Searcher.open(chosen.path, settings, load_encoder=_load_encoder), settings)
+    response = service.run(to_request(args, service.searcher, settings.max_image_pixels, picture))
     saved = save_images_sent(response) if explain and response.rerank else []
+    _print_search(json.loads(json.dumps(response_dict(response, saved), default=str)), chosen, args, json_output)
+    if explain:
+        print_explanation(console, response, saved)
+
+
+def _print_search(data: dict, chosen: last_index.ChosenIndex, args: SearchArgs, json_output: bool,
+                  served_by: str | None = None) -> None:
+    """A search's --json data as JSON, or as the table with its notes."""
+    where = {"path": str(chosen.path), "chosen_by": chosen.chosen_by} | ({"served_by": served_by} if served_by
+                                                                        else {})
     if json_output:
-        index_json = {"index": {"path": str(index_dir), "chosen_by": chosen.chosen_by}}
-        console.print_json(json.dumps(index_json | response_dict(response, saved), default=str))
+        console.print_json(json.dumps({"index": where} | data))
         return
+    from app.render import response_from_dict, search_table
+
+    response = response_from_dict(data)
     console.print(search_table(response))
-    console.print(f"index: {index_dir} (chosen by {chosen.chosen_by})", highlight=False, soft_wrap=True)
-    if not response.hits and (media_filter.active or request.min_score is not None or page > 1):
+    by = f"; answered by the running server at {served_by}" if served_by else ""
+    console.print(f"index: {chosen.path} (chosen by {chosen.chosen_by}{by})", highlight=False, soft_wrap=True)
+    narrowed = any((args.under, args.after, args.before, args.ext)) or args.min_score is not None or args.page > 1
+    if not response.hits and narrowed:
         err_console.print("[yellow]note:[/] no results pass the filters, --min-score or --page; paths in --under "
                           "are relative to the indexed folder (see gridrank status)", soft_wrap=True)
     if response.rerank and response.rerank.fallback:
         err_console.print(f"[yellow]note:[/] {response.rerank.fallback}", soft_wrap=True)
-    if explain:
-        print_explanation(console, response, saved)
 
 
 def save_images_sent(response) -> list[Path]:
@@ -320,6 +351,9 @@ def status(
 ) -> None:
     """Model, counts of images / videos / frames, the index type with its measured recall@10, and files skipped
     with the reason."""
+    from app.index_report import StatusReport, print_status
+    from app.render import to_json
+    from retrieval.settings import load_settings
     from retrieval.store.index_rebuild import pending_rebuild
     from retrieval.store.index_store import IndexStore
 
@@ -383,6 +417,8 @@ def serve(
     device: DeviceOpt = None,
 ) -> None:
     """Open the web app on an index: search, composed search, video moments, indexing."""
+    from retrieval.settings import load_settings
+
     index_dir = _index_for_query(index).path
     settings = load_settings(index_dir, **_model_flags(tiny, model, pretrained, device))
     _serve(index_dir, settings, host, port, auth, auth_file, max_upload_mb, read_only)
@@ -398,8 +434,10 @@ def demo(
     device: DeviceOpt = None,
 ) -> None:
     """Index the bundled sample photos and videos (assets/sample), then open the web app on them."""
+    from app.index_report import summary_line
     from indexer.pipeline import run_index
     from retrieval.models.encoder import ClipEncoder
+    from retrieval.settings import load_settings
 
     sample = Path(__file__).resolve().parents[1] / "assets" / "sample"
     if not sample.is_dir():
@@ -453,6 +491,7 @@ def evaluate(
     from retrieval.evaluation.benchmark import EvalOptions, run_dataset, run_precomputed
     from retrieval.evaluation.plan import RERANK_CHOICES, parse_list
     from retrieval.evaluation.report import write_report
+    from retrieval.settings import load_settings
 
     if task is not None and task not in ("t2i", "cir", "t2v"):
         _fail(f"--task must be t2i, cir or t2v, not {task!r}")

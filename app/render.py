@@ -1,23 +1,16 @@
-"""Turn results into what a terminal shows: rich tables for people, JSON for scripts."""
+"""Turn search results into what a terminal shows: a rich table for people, JSON for scripts (and back)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
-from retrieval.store.catalog import CatalogCounts, MediaRecord, SkipRecord
-from retrieval.store.index_choice import IndexPlan
-from retrieval.store.index_store import FrameIndexInfo, IndexInfo
-from retrieval.query.types import SearchHit, SearchResponse
-
-if TYPE_CHECKING:  # the indexer imports torch: `gridrank --help` and `status` must not wait for it
-    from indexer.pipeline import IndexSummary
+from retrieval.query.types import SearchHit, SearchResponse, Segment, StageTimings
+from retrieval.rerank.types import RerankReport
 
 
 def _jsonable(value):
@@ -66,6 +59,17 @@ def response_dict(response: SearchResponse, saved_images: list[Path] | None = No
         report = {k: v for k, v in vars(response.rerank).items() if k != "images_sent"}
         data["rerank"] = report | {"images_sent": [str(p) for p in saved_images or []]}
     return data
+
+
+def response_from_dict(data: dict) -> SearchResponse:
+    """A response back from its JSON form (a server's answer); the images the model saw stay behind."""
+    hits = [SearchHit(**(h | {"path": Path(h["path"]), "duplicates": tuple(Path(p) for p in h["duplicates"]),
+                             "segment": Segment(**h["segment"]) if h["segment"] else None}))
+            for h in data["hits"]]
+    report = data["rerank"]
+    return SearchResponse(hits, StageTimings(**data["timings"]),
+                          RerankReport(**(report | {"images_sent": []})) if report else None,
+                          data["caption"], data["fusion"])
 
 
 def rank_move(hit: SearchHit) -> str:
@@ -123,68 +127,3 @@ def print_explanation(console: Console, response: SearchResponse, saved_images: 
         console.print(f"[bold]model said[/] {text!r}", soft_wrap=True)
     for path in saved_images:
         console.print(f"[bold]model saw[/] {path}")
-
-
-def summary_line(summary: IndexSummary) -> str:
-    parts = [f"{summary.indexed:,} indexed"]
-    if summary.touched:
-        parts.append(f"{summary.touched:,} touched (content unchanged)")
-    parts.append(f"{summary.unchanged:,} unchanged")
-    if summary.removed:
-        parts.append(f"{summary.removed:,} removed")
-    line = ", ".join(parts)
-    if summary.skipped:
-        line += f", {summary.skipped:,} skipped: see gridrank status"
-    line = f"{line} ({summary.seconds:.1f} s)"
-    if summary.rebuilt:
-        line += f"; frame index rebuilt as {summary.rebuilt.factory}, {recall_text(summary.rebuilt)}"
-    return line
-
-
-def recall_text(info: FrameIndexInfo) -> str:
-    if info.exact:
-        return "exact search (recall@10 1.0 by construction)"
-    effort = f", nprobe {info.nprobe}" if info.nprobe else f", efSearch {info.ef_search}" if info.ef_search else ""
-    return (f"recall@10 {info.recall_at_10:.3f} against exact search on {info.recall_queries} of the "
-            f"collection's own vectors (at {info.recall_vectors:,} vectors{effort})")
-
-
-@dataclasses.dataclass(frozen=True)
-class StatusReport:
-    index_dir: Path
-    info: IndexInfo
-    counts: CatalogCounts
-    skipped: list[SkipRecord]
-    notes: list[MediaRecord]
-    frame_index: FrameIndexInfo = FrameIndexInfo()
-    pending_rebuild: IndexPlan | None = None  # what the next index run will rebuild the frame index as
-
-
-def print_status(console: Console, report: StatusReport) -> None:
-    info, counts = report.info, report.counts
-    console.print(f"[bold]index[/] {report.index_dir}  (root {info.root})")
-    console.print(f"[bold]model[/] {info.model} / {info.pretrained}, {info.dim}-d vectors")
-    console.print(f"[bold]media[/] {counts.images:,} images, {counts.videos:,} videos, {counts.frames:,} vectors"
-                  f" (generation {info.generation})")
-    frame_index = report.frame_index
-    console.print(f"[bold]frame index[/] {frame_index.factory}: {recall_text(frame_index)}", soft_wrap=True)
-    if report.pending_rebuild:
-        plan = report.pending_rebuild
-        console.print(f"[bold]pending[/] the next `gridrank index` rebuilds the frame index as {plan.factory} "
-                      f"({escape(plan.reason)}); searches use {frame_index.factory} until then", soft_wrap=True)
-    if report.skipped:
-        table = Table(title=f"{len(report.skipped)} skipped", title_justify="left")
-        table.add_column("path", overflow="fold")
-        table.add_column("reason", overflow="fold")
-        for skip in report.skipped:
-            table.add_row(skip.path, skip.reason)
-        console.print(table)
-    else:
-        console.print("[bold]skipped[/] none")
-    if report.notes:
-        table = Table(title="indexed with notes", title_justify="left")
-        table.add_column("path", overflow="fold")
-        table.add_column("note", overflow="fold")
-        for record in report.notes:
-            table.add_row(record.path, record.note)
-        console.print(table)

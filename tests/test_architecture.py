@@ -124,3 +124,26 @@ def test_the_cli_and_status_load_without_torch():
             "print(sorted(m for m in ('torch', 'open_clip', 'transformers', 'gradio') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_search_a_server_answers_loads_no_search_stack():
+    """The CLI module and the server link (what `gridrank search` runs when a server answers) import neither
+    numpy, faiss nor pydantic-settings: that path is the startup of Python and typer."""
+    import subprocess
+    import sys
+
+    code = ("import sys, app.cli, app.serve_link, app.render; "
+            "print(sorted(m for m in ('numpy', 'faiss', 'pydantic_settings', 'torch', 'gradio') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_the_readme_has_a_cpu_only_install_line_with_the_pinned_torch():
+    import tomllib
+
+    pins = [p for p in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+            if p.startswith(("torch==", "torchvision=="))]
+    lines = [line for line in (ROOT / "README.md").read_text().splitlines()
+             if "download.pytorch.org/whl/cpu" in line and line.startswith("pip install")]
+    assert lines, "no CPU-only install line"
+    assert all(pin in lines[0] for pin in pins), (pins, lines[0])

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from retrieval.query.filters import FilterRow, MediaFilter, item_date, matches, normalize_under, parse_date, parse_exts
-from retrieval.query.grouping import Segment, group_duplicates, merge_segments, original_of
+from retrieval.query.grouping import group_duplicates, merge_segments, original_of
+from retrieval.query.types import Segment
 from retrieval.query.mix import MixTerm, mix, parse_query, parse_weights
 
 

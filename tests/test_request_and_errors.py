@@ -13,7 +13,8 @@ from retrieval.models.profiles import PROFILES
 from retrieval.query.request import SearchRequest
 from retrieval.rerank.windows import MAX_RERANK_K
 from retrieval.query.types import Query, QueryTerm
-from retrieval.rerank.methods import FUSIONS, RERANKERS, fusion_spec, reranker_spec, rerankers_for
+from retrieval.rerank.methods import FUSIONS, RERANKERS, fusion_spec, reranker_spec
+from retrieval.rerank.names import rerankers_for
 from retrieval.settings import load_settings
 from retrieval.store.catalog import SCHEMA_VERSION, Catalog
 from retrieval.store.index_store import CATALOG_FILE, IndexStore

@@ -22,6 +22,7 @@ from PIL import Image
 from pydantic import ValidationError, validate_call
 
 from app.render import response_dict
+from app.search_args import SearchArgs, to_request
 from app.web.formatting import WORKING, done_status
 from app.web.media_access import MediaAccess
 from app.web.thumbnails import ThumbnailCache
@@ -34,15 +35,15 @@ from retrieval.query.request import SearchRequest
 from retrieval.query.types import SearchHit, SearchResponse
 from retrieval.query.search import Searcher
 from retrieval.query.service import SearchService
-from retrieval.rerank.methods import FUSION_METHODS as ALL_FUSION_METHODS, RERANK_METHODS as ALL_RERANK_METHODS
-from retrieval.rerank.methods import RERANKERS, method_label, rerankers_for
+from retrieval.rerank.names import FUSION_METHODS as ALL_FUSION_METHODS, RERANK_METHODS as ALL_RERANK_METHODS
+from retrieval.rerank.names import RERANKER_INFO, method_label, rerankers_for
 from retrieval.settings import Settings
 
 MAX_K = 100  # results per query in the UI and the API: a gallery, not an export
 
 # What the menus offer, from the method registry; the names go to SearchRequest.rerank / .fuse ("none": None).
 RERANK_METHODS: tuple[str, ...] = ("none", *rerankers_for("image"))  # Search and Composed tabs: photos
-VIDEO_RERANK_METHODS: tuple[str, ...] = ("none", *(n for n, s in RERANKERS.items() if s.media == ("video",)))
+VIDEO_RERANK_METHODS: tuple[str, ...] = ("none", *(n for n, s in RERANKER_INFO.items() if s.media == ("video",)))
 FUSION_METHODS: tuple[str, ...] = ("none", *ALL_FUSION_METHODS)  # Video tab
 API_RERANK_METHODS: tuple[str, ...] = ("none", *ALL_RERANK_METHODS)  # the API takes every CLI method
 
@@ -229,7 +230,18 @@ class WebBackend:
         (BadQueryError) are raised before anything is yielded.
         """
         request = self._request(text, image, k, kind, rerank, rerank_k, fuse, refine)
-        weights = self._weights(text_weight, caption_weight)
+        yield from self._stream(request, self._weights(text_weight, caption_weight))
+
+    def cli_search(self, args: SearchArgs) -> dict:
+        """A `gridrank search` handed over by the CLI (serve_link): its --json data, or BadQueryError."""
+        request = to_request(args, self.searcher, self.settings.max_image_pixels)
+        final = None
+        for update in self._stream(request, self._weights(None, None)):
+            final = update.response
+        assert final is not None
+        return json.loads(json.dumps(response_dict(final), default=str))
+
+    def _stream(self, request: SearchRequest, weights: tuple[float, float]) -> Iterator[SearchUpdate]:
         if not request.needs_model:
             with self._in_flight.search():
                 service = self._service_for(self._service, weights, with_model=False)

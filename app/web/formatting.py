@@ -10,7 +10,7 @@ from app.web.media_access import FILE_ROUTE
 from app.web.video import cue_at
 from retrieval.query.types import SearchHit, SearchResponse
 from retrieval.rerank.marks import MAX_CANDIDATES, letter_marks
-from retrieval.rerank.methods import RERANKERS, method_label
+from retrieval.rerank.names import RERANKER_INFO, method_label
 from retrieval.rerank.types import RerankReport
 from retrieval.store.catalog import SubtitleCue
 
@@ -44,7 +44,7 @@ def newest_summary(photos: int, videos: int, shown: int) -> str:
     """The first screen's words: what the index holds, what is shown, and how to search."""
     held = f"{photos:,} photo{'s' if photos != 1 else ''} and {videos:,} video{'s' if videos != 1 else ''}"
     if not shown:
-        return (f"This index holds no media yet. Index a folder (the **Index** tab, or `gridrank index FOLDER`), "
+        return ("This index holds no media yet. Index a folder (the **Index** tab, or `gridrank index FOLDER`), "
                 "then search it here.")
     return (f"This index holds {held}; the {shown} newest are below (click one to see it, then **More like "
             "this**). To search, type what you are looking for above, e.g. *a cat on a sofa*, and press "
@@ -72,12 +72,12 @@ def ranking_markdown(report: RerankReport) -> str:
     order = report.order
     if not order:
         return "**Parsed ranking:** none (no candidates)"
-    if report.method not in RERANKERS:  # ViC fusion: positions in the interleaved list
+    if report.method not in RERANKER_INFO:  # ViC fusion: positions in the interleaved list
         marks = [f"Image-{i + 1}" for i in order]
         where = ("positions in the retrievers' interleaved list (duplicates kept); each video then takes the "
                  "place of its best copy")
         return f"**Parsed ranking:** {' > '.join(marks)}  \n<small>{where}</small>"
-    if RERANKERS[report.method].marks == "letters" and report.calls <= 1 and len(order) <= MAX_CANDIDATES:
+    if RERANKER_INFO[report.method].marks == "letters" and report.calls <= 1 and len(order) <= MAX_CANDIDATES:
         letters = letter_marks(len(order))
         marks = [letters[i] for i in order]
     else:  # numbered images, or several windows (each window has its own marks)

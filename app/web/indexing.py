@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-from app.render import summary_line
+from app.index_report import summary_line
 from app.web.backend import WebBackend
 from indexer.pipeline import IndexProgress, IndexSummary, run_index
 from retrieval.store.catalog import Catalog

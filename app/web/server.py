@@ -13,13 +13,21 @@ import dataclasses
 import ipaddress
 import logging
 import os
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # never phone home; read when gradio is imported
 
 import gradio as gr  # noqa: E402
+from fastapi import Body, Header  # noqa: E402
+from fastapi.responses import JSONResponse  # noqa: E402
+from pydantic import TypeAdapter, ValidationError  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
+
+from app import serve_link  # noqa: E402
+from app.search_args import SearchArgs  # noqa: E402
 
 from app.web.backend import WebBackend  # noqa: E402
 from app.web.indexing import IndexJobs  # noqa: E402
@@ -27,6 +35,7 @@ from app.web.media_access import MediaAccess, MediaGuard  # noqa: E402
 from app.web.thumbnails import ThumbnailCache  # noqa: E402
 from app.web.ui import CSS, THEME, build_ui  # noqa: E402
 from app.web.views import WebConfig  # noqa: E402
+from retrieval.errors import GridrankError  # noqa: E402
 from retrieval.models.encoder import ClipEncoder  # noqa: E402
 from retrieval.query.search import Searcher  # noqa: E402
 from retrieval.settings import Settings  # noqa: E402
@@ -90,6 +99,7 @@ class RunningServer:
     url: str
     backend: WebBackend
     jobs: IndexJobs | None
+    token: str  # what `gridrank search` must show to be answered at serve_link.ROUTE
 
     def close(self) -> None:
         self.demo.close()
@@ -148,7 +158,32 @@ def start(backend: WebBackend, options: ServeOptions) -> RunningServer:
         css=CSS,
         footer_links=["api", "settings"],
     )
-    return RunningServer(demo, url, backend, jobs)
+    token = serve_link.new_token()
+    demo.app.add_api_route(serve_link.ROUTE, _cli_search_endpoint(backend, token), methods=["POST"],
+                           include_in_schema=False)
+    return RunningServer(demo, url, backend, jobs, token)
+
+
+def _cli_search_endpoint(backend: WebBackend, token: str):
+    """POST serve_link.ROUTE: a `gridrank search` of this index, answered with its --json data.
+
+    Only a caller that read the token from INDEX/serve.json (mode 0600) is answered: it bypasses the
+    sign-in, as the index's own user may. A sync endpoint: FastAPI runs it in its thread pool.
+    """
+    def cli_search(payload: dict = Body(...), authorization: str = Header("")) -> JSONResponse:
+        if not secrets.compare_digest(authorization.encode(), f"Bearer {token}".encode()):
+            return JSONResponse({"error": "not authorized"}, status_code=401)
+        if payload.get("index") != str(backend.index_dir):  # the Index tab switched to another index since
+            return JSONResponse({"error": f"this server now serves {backend.index_dir}"}, status_code=409)
+        try:
+            args = TypeAdapter(SearchArgs).validate_python(payload.get("args"))
+            return JSONResponse(backend.cli_search(args))
+        except ValidationError as e:
+            return JSONResponse({"error": f"bad search arguments: {e.errors()[0]['msg']}"}, status_code=400)
+        except GridrankError as e:
+            return JSONResponse({"error": str(e)}, status_code=400)
+
+    return cli_search
 
 
 def serve(index_dir: Path, settings: Settings, options: ServeOptions, encoder: ClipEncoder | None = None) -> None:
@@ -156,7 +191,12 @@ def serve(index_dir: Path, settings: Settings, options: ServeOptions, encoder: C
     backend = open_backend(index_dir, settings, encoder, options.max_upload_mb)
     server = start(backend, dataclasses.replace(options, quiet=True))  # Gradio's banner suggests share links
     print(f"gridrank web app on {server.url} (index {backend.index_dir}); Ctrl-C stops it", flush=True)
+    # `gridrank search` on this index asks this server instead of loading the model itself.
+    url = serve_link.local_url(options.host, urlsplit(server.url).port)
+    link = serve_link.announce(backend.index_dir, url, server.token)
     try:
         server.demo.block_thread()
     finally:
+        if link is not None:
+            serve_link.withdraw(backend.index_dir, link)
         server.close()

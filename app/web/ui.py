@@ -26,7 +26,7 @@ from retrieval.errors import GridrankError
 from retrieval.query.request import KINDS
 from retrieval.query.types import SearchHit
 from retrieval.rerank.marks import MAX_CANDIDATES
-from retrieval.rerank.methods import RERANK_METHODS as ALL_RERANK_METHODS
+from retrieval.rerank.names import RERANK_METHODS as ALL_RERANK_METHODS
 from retrieval.rerank.windows import MIN_RERANK_K
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from app.web.formatting import (file_url, hit_caption, newest_summary, ranked, r
 from app.web.media_access import MediaAccess
 from app.web.thumbnails import ThumbnailCache
 from retrieval.query.types import SearchHit, SearchResponse
-from retrieval.rerank.methods import method_label
+from retrieval.rerank.names import method_label
 from retrieval.store.index_store import IndexStore
 
 

@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class Segment:
-    """A moment of a video: matching frames no further apart than the gap, in seconds."""
-
-    start: float
-    end: float
-    best: float  # timestamp of the best-scoring frame in it
-    score: float  # that frame's score
+from retrieval.query.types import Segment
 
 
 def merge_segments(frames: Sequence[tuple[float, float]], gap_s: float) -> list[Segment]:

@@ -10,7 +10,7 @@ from typing import get_args
 from retrieval.errors import BadQueryError
 from retrieval.query.filters import MediaFilter
 from retrieval.query.types import Query, SearchKind
-from retrieval.rerank.methods import fusion_spec, reranker_spec
+from retrieval.rerank.names import fusion_info, reranker_info
 from retrieval.rerank.windows import MAX_RERANK_K, MIN_RERANK_K
 
 KINDS: tuple[str, ...] = get_args(SearchKind)
@@ -36,11 +36,11 @@ class SearchRequest:
         if self.kind not in KINDS:
             raise BadQueryError(f"kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
         if self.rerank is not None:
-            reranker_spec(self.rerank)
+            reranker_info(self.rerank)
         if self.rerank_k is not None:
             _whole_in("candidates reranked (rerank_k)", self.rerank_k, MIN_RERANK_K, MAX_RERANK_K)
         if self.fuse is not None:
-            fusion_spec(self.fuse)
+            fusion_info(self.fuse)
             if self.kind != "video":
                 raise BadQueryError("fusion combines video retrievers: use it with kind video")
         if self.min_score is not None and not (math.isfinite(self.min_score) and -1 <= self.min_score <= 1):
@@ -52,7 +52,7 @@ class SearchRequest:
     @property
     def model_fusion(self) -> bool:
         """Whether the fusion is the MLLM's (ViC) rather than a score fusion."""
-        return self.fuse is not None and fusion_spec(self.fuse).needs_model
+        return self.fuse is not None and fusion_info(self.fuse).needs_model
 
     @property
     def needs_model(self) -> bool:

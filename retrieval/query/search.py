@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 
 from retrieval.errors import BadQueryError, UnknownItemError
-from retrieval.query.types import (Query, QueryTerm, ResultShape, SearchHit, SearchKind, SearchResponse,
+from retrieval.query.types import (Query, QueryTerm, ResultShape, SearchHit, SearchKind, SearchResponse, Segment,
                                    StageTimings)
 from retrieval.models.encoder import ClipEncoder
 from retrieval.query.filters import MediaFilter, matches
-from retrieval.query.grouping import Segment, group_duplicates, merge_segments, original_of
+from retrieval.query.grouping import group_duplicates, merge_segments, original_of
 from retrieval.store.ids import kind_of, media_id_of
 from retrieval.store.index_store import IndexStore
 from retrieval.settings import Settings

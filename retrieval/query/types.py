@@ -7,19 +7,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from PIL import Image
 
 from retrieval.errors import BadQueryError
 from retrieval.query.filters import MediaFilter
-from retrieval.query.grouping import Segment
 from retrieval.rerank.types import RerankReport
-from retrieval.settings import Settings
 from retrieval.store.ids import MediaKind
+
+if TYPE_CHECKING:  # pydantic-settings: `gridrank --help` does not wait for it
+    from retrieval.settings import Settings
 
 
 SearchKind = Literal["any", "image", "video"]
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A moment of a video: matching frames no further apart than the gap, in seconds."""
+
+    start: float
+    end: float
+    best: float  # timestamp of the best-scoring frame in it
+    score: float  # that frame's score
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
-"""The one registry of ranking methods: each reranker and fusion, registered once with its name,
-its implementation, what it can rank and a one-line help. The CLI's choices, the web menus, request
-validation and eval all read it.
+"""The one registry of ranking methods: each reranker and fusion of names.py bound to its
+implementation. The service, the Reranker and eval run methods from here; what users see of a
+method (name, label, help, media) is names.py's.
 
 A reranker's `rank_window` ranks one window of candidates with one model call and returns local
 indices, best first; the Reranker (reranker.py) runs it over windows and handles failed calls.
@@ -11,45 +11,31 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Literal
 
 from PIL import Image
 
-from retrieval.errors import BadQueryError
 from retrieval.rerank.backends.base import Generation, LogprobsUnavailable, RerankBackend
 from retrieval.rerank.chat import Prompt
 from retrieval.rerank.fusion import RankedList, combmnz, combsum, rrf, zscore_normalize
 from retrieval.rerank.grids import make_marked_grid
 from retrieval.rerank.marks import letter_marks, number_marks
+from retrieval.rerank.names import FUSION_INFO, RERANKER_INFO, FusionInfo, RerankMethodInfo, fusion_info, reranker_info
 from retrieval.rerank.parser import ParsedRanking, parse_cot, parse_ranking
 from retrieval.rerank.prompts import cot_prompt, first_prompt, grid_ranking_prompt, sgrid_ranking_prompt
 from retrieval.rerank.types import Candidate, RerankOptions, RerankQuery, RerankReport
 
 WindowRanker = Callable[[RerankBackend, RerankOptions, RerankQuery, Sequence[Candidate], RerankReport], list[int]]
 Fuser = Callable[[Sequence[RankedList]], RankedList]
-MediaKinds = tuple[Literal["image", "video"], ...]
 
 
 @dataclass(frozen=True)
-class RerankMethodSpec:
-    name: str
-    label: str  # how the UI names it
-    help: str  # one line, for --help and the API description
-    marks: Literal["letters", "numbers"]  # how candidates are labelled for the model
-    media: MediaKinds  # what its candidates may be: photos, and videos shown as S-Grids
+class RerankMethodSpec(RerankMethodInfo):
     rank_window: WindowRanker
 
 
 @dataclass(frozen=True)
-class FusionSpec:
-    name: str
-    label: str
-    help: str
+class FusionSpec(FusionInfo):
     fuse: Fuser | None  # None: the MLLM ranks the interleaved lists (ViC)
-
-    @property
-    def needs_model(self) -> bool:
-        return self.fuse is None
 
 
 # -- one model call, recorded and parsed ---------------------------------------------------------
@@ -130,58 +116,23 @@ def rank_sgrid(backend: RerankBackend, options: RerankOptions, query: RerankQuer
     return _order(parse_ranking(generation.text, len(window), number_marks(len(window))), report)
 
 
-RERANKERS: dict[str, RerankMethodSpec] = {spec.name: spec for spec in (
-    RerankMethodSpec("grid", "marked grid", "one marked grid of the candidates, ranked in one call (SQUARE)",
-                     "letters", ("image", "video"), rank_grid),
-    RerankMethodSpec("cot", "chain of thought", "separate labelled images, reasoned ranking in JSON (CoTRR)",
-                     "numbers", ("image", "video"), rank_cot),
-    RerankMethodSpec("first", "single token", "the marked grid, ranked by first-token logits: no decoding (FIRST)",
-                     "letters", ("image", "video"), rank_first),
-    RerankMethodSpec("sgrid", "S-Grid", "each video as one grid of its frames, ranked in one call (ViC)",
-                     "numbers", ("video",), rank_sgrid),
-)}
+_WINDOW_RANKERS: dict[str, WindowRanker] = {"grid": rank_grid, "cot": rank_cot, "first": rank_first,
+                                             "sgrid": rank_sgrid}
+_FUSERS: dict[str, Fuser | None] = {
+    "combsum": combsum, "combmnz": combmnz, "combsum-z": partial(combsum, normalize=zscore_normalize),
+    "combmnz-z": partial(combmnz, normalize=zscore_normalize), "rrf": rrf, "vic": None,
+}
+assert _WINDOW_RANKERS.keys() == RERANKER_INFO.keys() and _FUSERS.keys() == FUSION_INFO.keys()
 
-FUSIONS: dict[str, FusionSpec] = {spec.name: spec for spec in (
-    FusionSpec("combsum", "CombSUM", "sum of min-max normalized scores", combsum),
-    FusionSpec("combmnz", "CombMNZ", "CombSUM times the number of retrievers that found the item", combmnz),
-    FusionSpec("combsum-z", "CombSUM (z-score)", "sum of z-score normalized scores",
-               partial(combsum, normalize=zscore_normalize)),
-    FusionSpec("combmnz-z", "CombMNZ (z-score)", "CombMNZ over z-score normalized scores",
-               partial(combmnz, normalize=zscore_normalize)),
-    FusionSpec("rrf", "RRF", "reciprocal rank fusion, k = 60", rrf),
-    FusionSpec("vic", "ViC fusion", "interleave the retrievers' lists, then one S-Grid ranking by the MLLM (ViC)",
-               None),
-)}
-
-RERANK_METHODS: tuple[str, ...] = tuple(RERANKERS)
-FUSION_METHODS: tuple[str, ...] = tuple(FUSIONS)
+RERANKERS: dict[str, RerankMethodSpec] = {
+    name: RerankMethodSpec(**vars(info), rank_window=_WINDOW_RANKERS[name]) for name, info in RERANKER_INFO.items()}
+FUSIONS: dict[str, FusionSpec] = {
+    name: FusionSpec(**vars(info), fuse=_FUSERS[name]) for name, info in FUSION_INFO.items()}
 
 
 def reranker_spec(name: str) -> RerankMethodSpec:
-    try:
-        return RERANKERS[name]
-    except KeyError:
-        raise BadQueryError(f"unknown rerank method {name!r}: choose one of {', '.join(RERANKERS)}") from None
+    return RERANKERS[reranker_info(name).name]
 
 
 def fusion_spec(name: str) -> FusionSpec:
-    try:
-        return FUSIONS[name]
-    except KeyError:
-        raise BadQueryError(f"unknown fusion {name!r}: choose one of {', '.join(FUSIONS)}") from None
-
-
-def rerankers_for(kind: Literal["image", "video"]) -> tuple[str, ...]:
-    """The rerankers whose candidates may be of this kind."""
-    return tuple(name for name, spec in RERANKERS.items() if kind in spec.media)
-
-
-def method_label(name: str) -> str:
-    spec = RERANKERS.get(name) or FUSIONS.get(name)
-    return spec.label if spec else name
-
-
-def choices_help(kind: Literal["rerank", "fusion"]) -> str:
-    """'grid (one marked grid..., SQUARE), cot (...)': the methods with their help, for --help texts."""
-    specs = RERANKERS.values() if kind == "rerank" else FUSIONS.values()
-    return "; ".join(f"{spec.name}: {spec.help}" for spec in specs)
+    return FUSIONS[fusion_info(name).name]

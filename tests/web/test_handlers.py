@@ -95,7 +95,7 @@ def test_bad_queries_say_what_to_fix(backend, text, kind, k, rerank):
 
 def test_the_rerank_menus_offer_the_methods_of_the_core():
     from app.web.backend import API_RERANK_METHODS, FUSION_METHODS, VIDEO_RERANK_METHODS
-    from retrieval.rerank.methods import FUSION_METHODS as CORE_FUSION, RERANK_METHODS as CORE
+    from retrieval.rerank.names import FUSION_METHODS as CORE_FUSION, RERANK_METHODS as CORE
 
     assert RERANK_METHODS == ("none", "grid", "cot", "first")
     assert VIDEO_RERANK_METHODS == ("none", "sgrid")
