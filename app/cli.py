@@ -488,10 +488,10 @@ def evaluate(
 ) -> None:
     """Measure retrieval on a public benchmark (or precomputed similarities): Recall@K, mAP@K, ranks, with
     and without reranking or fusion. Writes report.md, report.json and a chart to --out."""
-    from retrieval.evaluation.benchmark import EvalOptions, run_dataset, run_precomputed
+    from retrieval.evaluation.precomputed import run_precomputed
+    from retrieval.evaluation.runner import EvalOptions
     from retrieval.evaluation.plan import RERANK_CHOICES, parse_list
     from retrieval.evaluation.report import write_report
-    from retrieval.settings import load_settings
 
     if task is not None and task not in ("t2i", "cir", "t2v"):
         _fail(f"--task must be t2i, cir or t2v, not {task!r}")
@@ -524,6 +524,9 @@ def evaluate(
                 report = run_precomputed(task, [Path(p.strip()) for p in sims.split(",") if p.strip()], gt, options,
                                          show)
             else:
+                from retrieval.evaluation.benchmark import run_dataset
+                from retrieval.settings import load_settings
+
                 settings = load_settings(None, **_model_flags(tiny, model, pretrained, device), rerank_k=rerank_k,
                                          reranker_model=reranker_model, reranker_url=reranker_url)
                 report = run_dataset(dataset, root, split, task, options, settings, _load_encoder, show)

@@ -147,3 +147,15 @@ def test_the_readme_has_a_cpu_only_install_line_with_the_pinned_torch():
              if "download.pytorch.org/whl/cpu" in line and line.startswith("pip install")]
     assert lines, "no CPU-only install line"
     assert all(pin in lines[0] for pin in pins), (pins, lines[0])
+
+
+def test_eval_on_precomputed_scores_loads_no_model_code():
+    """`gridrank eval --sims` is a numpy job: torch, open_clip and transformers stay out."""
+    import subprocess
+    import sys
+
+    code = ("import sys, app.cli, retrieval.evaluation.precomputed, retrieval.evaluation.runner, "
+            "retrieval.evaluation.report, retrieval.evaluation.plan; "
+            "print(sorted(m for m in ('torch', 'open_clip', 'transformers', 'faiss') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -1,52 +1,20 @@
-"""The two ways to run `gridrank eval`: on a benchmark with the models, or on precomputed scores."""
+"""`gridrank eval --dataset`: a public benchmark, embedded with the models, reranked with them if asked.
+(Precomputed scores run without any model: evaluation/precomputed.py.)"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
 
 from retrieval.errors import EvalInputError
 from retrieval.datasets import DATASETS, read_dataset
 from retrieval.models.encoder import ClipEncoder
 from retrieval.evaluation.dataset_tasks import RETRIEVERS, dataset_tasks
-from retrieval.evaluation.methods import FUSION_DEPTH, Reranking
 from retrieval.evaluation.plan import plan_methods
-from retrieval.evaluation.precomputed import load_similarities, precomputed_tasks
-from retrieval.evaluation.runner import EvalReport, PlannedTask, Progress, run_tasks
+from retrieval.evaluation.reranking import Reranking
+from retrieval.evaluation.runner import (EvalOptions, EvalReport, PlannedTask, Progress, common_settings, method_names,
+                                         run_tasks)
 from retrieval.settings import Settings
-
-
-@dataclass(frozen=True)
-class EvalOptions:
-    rerank: list[str]  # "none" and/or rerank methods
-    fuse: list[str]  # names from retrieval/rerank/methods.FUSIONS
-    out: Path
-    limit: int | None = None  # evaluate the first N queries of each direction
-
-
-def _common_settings(task: str, options: EvalOptions) -> dict[str, Any]:
-    try:
-        gridrank = version("gridrank")
-    except PackageNotFoundError:
-        gridrank = "source"
-    return {"gridrank": gridrank, "task": task, "tie_rule": "per row (ties column): raw similarities pessimistic, fused lists their own order",
-            "fusion_depth": FUSION_DEPTH, "limit": options.limit}
-
-
-def run_precomputed(task: str, sims: list[Path], gt: Path, options: EvalOptions,
-                    progress: Progress) -> EvalReport:
-    matrices = load_similarities(sims)
-    tasks = precomputed_tasks(task, matrices, gt, options.limit)
-    planned = [PlannedTask(t, plan_methods(list(t.retrievers), options.rerank, options.fuse, forward=i == 0,
-                                           has_media=False))
-               for i, t in enumerate(tasks)]
-    settings = {**_common_settings(task, options), "mode": "precomputed",
-                "sims": [str(p.resolve()) for p in sims], "shape": list(next(iter(matrices.values())).shape),
-                "gt": str(gt.resolve()), "methods": _method_names(planned)}
-    return run_tasks(planned, options.out, settings, None, progress)
 
 
 def run_dataset(name: str, root: Path, split: str | None, task: str | None, options: EvalOptions,
@@ -65,10 +33,10 @@ def run_dataset(name: str, root: Path, split: str | None, task: str | None, opti
     planned = [PlannedTask(t, plan_methods(list(t.retrievers), options.rerank, options.fuse, forward=i == 0,
                                            has_media=True, media=dataset.media)) for i, t in enumerate(tasks)]
     clip_model, clip_pretrained = settings.model_identity
-    recorded = {**_common_settings(dataset.task, options), "mode": "dataset", "dataset": dataset.name,
+    recorded = {**common_settings(dataset.task, options), "mode": "dataset", "dataset": dataset.name,
                 "split": dataset.split, "root": str(root.resolve()), "gallery": len(dataset.gallery),
                 "queries": len(dataset.queries), "clip_model": clip_model, "clip_pretrained": clip_pretrained,
-                "methods": _method_names(planned)}
+                "methods": method_names(planned)}
     if dataset.task == "cir":
         recorded["composed_text_weight"] = settings.composed_text_weight
     if dataset.media == "video":
@@ -89,7 +57,3 @@ def run_dataset(name: str, root: Path, split: str | None, task: str | None, opti
         if dataset.media == "video":
             recorded |= {"sgrid_frames_side": settings.sgrid_frames_side, "sgrid_size": settings.sgrid_size}
     return run_tasks(planned, options.out, recorded, reranking, progress)
-
-
-def _method_names(planned: list[PlannedTask]) -> dict[str, list[str]]:
-    return {p.task.direction: [m.name for m in p.methods] for p in planned}

@@ -13,6 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from retrieval.errors import EvalInputError
+from retrieval.evaluation.plan import plan_methods
+from retrieval.evaluation.runner import (EvalOptions, EvalReport, PlannedTask, Progress, common_settings, method_names,
+                                         run_tasks)
 from retrieval.evaluation.tasks import RankingTask, reverse_task
 
 GT_FORMAT = "a CSV with the header `query,item` and one 0-based (row, column) pair per line"
@@ -78,3 +81,16 @@ def _with_ground_truth(task: RankingTask, limit: int | None) -> RankingTask:
         raise EvalInputError(f"{task.direction}: no query has a ground-truth row")
     return RankingTask(task.direction, {n: s[keep] for n, s in task.retrievers.items()},
                        [task.relevant[q] for q in keep], [task.excluded[q] for q in keep])
+
+
+def run_precomputed(task: str, sims: list[Path], gt: Path, options: EvalOptions,
+                    progress: Progress) -> EvalReport:
+    matrices = load_similarities(sims)
+    tasks = precomputed_tasks(task, matrices, gt, options.limit)
+    planned = [PlannedTask(t, plan_methods(list(t.retrievers), options.rerank, options.fuse, forward=i == 0,
+                                           has_media=False))
+               for i, t in enumerate(tasks)]
+    settings = {**common_settings(task, options), "mode": "precomputed",
+                "sims": [str(p.resolve()) for p in sims], "shape": list(next(iter(matrices.values())).shape),
+                "gt": str(gt.resolve()), "methods": method_names(planned)}
+    return run_tasks(planned, options.out, settings, None, progress)

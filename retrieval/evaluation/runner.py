@@ -10,12 +10,13 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import numpy as np
 
 from retrieval.errors import EvalInputError
-from retrieval.evaluation.methods import Method, Reranking, rank_query
+from retrieval.evaluation.methods import FUSION_DEPTH, Method, ModelRanking, rank_query
 from retrieval.evaluation.results import MethodScores, OutcomeLog, QueryOutcome, score
 from retrieval.evaluation.tasks import RankingTask
 from retrieval.evaluation.metrics import ranks_of
@@ -24,6 +25,23 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 RUN_FILE = "run.json"
 # Keys that may change between a run and its resumption: they choose what to run, not how.
 RESUMABLE_KEYS = ("limit", "methods")
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    rerank: list[str]  # "none" and/or rerank methods
+    fuse: list[str]  # names from retrieval/rerank/methods.FUSIONS
+    out: Path
+    limit: int | None = None  # evaluate the first N queries of each direction
+
+
+def common_settings(task: str, options: EvalOptions) -> dict[str, Any]:
+    try:
+        gridrank = version("gridrank")
+    except PackageNotFoundError:
+        gridrank = "source"
+    return {"gridrank": gridrank, "task": task, "tie_rule": "per row (ties column): raw similarities pessimistic, fused lists their own order",
+            "fusion_depth": FUSION_DEPTH, "limit": options.limit}
 
 
 @dataclass(frozen=True)
@@ -55,7 +73,7 @@ def check_resumable(out: Path, settings: dict[str, Any]) -> None:
     path.write_text(json.dumps(settings, indent=2, default=str), encoding="utf-8")
 
 
-def run_tasks(planned: list[PlannedTask], out: Path, settings: dict[str, Any], reranking: Reranking | None,
+def run_tasks(planned: list[PlannedTask], out: Path, settings: dict[str, Any], reranking: ModelRanking | None,
               progress: Progress = lambda stage, done, total: None) -> EvalReport:
     check_resumable(out, settings)
     scores = []
@@ -84,3 +102,7 @@ def run_tasks(planned: list[PlannedTask], out: Path, settings: dict[str, Any], r
                 progress(stage, finished, total)
             scores.append(score(task, method.name, (done[r] for r in range(total)), method.tie_rule))
     return EvalReport(settings, scores)
+
+
+def method_names(planned: list[PlannedTask]) -> dict[str, list[str]]:
+    return {p.task.direction: [m.name for m in p.methods] for p in planned}

@@ -1,0 +1,77 @@
+"""Reranked methods in eval: an MLLM reranks the main retriever's top-K (SQAF first for composed
+queries), or ranks the retrievers' interleaved lists (ViC). Needs the models and the benchmark's media."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from retrieval.datasets import RetrievalDataset
+from retrieval.evaluation.methods import Method, QueryCost, RankedQuery, retriever_lists
+from retrieval.evaluation.metrics import pessimistic_order
+from retrieval.evaluation.tasks import RankingTask
+from retrieval.media.image_io import load_rgb
+from retrieval.models.encoder import ClipEncoder
+from retrieval.query.service import sqaf_query
+from retrieval.rerank.candidates import CandidateOptions, media_image
+from retrieval.rerank.fusion import collapse_duplicates, round_robin_interleave
+from retrieval.rerank.reranker import Reranker
+from retrieval.rerank.types import Candidate, RerankQuery, RerankReport
+
+
+@dataclass
+class Reranking:
+    """What reranked methods need: the models, the benchmark's media and how many candidates to rerank."""
+
+    reranker: Reranker
+    rerank_k: int
+    options: CandidateOptions
+    dataset: RetrievalDataset
+    encoder: ClipEncoder  # SQAF: embeds the generated target caption
+    caption_weight: float  # SQAF's b
+
+    def query(self, row: int) -> RerankQuery:
+        query = self.dataset.queries[row]
+        if query.reference is None:
+            return RerankQuery(query.text)
+        path = self.dataset.gallery[query.reference].path
+        return RerankQuery(query.text, load_rgb(path, self.options.max_image_pixels).image)
+
+    def candidate(self, item: int) -> Candidate:
+        return Candidate(media_image(self.dataset.gallery[item].path, self.dataset.media, self.options))
+
+    def rank(self, task: RankingTask, method: Method, row: int) -> RankedQuery:
+        """The final ranking of one query by a reranked method, and what it cost."""
+        started = time.perf_counter()
+        query = self.query(row)
+        scores, caption = task.retrievers[task.main_retriever][row], None
+        if method.kind == "rerank" and query.composed and task.query_vectors is not None:
+            # As the search does for a reranked composed query: SQAF first, then the first stage again.
+            caption, vector = sqaf_query(self.reranker.backend, self.encoder, query.text, query.reference,
+                                         task.query_vectors[row], self.caption_weight)
+            scores = vector @ task.item_vectors.T if caption else scores
+        base = pessimistic_order(scores, task.relevant[row], task.excluded[row])
+        if method.kind == "rerank":
+            head = base[: self.rerank_k]
+            report = self.reranker.rerank(method.target, query, [self.candidate(int(i)) for i in head])
+            order = np.concatenate([head[report.order], base[len(head):]])
+        else:
+            order, report = self._vic(task, row, query, base)
+        return RankedQuery(order, QueryCost.of(report, time.perf_counter() - started), caption)
+
+    def _vic(self, task: RankingTask, row: int, query: RerankQuery, base: np.ndarray
+             ) -> tuple[np.ndarray, RerankReport]:
+        """ViC: one S-Grid ranking of the interleaved retriever lists (duplicates kept), then the rest."""
+        interleaved = round_robin_interleave(retriever_lists(task, row))
+        shown = interleaved[: min(self.rerank_k, self.reranker.options.window)]
+        images: dict[int, Candidate] = {}  # duplicates of a video share one S-Grid
+        for item in shown:
+            if item not in images:
+                images[item] = self.candidate(item)
+        report = self.reranker.rerank("sgrid", query, [images[i] for i in shown])
+        report.method = "vic"
+        head = list(dict.fromkeys([*collapse_duplicates(report.order, shown), *interleaved]))
+        placed = set(head)
+        return np.array(head + [int(i) for i in base if int(i) not in placed], dtype=np.int64), report
