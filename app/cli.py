@@ -17,10 +17,9 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from app import last_index, serve_link
-from app.search_args import SearchArgs
+from app import last_index
 from retrieval.errors import GridrankError
-from retrieval.query.request import KINDS
+from retrieval.query.kinds import KINDS
 from retrieval.rerank.names import FUSION_METHODS, RERANK_METHODS, choices_help
 from retrieval.rerank.windows import MAX_RERANK_K, MIN_RERANK_K
 
@@ -274,6 +273,9 @@ def search(
         _fail("--like stands alone: to mix an item with words, use terms: \"img:PATH\" \"+words\"")
     if not text and image is None and like is None:
         _fail("give a QUERY, an --image, both, or --like PATH")
+    from app import serve_link
+    from app.search_args import SearchArgs
+
     args = SearchArgs(text, weights, like, k, page, kind.value, under, after, before, ext, min_score, collapse,
                       None if rerank.value == "none" else rerank.value, rerank_k, fuse.value if fuse else None)
     chosen = _index_for_query(index)
@@ -312,7 +314,7 @@ def search(
         print_explanation(console, response, saved)
 
 
-def _print_search(data: dict, chosen: last_index.ChosenIndex, args: SearchArgs, json_output: bool,
+def _print_search(data: dict, chosen: last_index.ChosenIndex, args, json_output: bool,
                   served_by: str | None = None) -> None:
     """A search's --json data as JSON, or as the table with its notes."""
     where = {"path": str(chosen.path), "chosen_by": chosen.chosen_by} | ({"served_by": served_by} if served_by
@@ -354,14 +356,18 @@ def status(
     from app.index_report import StatusReport, print_status
     from app.render import to_json
     from retrieval.settings import load_settings
-    from retrieval.store.index_rebuild import pending_rebuild
-    from retrieval.store.index_store import IndexStore
+    from retrieval.store.index_choice import pending_rebuild
+    from retrieval.store.index_meta import frame_index_info, open_index_catalog, read_info
 
+    # The catalog alone says all of it: the FAISS files (gigabytes at scale) are not read.
     index_dir = _index_for_query(index).path
-    store = IndexStore.open(index_dir)
-    report = StatusReport(index_dir, store.info, store.catalog.counts(),
-                          list(store.catalog.skipped_by_path().values()), store.catalog.media_with_notes(),
-                          store.frame_index_info(), pending_rebuild(store, load_settings(index_dir)))
+    catalog = open_index_catalog(index_dir)
+    info, counts, frame_index = read_info(catalog, index_dir), catalog.counts(), frame_index_info(catalog)
+    settings = load_settings(index_dir)
+    report = StatusReport(index_dir, info, counts, list(catalog.skipped_by_path().values()),
+                          catalog.media_with_notes(), frame_index,
+                          pending_rebuild(counts.frames, info.dim, frame_index.factory,
+                                          settings.index_memory_budget_mb, settings.index_factory))
     if json_output:
         console.print_json(to_json(report))
     else:

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from retrieval.store.catalog import CatalogCounts, MediaRecord, SkipRecord
 from retrieval.store.index_choice import IndexPlan
-from retrieval.store.index_store import FrameIndexInfo, IndexInfo
+from retrieval.store.index_meta import FrameIndexInfo, IndexInfo
 
 if TYPE_CHECKING:  # the indexer imports torch: `gridrank status` must not wait for it
     from indexer.pipeline import IndexSummary

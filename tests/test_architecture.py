@@ -159,3 +159,14 @@ def test_eval_on_precomputed_scores_loads_no_model_code():
             "print(sorted(m for m in ('torch', 'open_clip', 'transformers', 'faiss') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_status_reads_the_catalog_without_faiss():
+    """`gridrank status` answers from the catalog: at 10M vectors the FAISS files are gigabytes."""
+    import subprocess
+    import sys
+
+    code = ("import sys, app.cli, app.index_report, retrieval.store.index_meta, retrieval.store.index_choice, "
+            "retrieval.settings; print(sorted(m for m in ('numpy', 'faiss', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -17,6 +17,7 @@ from retrieval.rerank.methods import FUSIONS, RERANKERS, fusion_spec, reranker_s
 from retrieval.rerank.names import rerankers_for
 from retrieval.settings import load_settings
 from retrieval.store.catalog import SCHEMA_VERSION, Catalog
+from retrieval.store import index_meta
 from retrieval.store.index_store import CATALOG_FILE, IndexStore
 from retrieval.vectors import l2_normalize
 
@@ -76,7 +77,7 @@ def test_a_user_error_is_one_line_and_exit_2_a_bug_is_a_traceback_and_exit_1(run
     def refuse(*args, **kwargs):
         raise IndexSchemaError("the index needs a rebuild: run `gridrank index ROOT --rebuild`")
 
-    monkeypatch.setattr(IndexStore, "open", refuse)
+    monkeypatch.setattr(index_meta, "open_index_catalog", refuse)
     result = run_cli("status", "--index", "/nowhere")
     assert result.code == 2
     assert result.err.strip().splitlines() == ["error: the index needs a rebuild: run `gridrank index ROOT --rebuild`"]
@@ -84,7 +85,7 @@ def test_a_user_error_is_one_line_and_exit_2_a_bug_is_a_traceback_and_exit_1(run
     def bug(*args, **kwargs):
         raise ValueError("an internal mistake")
 
-    monkeypatch.setattr(IndexStore, "open", bug)
+    monkeypatch.setattr(index_meta, "open_index_catalog", bug)
     with pytest.raises(ValueError, match="an internal mistake"):  # not turned into a user's error: a traceback
         run_cli("status", "--index", "/nowhere")
 

@@ -23,7 +23,7 @@ from app.web.formatting import relative, timings_line, timings_table
 from app.web.indexing import IndexJobError, IndexJobs, JobSnapshot
 from app.web.views import ModelView
 from retrieval.errors import GridrankError
-from retrieval.query.request import KINDS
+from retrieval.query.kinds import KINDS
 from retrieval.query.types import SearchHit
 from retrieval.rerank.marks import MAX_CANDIDATES
 from retrieval.rerank.names import RERANK_METHODS as ALL_RERANK_METHODS

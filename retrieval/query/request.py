@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import get_args
 
 from retrieval.errors import BadQueryError
 from retrieval.query.filters import MediaFilter
-from retrieval.query.types import Query, SearchKind
+from retrieval.query.kinds import KINDS, SearchKind
+from retrieval.query.types import Query
 from retrieval.rerank.names import fusion_info, reranker_info
 from retrieval.rerank.windows import MAX_RERANK_K, MIN_RERANK_K
 
-KINDS: tuple[str, ...] = get_args(SearchKind)
 MAX_K = 10_000  # results per page
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from retrieval.errors import BadQueryError, UnknownItemError
-from retrieval.query.types import (Query, QueryTerm, ResultShape, SearchHit, SearchKind, SearchResponse, Segment,
-                                   StageTimings)
+from retrieval.query.kinds import SearchKind
+from retrieval.query.types import (Query, QueryTerm, ResultShape, SearchHit, SearchResponse, Segment, StageTimings)
 from retrieval.models.encoder import ClipEncoder
 from retrieval.query.filters import MediaFilter, matches
 from retrieval.query.grouping import group_duplicates, merge_segments, original_of

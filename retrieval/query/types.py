@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
@@ -20,7 +20,6 @@ if TYPE_CHECKING:  # pydantic-settings: `gridrank --help` does not wait for it
     from retrieval.settings import Settings
 
 
-SearchKind = Literal["any", "image", "video"]
 
 
 @dataclass(frozen=True)

@@ -212,6 +212,14 @@ def needs_rebuild(current_factory: str, plan: IndexPlan) -> bool:
     return True
 
 
+def pending_rebuild(n_vectors: int, dim: int, current_factory: str, memory_budget_mb: float,
+                    forced: str | None = None) -> IndexPlan | None:
+    """The index type a frame index of `current_factory` should be rebuilt as, for its size and the
+    settings' budget and forced factory; None if it already is one."""
+    plan = plan_index(n_vectors, dim, int(memory_budget_mb * 2**20), forced)
+    return plan if needs_rebuild(current_factory, plan) else None
+
+
 def keeps_stored_codes(current_factory: str, new_factory: str) -> bool:
     """Whether a rebuild from current_factory to new_factory can keep the stored vector codes as they are.
 

@@ -14,24 +14,18 @@ from collections.abc import Callable
 import faiss
 import numpy as np
 
-from retrieval.store.index_choice import IndexPlan, faiss_uses_gpu, keeps_stored_codes, needs_rebuild, plan_index
+from retrieval.store.index_choice import IndexPlan, faiss_uses_gpu, keeps_stored_codes, pending_rebuild
 from retrieval.store.index_store import FrameIndexInfo, IndexStore
 from retrieval.store.recall import RecallReport, exact_sample, tune_and_measure
 from retrieval.settings import Settings
 from retrieval.store.vector_index import VectorIndex
 
 
-def pending_rebuild(store: IndexStore, settings: Settings) -> IndexPlan | None:
-    """The index type the frame index should be rebuilt as, for its size and settings; None if it is one."""
-    plan = plan_index(len(store.frames), store.info.dim, settings.index_memory_budget_mb * 2**20,
-                      settings.index_factory)
-    return plan if needs_rebuild(store.frame_index_info().factory, plan) else None
-
-
 def rebuild_if_needed(store: IndexStore, settings: Settings,
                       on_stage: Callable[[str], None] = lambda stage: None) -> FrameIndexInfo | None:
     """Rebuild the frame index of a store opened for writing if its size calls for another type."""
-    plan = pending_rebuild(store, settings)
+    plan = pending_rebuild(len(store.frames), store.info.dim, store.frame_index_info().factory,
+                           settings.index_memory_budget_mb, settings.index_factory)
     if plan is None:
         return None
     return rebuild_frames(store, plan, faiss_uses_gpu(settings.device, faiss.get_num_gpus()), on_stage)

@@ -18,75 +18,21 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import sqlite3
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from retrieval.errors import IndexBusyError, IndexNotFoundError, IndexSchemaError, IndexWriteError, ModelMismatchError
+from retrieval.errors import IndexBusyError, IndexSchemaError, ModelMismatchError
 from retrieval.store.catalog import Catalog, FrameRecord, MediaRecord, SubtitleCue
 from retrieval.store.ids import media_id_range
+from retrieval.store.index_meta import (CATALOG_FILE, FRAME_INDEX_KEY, FrameIndexInfo, IndexInfo, frame_index_info,
+                                        open_catalog, open_index_catalog, read_info, write_identity)
 from retrieval.store.vector_index import VectorIndex
 from retrieval.vectors import l2_normalize
 
-CATALOG_FILE = "catalog.sqlite"
 LOCK_FILE = ".writer.lock"
-FRAME_INDEX_KEY = "frame_index"
-
-
-@dataclass(frozen=True)
-class IndexInfo:
-    model: str
-    pretrained: str
-    dim: int
-    root: Path
-    generation: int
-
-
-@dataclass(frozen=True)
-class FrameIndexInfo:
-    """How the frame vectors are indexed, and the recall last measured for it (catalog metadata)."""
-
-    factory: str = "Flat"  # FAISS factory string; indexes from before this was recorded are Flat
-    reason: str = "exact search"
-    nprobe: int | None = None
-    ef_search: int | None = None
-    recall_at_10: float = 1.0  # Flat: exact, 1.0 by construction; otherwise measured
-    recall_queries: int = 0  # how many of the collection's own vectors it was measured with (0: not measured)
-    recall_vectors: int = 0  # collection size when it was measured
-
-    @property
-    def exact(self) -> bool:
-        return self.factory == "Flat"
-
-
-def _write_identity(catalog: Catalog, root: Path, model: str, pretrained: str, dim: int) -> None:
-    """What an index was built from, in the caller's transaction: queries check it before using the index."""
-    for key, value in {"model": model, "pretrained": pretrained, "dim": str(dim), "root": str(root)}.items():
-        catalog.set_meta(key, value)
-
-
-def _open_catalog(path: Path, create: bool) -> Catalog:
-    """The catalog at `path` (its tables made first when `create`), if its schema is the one this code reads."""
-    catalog = None
-    try:
-        catalog = Catalog(path)
-        if create:
-            catalog.create_schema()
-        catalog.check_schema()
-        return catalog
-    except (IndexSchemaError, sqlite3.DatabaseError) as e:
-        if catalog is not None:
-            catalog.close()
-        if isinstance(e, IndexSchemaError):
-            raise
-        if getattr(e, "sqlite_errorcode", None) in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY):
-            raise IndexWriteError.at(path.parent, str(e)) from None
-        raise IndexSchemaError(f"{path} cannot be read as a gridrank catalog ({e}): check that it is readable; if it "
-                               "is damaged, delete the index folder (or pass another --index) and run `gridrank index "
-                               "ROOT` again") from None
 
 
 def _faiss_paths(index_dir: Path, generation: int) -> tuple[Path, Path]:
@@ -107,11 +53,7 @@ class IndexStore:
     @classmethod
     def open(cls, index_dir: Path) -> IndexStore:
         """Open an existing index for searching."""
-        if not (index_dir / CATALOG_FILE).is_file():
-            raise IndexNotFoundError(
-                f"no gridrank index in {index_dir}: run `gridrank index ROOT` first, or pass --index DIR"
-            )
-        return cls(index_dir, _open_catalog(index_dir / CATALOG_FILE, create=False))
+        return cls(index_dir, open_index_catalog(index_dir))
 
     @classmethod
     def open_for_writing(cls, index_dir: Path, root: Path, model: str, pretrained: str, dim: int,
@@ -132,13 +74,13 @@ class IndexStore:
             os.close(lock_fd)
             raise IndexBusyError(f"another `gridrank index` is writing {index_dir}; wait for it to finish") from None
         try:
-            catalog = _open_catalog(index_dir / CATALOG_FILE, create=True)
+            catalog = open_catalog(index_dir / CATALOG_FILE, create=True)
         except IndexSchemaError:
             os.close(lock_fd)
             raise
         if catalog.get_meta("model") is None:
             catalog.begin()
-            _write_identity(catalog, root, model, pretrained, dim)
+            write_identity(catalog, root, model, pretrained, dim)
             catalog.set_meta("generation", "0")
             first = VectorIndex.empty(dim)
             for path in _faiss_paths(index_dir, 0):
@@ -160,7 +102,7 @@ class IndexStore:
     def _start_replacement(self, root: Path, model: str, pretrained: str, dim: int) -> None:
         self.begin()
         self.catalog.clear()
-        _write_identity(self.catalog, root, model, pretrained, dim)
+        write_identity(self.catalog, root, model, pretrained, dim)
         self.catalog.delete_meta(FRAME_INDEX_KEY)  # the new vectors start in a flat index
         self.info = self._read_info()  # this transaction's view: the new identity, the same generation
         self.frames, self.videos = VectorIndex.empty(dim), VectorIndex.empty(dim)
@@ -174,12 +116,7 @@ class IndexStore:
             self._lock_fd = None
 
     def _read_info(self) -> IndexInfo:
-        meta = {k: self.catalog.get_meta(k) for k in ("model", "pretrained", "dim", "root", "generation")}
-        if None in meta.values():
-            raise IndexNotFoundError(f"{self.index_dir / CATALOG_FILE} is not a complete gridrank index; "
-                                     "re-run `gridrank index ROOT --rebuild`")
-        return IndexInfo(meta["model"], meta["pretrained"], int(meta["dim"]), Path(meta["root"]),
-                         int(meta["generation"]))
+        return read_info(self.catalog, self.index_dir)
 
     def _load_vectors(self, generation: int) -> tuple[VectorIndex, VectorIndex]:
         frames_path, videos_path = _faiss_paths(self.index_dir, generation)
@@ -194,8 +131,7 @@ class IndexStore:
             tmp.unlink(missing_ok=True)
 
     def frame_index_info(self) -> FrameIndexInfo:
-        raw = self.catalog.get_meta(FRAME_INDEX_KEY)
-        return FrameIndexInfo(**json.loads(raw)) if raw else FrameIndexInfo()
+        return frame_index_info(self.catalog)
 
     def check_model(self, model: str, pretrained: str, dim: int | None = None) -> None:
         if (model, pretrained) != (self.info.model, self.info.pretrained) or (dim is not None and dim != self.info.dim):
