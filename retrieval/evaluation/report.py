@@ -71,14 +71,14 @@ def markdown(report: EvalReport) -> str:
 
 
 def write_chart(scores: list[MethodScores], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only: no display on servers and in tests
-    import matplotlib.pyplot as plt
+    # A Figure without pyplot (matplotlib's way for files on a server): no GUI backend, no global state,
+    # and half a second less to import.
+    from matplotlib.figure import Figure
 
     labels = [f"{s.direction}\n{s.method}" for s in scores]
     values = [100 * s.metrics["R@1"] if not math.isnan(s.metrics["R@1"]) else 0.0 for s in scores]
-    figure, axes = plt.subplots(figsize=(max(4.0, 1.1 * len(scores) + 1), 3.6), dpi=100)
+    figure = Figure(figsize=(max(4.0, 1.1 * len(scores) + 1), 3.6), dpi=100)
+    axes = figure.subplots()
     bars = axes.bar(range(len(scores)), values, color="#3b6ea5")
     axes.bar_label(bars, fmt="%.1f", fontsize=8)
     axes.set_xticks(range(len(scores)), labels, fontsize=8)
@@ -87,4 +87,3 @@ def write_chart(scores: list[MethodScores], path: Path) -> None:
     axes.set_title("Recall@1 per method")
     figure.tight_layout()
     figure.savefig(path)
-    plt.close(figure)
