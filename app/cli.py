@@ -487,6 +487,9 @@ def evaluate(
     reranker_model: Annotated[Optional[str], typer.Option(help="Qwen-VL model for --rerank (Hub name or "
                                                           "folder; with --reranker-url the served name).")] = None,
     reranker_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible server for --rerank.")] = None,
+    chart: Annotated[Optional[bool], _flag(
+        "--chart/--no-chart", help="Also draw recall_at_1.png (R@1 per method). Default: with --dataset yes, "
+        "with --sims no (matplotlib takes longer to load than a precomputed run takes).")] = None,
     tiny: TinyOpt = False,
     model: ModelOpt = None,
     pretrained: PretrainedOpt = None,
@@ -538,7 +541,7 @@ def evaluate(
                 report = run_dataset(dataset, root, split, task, options, settings, _load_encoder, show)
         except KeyboardInterrupt:
             _fail(f"interrupted: finished queries are saved in {options.out}; run the same command to resume", 130)
-    for path in write_report(report, options.out):
+    for path in write_report(report, options.out, chart=sims is None if chart is None else chart):
         console.print(f"wrote {path}", highlight=False)
     console.print((options.out / "report.md").read_text(encoding="utf-8"), markup=False, highlight=False,
                   soft_wrap=True)

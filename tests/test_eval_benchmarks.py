@@ -153,25 +153,31 @@ def test_a_missing_annotation_file_is_named(tmp_path, run_cli):
 
 
 def test_ctrl_c_exits_130_and_the_same_command_resumes(tmp_path, run_cli, monkeypatch):
-    import retrieval.evaluation.runner as runner
+    # Reranked methods run query by query and keep each finished query: a Ctrl-C on the third loses only it.
+    from retrieval.evaluation.reranking import Reranking
 
     root, out = make_cirr(tmp_path / "cirr"), tmp_path / "out"
-    real, calls = runner.rank_query, []
+    real, calls = Reranking.rank, []
 
-    def interrupted_on_the_third_query(*args):
+    def interrupted_on_the_third_query(self, *args):
         calls.append(args)
         if len(calls) == 3:
             raise KeyboardInterrupt
-        return real(*args)
+        return real(self, *args)
 
-    monkeypatch.setattr(runner, "rank_query", interrupted_on_the_third_query)
-    result = run_cli("eval", "--tiny", "--dataset", "cirr", "--root", root, "--out", out)
+    monkeypatch.setattr(Reranking, "rank", interrupted_on_the_third_query)
+    result = run_cli("eval", "--tiny", "--dataset", "cirr", "--root", root, "--out", out, "--rerank", "grid",
+                     "--rerank-k", "2")
     assert result.code == 130
     assert "run the same command to resume" in result.err
-    assert len((out / "results" / "cir.clip.jsonl").read_text().splitlines()) == 2
-    monkeypatch.setattr(runner, "rank_query", real)
-    eval_run(run_cli, "--dataset", "cirr", "--root", root, "--out", out)
-    assert check_report(out, 6)[("cir", "clip")]["queries"] == 3
+    assert len((out / "results" / "cir.clip.jsonl").read_text().splitlines()) == 3  # the first stage: all at once
+    assert len((out / "results" / "cir.clip+grid.jsonl").read_text().splitlines()) == 2
+    resumed = []
+    monkeypatch.setattr(Reranking, "rank", lambda self, *args: resumed.append(args) or real(self, *args))
+    eval_run(run_cli, "--dataset", "cirr", "--root", root, "--out", out, "--rerank", "grid", "--rerank-k", "2")
+    rows = check_report(out, 6)
+    assert rows[("cir", "clip")]["queries"] == rows[("cir", "clip+grid")]["queries"] == 3
+    assert len(resumed) == 1  # only the query that was cut is reranked again
 
 
 def test_an_unreadable_image_is_named(tmp_path, run_cli):

@@ -93,6 +93,10 @@ def test_fusion_methods_are_compared_without_a_model(tmp_path, run_cli):
     assert rows[("t2v", "combsum")]["metrics"]["MnR"] == 2.0
     # RRF: item 0 and item 2 both get 1/61 + 1/63 > item 1's 2/62; the tie puts item 0 first.
     assert rows[("t2v", "rrf")]["metrics"]["MnR"] == 2.0
+    assert not (tmp_path / "out" / "recall_at_1.png").exists()  # --sims: no chart unless asked
+    result = run_cli("eval", "--task", "t2v", "--sims", sims, "--gt", gt, "--fuse", "combsum,rrf",
+                     "--out", tmp_path / "out", "--chart")
+    assert result.code == 0, result.err
     assert (tmp_path / "out" / "recall_at_1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -152,17 +156,21 @@ def test_an_interrupted_run_resumes_to_the_same_metrics(tmp_path):
     class Stop(Exception):
         pass
 
-    def stop_after_25(stage, done, total):
-        if done == 25:  # progress is reported after each query's outcome is written
+    def stop_at_the_third_method(stage, done, total):
+        if stage.endswith("combsum") and done == 0:  # each method's outcomes are written as it finishes
             raise Stop
 
     with pytest.raises(Stop):
-        run_tasks(planned(), tmp_path / "resumed", {"case": 1}, None, stop_after_25)
+        run_tasks(planned(), tmp_path / "resumed", {"case": 1}, None, stop_at_the_third_method)
     logs = sorted((tmp_path / "resumed" / "results").glob("*.jsonl"))
-    assert [len(p.read_text().splitlines()) for p in logs] == [25]
+    assert [len(p.read_text().splitlines()) for p in logs] == [40, 40]
+    # A log cut short (a run killed while writing it) keeps its lines; only the missing queries are added.
+    cut = tmp_path / "resumed" / "results" / "t2v.a.jsonl"
+    cut.write_text("".join(cut.read_text().splitlines(keepends=True)[:25]))
     resumed = run_tasks(planned(), tmp_path / "resumed", {"case": 1}, None)
     assert resumed.scores == full.scores
     assert all(len(p.read_text().splitlines()) == 40 for p in (tmp_path / "resumed" / "results").glob("t2v.*"))
+    assert [json.loads(line)["query"] for line in cut.read_text().splitlines()] == list(range(40))
 
 
 def test_limit_then_a_full_run_in_the_same_folder_resumes(tmp_path, run_cli):

@@ -5,7 +5,8 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from retrieval.query.filters import FilterRow, MediaFilter, item_date, matches, normalize_under, parse_date, parse_exts
+from retrieval.query.filters import MediaFilter, item_date, matches, normalize_under, parse_date, parse_exts
+from retrieval.store.catalog import FilterRow
 from retrieval.query.grouping import group_duplicates, merge_segments, original_of
 from retrieval.query.types import Segment
 from retrieval.query.mix import MixTerm, mix, parse_query, parse_weights

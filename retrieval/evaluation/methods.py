@@ -8,11 +8,9 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 
-from retrieval.errors import EvalInputError
 from retrieval.evaluation.metrics import pessimistic_order
 from retrieval.evaluation.tasks import RankingTask
 from retrieval.rerank.fusion import RankedList
-from retrieval.rerank.methods import fusion_spec
 
 if TYPE_CHECKING:
     from retrieval.rerank.types import RerankReport
@@ -70,31 +68,10 @@ class RankedQuery:
 
 
 class ModelRanking(Protocol):
-    """The model side of eval (evaluation/reranking.Reranking), which `gridrank eval --sims` never imports."""
+    """The model side of eval (evaluation/reranking.Reranking), which `gridrank eval --sims` never imports.
+    (Methods without a model rank every query at once: evaluation/batch.py.)"""
 
     def rank(self, task: RankingTask, method: Method, row: int) -> RankedQuery: ...
-
-
-def rank_query(task: RankingTask, method: Method, row: int, reranking: ModelRanking | None) -> RankedQuery:
-    """The final ranking of one query and, for reranked methods, its cost."""
-    relevant, excluded = task.relevant[row], task.excluded[row]
-    if method.kind == "retriever":
-        return RankedQuery(pessimistic_order(task.retrievers[method.target][row], relevant, excluded))
-    if method.kind == "fusion":
-        fused = fusion_spec(method.target).fuse(retriever_lists(task, row))
-        return RankedQuery(fused_order(fused.ids, task.n_items, relevant, excluded))
-    if reranking is None:
-        raise EvalInputError(f"{method.name} needs a model and the benchmark's media: run it on a --dataset")
-    return reranking.rank(task, method, row)
-
-
-def fused_order(fused_ids: list, n_items: int, relevant, excluded) -> np.ndarray:
-    """A fused list as ranked (its own tie rule), then the items no retriever returned: those tie at
-    the bottom, pessimistically."""
-    head = np.asarray(fused_ids, dtype=np.int64)
-    head = head[~np.isin(head, np.asarray(list(excluded), dtype=np.int64))]
-    rest = pessimistic_order(np.zeros(n_items), relevant, excluded)
-    return np.concatenate([head, rest[~np.isin(rest, head)]])
 
 
 def retriever_lists(task: RankingTask, row: int) -> list[RankedList]:

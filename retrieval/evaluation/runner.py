@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from retrieval.errors import EvalInputError
-from retrieval.evaluation.methods import FUSION_DEPTH, Method, ModelRanking, rank_query
+from retrieval.evaluation import batch
+from retrieval.evaluation.methods import FUSION_DEPTH, Method, ModelRanking
 from retrieval.evaluation.results import MethodScores, OutcomeLog, QueryOutcome, score
 from retrieval.evaluation.tasks import RankingTask
 from retrieval.evaluation.metrics import ranks_of
@@ -79,6 +80,7 @@ def run_tasks(planned: list[PlannedTask], out: Path, settings: dict[str, Any], r
     scores = []
     for item in planned:
         task = item.task
+        model_free: dict[str, list[QueryOutcome]] | None = None  # computed once, when a method needs it
         for method in item.methods:
             log = OutcomeLog(out / "results" / f"{task.direction}.{method.name}.jsonl")
             done = log.load()
@@ -86,10 +88,19 @@ def run_tasks(planned: list[PlannedTask], out: Path, settings: dict[str, Any], r
             total = task.n_queries
             finished = sum(1 for r in done if r < total)  # a run with a larger --limit may have done more
             progress(stage, finished, total)
+            if method.kind in ("retriever", "fusion"):  # no model: every query at once, milliseconds
+                if model_free is None:
+                    model_free = batch.outcomes(task, [m for m in item.methods if m.kind in ("retriever", "fusion")])
+                new = [o for o in model_free[method.name][:total] if o.query not in done]
+                log.extend(new)
+                done.update((o.query, o) for o in new)
+                progress(stage, total, total)
+            elif reranking is None:
+                raise EvalInputError(f"{method.name} needs a model and the benchmark's media: run it on a --dataset")
             for row in range(total):
                 if row in done:
                     continue
-                ranked = rank_query(task, method, row, reranking)
+                ranked = reranking.rank(task, method, row)
                 subset_ranks = None
                 if task.subsets is not None and task.subsets[row] is not None:
                     in_subset = ranked.order[np.isin(ranked.order, task.subsets[row])]

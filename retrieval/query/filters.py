@@ -9,10 +9,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from retrieval.errors import BadQueryError
-from retrieval.store.catalog import FilterRow
 from retrieval.store.ids import MediaKind
+
+if TYPE_CHECKING:
+    from retrieval.store.catalog import FilterRow
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from PIL import Image
 from retrieval.models.encoder import ClipEncoder
 from retrieval.rerank.backends.base import BackendError, RerankBackend
 from retrieval.rerank.candidates import CandidateOptions, media_image
-from retrieval.rerank.fusion import RankedList, collapse_duplicates, round_robin_interleave
-from retrieval.rerank.methods import Fuser, fusion_spec, reranker_spec
+from retrieval.rerank.fusion import RankedList, ScoreFusion, collapse_duplicates, round_robin_interleave
+from retrieval.rerank.methods import fusion_spec, reranker_spec
 from retrieval.rerank.prompts import sqaf_caption_prompt
 from retrieval.rerank.reranker import Reranker
 from retrieval.rerank.types import Candidate, RerankOptions, RerankQuery, RerankReport
@@ -189,7 +189,7 @@ class SearchService:
             self._subtitle_vectors = (generation, dict(zip(ids, encoded)))
         return {m: float(v @ vector) for m, v in self._subtitle_vectors[1].items()}
 
-    def _fused(self, vector: np.ndarray, depth: int, fuse: Fuser, shape: ResultShape) -> list[SearchHit]:
+    def _fused(self, vector: np.ndarray, depth: int, fuse: ScoreFusion, shape: ResultShape) -> list[SearchHit]:
         lists, by_id = self._video_lists(vector, depth, shape)
         fused = fuse(lists)
         return [dataclasses.replace(by_id[m], score=s, first_stage_rank=i + 1)

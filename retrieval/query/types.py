@@ -9,17 +9,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PIL import Image
-
 from retrieval.errors import BadQueryError
 from retrieval.query.filters import MediaFilter
 from retrieval.rerank.types import RerankReport
 from retrieval.store.ids import MediaKind
 
-if TYPE_CHECKING:  # pydantic-settings: `gridrank --help` does not wait for it
+if TYPE_CHECKING:  # PIL, pydantic-settings: annotations only; `gridrank --help` and a served search skip them
+    from PIL import Image
+
     from retrieval.settings import Settings
-
-
 
 
 @dataclass(frozen=True)

@@ -5,14 +5,20 @@ z-score ("zmuv" in ranx: zero mean, unit variance), as ranx's comb_sum / comb_mn
 norm="min-max" / "zmuv" do; an id absent from a list adds nothing there.
 
 Ties are broken by round-robin order (rank 1 of every list in list order, then rank 2, ...),
-so equal fused scores never depend on dict or hash order.
+so equal fused scores never depend on dict or hash order, nor on which item is the ground truth.
+
+One implementation over padded arrays (`fuse_dense`) serves a search (one query) and eval (a whole
+benchmark at once), so both rank by the same arithmetic.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
-import math
+from typing import Literal
+
+import numpy as np
 
 RRF_K = 60  # the constant from Cormack et al.; damps the weight of the very top ranks
 
@@ -33,60 +39,131 @@ class RankedList:
             raise ValueError("scores must be finite numbers")
 
 
-Normalizer = Callable[[Sequence[float]], list[float]]
+@dataclass(frozen=True)
+class DenseLists:
+    """K retrievers' ranked lists for Q queries over items 0..n_items-1, padded to one length L.
+
+    Eval fuses every query of a benchmark at once through this form; a search fuses its one query
+    through it too (`fuse_lists`), so both rank by the same arithmetic.
+    """
+
+    ids: np.ndarray  # (K, Q, L) item indices, best first
+    scores: np.ndarray  # (K, Q, L) higher is better
+    valid: np.ndarray  # (K, Q, L) False on padding; each row's valid entries come first
+    n_items: int
 
 
-def combsum(lists: Sequence[RankedList], normalize: Normalizer | None = None) -> RankedList:
+@dataclass(frozen=True)
+class FusedScores:
+    totals: np.ndarray  # (Q, n_items) fused scores; 0 for items no list holds
+    present: np.ndarray  # (Q, n_items) some list holds the item
+    first_seen: np.ndarray  # (Q, n_items) round-robin position of its first appearance: the tie-break
+
+    def order(self) -> np.ndarray:
+        """(Q, n_items) item indices: present ones by fused score, ties by round-robin order; then the rest."""
+        return np.lexsort((self.first_seen, -self.totals, ~self.present), axis=-1)
+
+
+Normalizer = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def minmax_normalize(scores: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Each row scaled to [0, 1] over its valid entries; all-equal rows carry no signal and become zeros."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        low = np.where(valid, scores, np.inf).min(axis=-1, keepdims=True, initial=np.inf)
+        span = np.where(valid, scores, -np.inf).max(axis=-1, keepdims=True, initial=-np.inf) - low
+        scaled = np.where(span > 0, (scores - low) / np.where(span > 0, span, 1.0), 0.0)
+    return np.where(valid, scaled, 0.0)
+
+
+def zscore_normalize(scores: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """(s - mean) / std over each row's valid entries, std the population one floored at 1e-9 (ranx's zmuv_norm)."""
+    n = np.maximum(valid.sum(axis=-1, keepdims=True), 1)
+    mean = np.where(valid, scores, 0.0).sum(axis=-1, keepdims=True) / n
+    std = np.sqrt((np.where(valid, scores - mean, 0.0) ** 2).sum(axis=-1, keepdims=True) / n)
+    return np.where(valid, (scores - mean) / np.maximum(std, 1e-9), 0.0)
+
+
+FusionKind = Literal["sum", "mnz", "rrf"]
+
+
+def fuse_dense(lists: DenseLists, kind: FusionKind, normalize: Normalizer = minmax_normalize,
+               rrf_k: int = RRF_K) -> FusedScores:
+    """CombSUM ("sum": the sum of each list's normalized scores, Fox & Shaw 1993), CombMNZ ("mnz": that sum
+    times the number of lists holding the item) or RRF ("rrf": the sum of 1 / (k + rank), 1-based ranks,
+    scores ignored), for every query at once. Lists add up in their order, as ranx's fusions do."""
+    if rrf_k < 0:
+        raise ValueError(f"RRF k must be >= 0, got {rrf_k}")
+    n_lists, n_queries, depth = lists.ids.shape
+    n = lists.n_items  # one more column takes the padding, then is dropped
+    totals = np.zeros((n_queries, n + 1))
+    counts = np.zeros((n_queries, n + 1), dtype=np.int64)
+    first_seen = np.full((n_queries, n + 1), np.iinfo(np.int64).max, dtype=np.int64)
+    rrf_weights = np.broadcast_to(1.0 / (rrf_k + np.arange(1, depth + 1)), (n_queries, depth))
+    for k in range(n_lists if depth else 0):  # (empty lists add nothing)
+        valid = lists.valid[k]
+        ids = np.where(valid, lists.ids[k], n)  # an item appears at most once per list and row
+        weights = rrf_weights if kind == "rrf" else normalize(lists.scores[k].astype(np.float64), valid)
+        # Where each item sits in this list (-1: not in it), then everything else is read from there.
+        position = np.full((n_queries, n + 1), -1, dtype=np.int64)
+        np.put_along_axis(position, ids, np.where(valid, np.arange(depth), -1), axis=-1)
+        listed = position >= 0
+        at = np.maximum(position, 0)
+        totals[:, :n] += np.where(listed, np.take_along_axis(weights, at, axis=-1), 0.0)[:, :n]
+        counts += listed
+        np.minimum(first_seen, np.where(listed, position * n_lists + k, first_seen), out=first_seen)
+    if kind == "mnz":
+        totals *= counts
+    return FusedScores(totals[:, :n], counts[:, :n] > 0, first_seen[:, :n])
+
+
+def fuse_lists(lists: Sequence[RankedList], kind: FusionKind, normalize: Normalizer = minmax_normalize,
+               rrf_k: int = RRF_K) -> RankedList:
+    """One query's lists (any hashable ids) fused; ties keep round-robin order."""
+    unique = list(dict.fromkeys(_round_robin(lists)))  # first appearance in round-robin order
+    index = {id_: i for i, id_ in enumerate(unique)}
+    depth = max((len(ranked.ids) for ranked in lists), default=0)
+    ids = np.zeros((len(lists), 1, depth), dtype=np.int64)
+    scores = np.zeros((len(lists), 1, depth))
+    valid = np.zeros((len(lists), 1, depth), dtype=bool)
+    for k, ranked in enumerate(lists):
+        n = len(ranked.ids)
+        ids[k, 0, :n] = [index[id_] for id_ in ranked.ids]
+        scores[k, 0, :n] = ranked.scores
+        valid[k, 0, :n] = True
+    fused = fuse_dense(DenseLists(ids, scores, valid, len(unique)), kind, normalize, rrf_k)
+    order = fused.order()[0][: len(unique)]
+    return RankedList([unique[i] for i in order], fused.totals[0, order].tolist())
+
+
+@dataclass(frozen=True)
+class ScoreFusion:
+    """One score fusion, for a search's lists (call it) or a benchmark's (`dense`)."""
+
+    kind: FusionKind
+    normalize: Normalizer = minmax_normalize
+
+    def __call__(self, lists: Sequence[RankedList]) -> RankedList:
+        return fuse_lists(lists, self.kind, self.normalize)
+
+    def dense(self, lists: DenseLists) -> FusedScores:
+        return fuse_dense(lists, self.kind, self.normalize)
+
+
+def combsum(lists: Sequence[RankedList], normalize: Normalizer = minmax_normalize) -> RankedList:
     """CombSUM (Fox & Shaw, TREC-2 1993): the sum of each list's normalized scores (min-max by default)."""
-    totals, _ = _sums(lists, normalize or minmax_normalize)
-    return _by_score(totals)
+    return fuse_lists(lists, "sum", normalize)
 
 
-def combmnz(lists: Sequence[RankedList], normalize: Normalizer | None = None) -> RankedList:
+def combmnz(lists: Sequence[RankedList], normalize: Normalizer = minmax_normalize) -> RankedList:
     """CombMNZ (Fox & Shaw 1993; ranx's comb_mnz): CombSUM times the number of lists that hold the id,
     so agreement between retrievers counts more than one retriever's high score."""
-    totals, counts = _sums(lists, normalize or minmax_normalize)
-    return _by_score({id_: total * counts[id_] for id_, total in totals.items()})
-
-
-def _sums(lists: Sequence[RankedList], normalize: Normalizer) -> tuple[dict[Hashable, float], dict[Hashable, int]]:
-    totals = dict.fromkeys(_round_robin(lists), 0.0)
-    counts = dict.fromkeys(totals, 0)
-    for ranked in lists:
-        for id_, score in zip(ranked.ids, normalize(ranked.scores)):
-            totals[id_] += score
-            counts[id_] += 1
-    return totals, counts
+    return fuse_lists(lists, "mnz", normalize)
 
 
 def rrf(lists: Sequence[RankedList], k: int = RRF_K) -> RankedList:
-    """Reciprocal rank fusion: sum of 1 / (k + rank) with 1-based ranks; scores are ignored."""
-    if k < 0:
-        raise ValueError(f"RRF k must be >= 0, got {k}")
-    totals = dict.fromkeys(_round_robin(lists), 0.0)
-    for ranked in lists:
-        for rank, id_ in enumerate(ranked.ids, start=1):
-            totals[id_] += 1.0 / (k + rank)
-    return _by_score(totals)
-
-
-def zscore_normalize(scores: Sequence[float]) -> list[float]:
-    """(s - mean) / std over the list, std the population one floored at 1e-9 (ranx's zmuv_norm)."""
-    if not scores:
-        return []
-    mean = math.fsum(scores) / len(scores)
-    std = max(math.sqrt(math.fsum((s - mean) ** 2 for s in scores) / len(scores)), 1e-9)
-    return [(s - mean) / std for s in scores]
-
-
-def minmax_normalize(scores: Sequence[float]) -> list[float]:
-    """Scale to [0, 1]; all-equal scores carry no ranking signal and become zeros."""
-    if not scores:
-        return []
-    low, high = min(scores), max(scores)
-    if high == low:
-        return [0.0] * len(scores)
-    return [(s - low) / (high - low) for s in scores]
+    """Reciprocal rank fusion (Cormack et al. 2009): sum of 1 / (k + rank) with 1-based ranks; scores ignored."""
+    return fuse_lists(lists, "rrf", rrf_k=k)
 
 
 def round_robin_interleave(lists: Sequence[RankedList], limit: int | None = None) -> list[Hashable]:
@@ -118,9 +195,3 @@ def _round_robin(lists: Sequence[RankedList]) -> Iterator[Hashable]:
         for ranked in lists:
             if position < len(ranked.ids):
                 yield ranked.ids[position]
-
-
-def _by_score(totals: dict[Hashable, float]) -> RankedList:
-    # sorted() is stable, so equal totals keep the round-robin order they were inserted in.
-    ranked = sorted(totals.items(), key=lambda item: -item[1])
-    return RankedList([id_ for id_, _ in ranked], [score for _, score in ranked])

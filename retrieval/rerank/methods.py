@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import partial
 
 from PIL import Image
 
 from retrieval.rerank.backends.base import Generation, LogprobsUnavailable, RerankBackend
 from retrieval.rerank.chat import Prompt
-from retrieval.rerank.fusion import RankedList, combmnz, combsum, rrf, zscore_normalize
+from retrieval.rerank.fusion import ScoreFusion, zscore_normalize
 from retrieval.rerank.grids import make_marked_grid
 from retrieval.rerank.marks import letter_marks, number_marks
 from retrieval.rerank.names import FUSION_INFO, RERANKER_INFO, FusionInfo, RerankMethodInfo, fusion_info, reranker_info
@@ -25,7 +24,6 @@ from retrieval.rerank.prompts import cot_prompt, first_prompt, grid_ranking_prom
 from retrieval.rerank.types import Candidate, RerankOptions, RerankQuery, RerankReport
 
 WindowRanker = Callable[[RerankBackend, RerankOptions, RerankQuery, Sequence[Candidate], RerankReport], list[int]]
-Fuser = Callable[[Sequence[RankedList]], RankedList]
 
 
 @dataclass(frozen=True)
@@ -35,7 +33,7 @@ class RerankMethodSpec(RerankMethodInfo):
 
 @dataclass(frozen=True)
 class FusionSpec(FusionInfo):
-    fuse: Fuser | None  # None: the MLLM ranks the interleaved lists (ViC)
+    fuse: ScoreFusion | None  # None: the MLLM ranks the interleaved lists (ViC)
 
 
 # -- one model call, recorded and parsed ---------------------------------------------------------
@@ -118,9 +116,9 @@ def rank_sgrid(backend: RerankBackend, options: RerankOptions, query: RerankQuer
 
 _WINDOW_RANKERS: dict[str, WindowRanker] = {"grid": rank_grid, "cot": rank_cot, "first": rank_first,
                                              "sgrid": rank_sgrid}
-_FUSERS: dict[str, Fuser | None] = {
-    "combsum": combsum, "combmnz": combmnz, "combsum-z": partial(combsum, normalize=zscore_normalize),
-    "combmnz-z": partial(combmnz, normalize=zscore_normalize), "rrf": rrf, "vic": None,
+_FUSERS: dict[str, ScoreFusion | None] = {
+    "combsum": ScoreFusion("sum"), "combmnz": ScoreFusion("mnz"), "combsum-z": ScoreFusion("sum", zscore_normalize),
+    "combmnz-z": ScoreFusion("mnz", zscore_normalize), "rrf": ScoreFusion("rrf"), "vic": None,
 }
 assert _WINDOW_RANKERS.keys() == RERANKER_INFO.keys() and _FUSERS.keys() == FUSION_INFO.keys()
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from PIL import Image
+if TYPE_CHECKING:  # annotations only: PIL loads with the code that makes images
+    from PIL import Image
 
 
 @dataclass(frozen=True)

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
@@ -55,11 +56,19 @@ def test_combsum_missing_ids_count_zero_and_scale_does_not_matter():
     assert fused.scores == pytest.approx([1.0, 1.0, 0.5, 0.0])
 
 
+def _normalized(normalize, scores):
+    values = np.array([scores], dtype=np.float64).reshape(1, -1)
+    return normalize(values, np.ones_like(values, dtype=bool))[0].tolist()
+
+
 def test_all_equal_scores_normalize_to_zero_without_dividing_by_zero():
-    assert minmax_normalize([2.5, 2.5, 2.5]) == [0.0, 0.0, 0.0]
-    assert minmax_normalize([7.0]) == [0.0]
-    assert minmax_normalize([]) == []
-    assert minmax_normalize([1, 3, 2]) == [0.0, 1.0, 0.5]
+    assert _normalized(minmax_normalize, [2.5, 2.5, 2.5]) == [0.0, 0.0, 0.0]
+    assert _normalized(minmax_normalize, [7.0]) == [0.0]
+    assert _normalized(minmax_normalize, []) == []
+    assert _normalized(minmax_normalize, [1, 3, 2]) == [0.0, 1.0, 0.5]
+    # Padding (valid False) neither counts nor gets a score.
+    padded = minmax_normalize(np.array([[1.0, 3.0, 99.0]]), np.array([[True, True, False]]))
+    assert padded.tolist() == [[0.0, 1.0, 0.0]]
     fused = combsum([ranked("a", "b", scores=[4, 4]), ranked("b", "a", scores=[1, 0])])
     assert fused.ids == ["b", "a"]
     assert fused.scores == [1.0, 0.0]
@@ -143,5 +152,5 @@ def test_score_fusions_on_hand_worked_lists(name, ids, scores):
 def test_zscore_of_equal_scores_is_zero_not_a_division_by_zero():
     from retrieval.rerank.fusion import zscore_normalize
 
-    assert zscore_normalize([0.3, 0.3, 0.3]) == [0.0, 0.0, 0.0]
-    assert zscore_normalize([]) == []
+    assert _normalized(zscore_normalize, [0.3, 0.3, 0.3]) == [0.0, 0.0, 0.0]
+    assert _normalized(zscore_normalize, []) == []

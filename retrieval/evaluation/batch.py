@@ -1,0 +1,146 @@
+"""First stages and score fusions over every query of a task at once: numpy, no model, no loop per query.
+
+The same rankings as a query-by-query run would give (tests/test_eval_batch.py holds them side by
+side): a retriever's order is pessimistic on ties (metrics.pessimistic_order), a fusion's is its own
+order (rerank/fusion.py, the code a search fuses with), items no retriever returned tie at the bottom,
+pessimistically. Excluded items (a composed query's reference) are never counted.
+
+Only the ground truth's ranks are needed, so they are counted (how many items come before each
+ground truth) rather than sorted; only the fused lists' inputs, each retriever's top list, are sorted,
+once per task for every fusion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from retrieval.evaluation.methods import FUSION_DEPTH, Method
+from retrieval.evaluation.results import QueryOutcome
+from retrieval.evaluation.tasks import RankingTask
+from retrieval.rerank.fusion import DenseLists
+from retrieval.rerank.methods import fusion_spec
+
+PAIR_BLOCK = 1 << 24  # (ground-truth pairs x items) compared per block: bounds memory on large galleries
+
+
+@dataclass(frozen=True)
+class _Masks:
+    relevant: np.ndarray  # (queries x items) bool
+    excluded: np.ndarray
+    in_subset: np.ndarray | None  # CIRR: each query's image set, its reference left out
+    pairs: tuple[np.ndarray, np.ndarray]  # (query row, item) of every ground truth, in task order
+
+    @classmethod
+    def of(cls, task: RankingTask) -> _Masks:
+        relevant = np.zeros((task.n_queries, task.n_items), dtype=bool)
+        excluded = np.zeros_like(relevant)
+        for row, (items, left_out) in enumerate(zip(task.relevant, task.excluded)):
+            relevant[row, list(items)] = True
+            excluded[row, list(left_out)] = True
+        in_subset = None
+        if task.subsets is not None:
+            in_subset = np.zeros_like(relevant)
+            for row, subset in enumerate(task.subsets):
+                if subset is not None:
+                    in_subset[row, list(subset)] = True
+            in_subset &= ~excluded
+        rows = np.repeat(np.arange(task.n_queries), [len(items) for items in task.relevant])
+        items = np.array([i for items in task.relevant for i in items], dtype=np.int64)
+        return cls(relevant, excluded, in_subset, (rows, items))
+
+
+def pessimistic_orders(scores: np.ndarray, relevant: np.ndarray, excluded: np.ndarray) -> np.ndarray:
+    """Every row's items best first, ties with the ground truth against it, excluded items last (then by index).
+
+    float32 scores (what CLIP gives) and up to 2^20 items fold into one int64 key per item, so one
+    quicksort replaces a three-key lexsort (half the time); the keys are distinct, so the order is the same.
+    """
+    n = scores.shape[1]
+    if scores.dtype != np.float32 or n > 1 << 20:
+        return np.lexsort((relevant, -scores.astype(np.float64), excluded), axis=-1)
+    bits = np.where(scores == 0, np.float32(0), scores).view(np.int32).astype(np.int64)  # -0.0 ties 0.0
+    ascending = bits ^ ((bits >> 31) & 0x7FFFFFFF)  # IEEE floats as integers in the same order
+    descending = (1 << 31) - 1 - ascending  # in [0, 2^32)
+    key = (excluded.astype(np.int64) << 53) | (descending << 21) | (relevant.astype(np.int64) << 20) | np.arange(n)
+    return np.argsort(key, axis=-1)
+
+
+def _ranks_before(primary: np.ndarray, secondary: np.ndarray, masks: _Masks, among: np.ndarray) -> np.ndarray:
+    """For every ground-truth pair (q, r): 1 + how many items j of `among[q]` come before r, where j comes
+    first if primary[q, j] > primary[q, r], or they are equal and secondary[q, j] < secondary[q, r].
+    (Secondary keys are distinct within a row, so no two items tie.)"""
+    rows, items = masks.pairs
+    ranks = np.empty(len(rows), dtype=np.int64)
+    step = max(1, PAIR_BLOCK // max(primary.shape[1], 1))
+    for start in range(0, len(rows), step):
+        q, r = rows[start:start + step], items[start:start + step]
+        p, s = primary[q], secondary[q]
+        p_r, s_r = primary[q, r][:, None], secondary[q, r][:, None]
+        before = ((p > p_r) | ((p == p_r) & (s < s_r))) & among[q]
+        ranks[start:start + step] = before.sum(axis=1) + 1
+    return ranks
+
+
+def _retriever_keys(scores: np.ndarray, masks: _Masks) -> tuple[np.ndarray, np.ndarray]:
+    """Keys for the pessimistic rule: higher score first; on a tie irrelevant items first, then by index."""
+    n = scores.shape[1]
+    return scores.astype(np.float64), masks.relevant * n + np.arange(n)
+
+
+def _fusion_keys(task: RankingTask, method: Method, top_lists: DenseLists, masks: _Masks
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Keys for a fused ranking: listed items by fused score, ties by round-robin order; then the
+    unlisted ones, pessimistically (irrelevant first, then by index)."""
+    fused = fusion_spec(method.target).fuse.dense(top_lists)
+    n = task.n_items
+    primary = np.where(fused.present, fused.totals, -np.inf)
+    unlisted_order = masks.relevant * n + np.arange(n)
+    secondary = np.where(fused.present, fused.first_seen - np.iinfo(np.int64).max, unlisted_order)
+    return primary, secondary
+
+
+def _top_lists(task: RankingTask, masks: _Masks) -> DenseLists:
+    """Each retriever's top FUSION_DEPTH per query, pessimistic on ties, excluded items marked invalid."""
+    ids, scores, valid = [], [], []
+    for matrix in task.retrievers.values():
+        top = pessimistic_orders(matrix, masks.relevant, masks.excluded)[:, :FUSION_DEPTH]
+        ids.append(top)
+        scores.append(np.take_along_axis(matrix, top, axis=-1))
+        # Excluded items sort last: the valid entries come first.
+        valid.append(~np.take_along_axis(masks.excluded, top, axis=-1))
+    return DenseLists(np.stack(ids), np.stack(scores), np.stack(valid), task.n_items)
+
+
+def outcomes(task: RankingTask, methods: list[Method]) -> dict[str, list[QueryOutcome]]:
+    """Every query's outcome under each retriever or score fusion in `methods`, by method name."""
+    masks = _Masks.of(task)
+    top_lists = _top_lists(task, masks) if any(m.kind == "fusion" for m in methods) else None
+    results: dict[str, list[QueryOutcome]] = {}
+    for method in methods:
+        if method.kind == "retriever":
+            primary, secondary = _retriever_keys(task.retrievers[method.target], masks)
+        elif method.kind == "fusion" and top_lists is not None:
+            primary, secondary = _fusion_keys(task, method, top_lists, masks)
+        else:
+            raise ValueError(f"{method.name} needs a model: it is ranked query by query")
+        ranks = _ranks_before(primary, secondary, masks, ~masks.excluded)
+        subset_ranks = (_ranks_before(primary, secondary, masks, masks.in_subset)
+                        if masks.in_subset is not None else None)
+        results[method.name] = _per_query(task, masks, ranks, subset_ranks)
+    return results
+
+
+def _per_query(task: RankingTask, masks: _Masks, ranks: np.ndarray, subset_ranks: np.ndarray | None
+               ) -> list[QueryOutcome]:
+    rows, items = masks.pairs
+    bounds = np.cumsum([0, *(len(items_) for items_ in task.relevant)])
+    outcomes_: list[QueryOutcome] = []
+    for row, (start, end) in enumerate(zip(bounds[:-1], bounds[1:])):
+        in_subset = None
+        if subset_ranks is not None and task.subsets[row] is not None:
+            members = masks.in_subset[row, items[start:end]]
+            in_subset = tuple(sorted(subset_ranks[start:end][members].tolist()))
+        outcomes_.append(QueryOutcome(row, tuple(sorted(ranks[start:end].tolist())), int(end - start), in_subset))
+    return outcomes_
