@@ -38,6 +38,8 @@ def test_circo_keeps_every_ground_truth(tmp_path):
     data = read_dataset("circo", make_circo(tmp_path))
     assert data.queries[0].relevant == (1, 2, 3)
     assert data.queries[0].reference == 0
+    assert data.queries[0].target == 1  # target_img_id: what Recall@K counts
+    assert not data.exclude_reference  # the official evaluation ranks the whole gallery, the reference too
     assert data.queries[1].relevant == (5,)
     assert len(data.gallery) == 6
 

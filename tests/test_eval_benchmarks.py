@@ -105,8 +105,10 @@ def test_circo_reports_map_over_several_ground_truths(tmp_path, run_cli):
     eval_run(run_cli, "--dataset", "circo", "--root", make_circo(tmp_path / "circo"), "--out", out)
     metrics = check_report(out, 6)[("cir", "clip")]["metrics"]
     assert {"mAP@5", "mAP@10", "mAP@25", "mAP@50"} <= set(metrics)
-    # 5 candidates, every ground truth among them: AP@50 >= AP@5 and both are above 0.
+    # 6 candidates (the reference is one), every ground truth among them: AP@50 >= AP@5 and both above 0.
     assert 0 < metrics["mAP@5"] <= metrics["mAP@50"]
+    outcomes = [json.loads(line) for line in (out / "results" / "cir.clip.jsonl").read_text().splitlines()]
+    assert all(o["target_rank"] in o["ranks"] for o in outcomes)  # Recall@K counts the target's rank
 
 
 def test_fashioniq_runs(tmp_path, run_cli):

@@ -217,3 +217,23 @@ def test_recall_subset_ranks_within_the_query_set_without_the_reference(tmp_path
     # Query 0: global order 1, 4, 5, 3, 2 (rank 4); in its subset 1, 3, 2 (rank 2). Query 1: ranks 5 and 3.
     assert (m["R@1"], m["R@5"], m["MnR"]) == (0.0, 1.0, 4.5)
     assert (m["Rsubset@1"], m["Rsubset@2"], m["Rsubset@3"]) == (0.0, 0.5, 1.0)
+
+
+def test_circo_counts_the_target_for_recall_and_every_ground_truth_for_map(tmp_path):
+    # CIRCO's official evaluation: the whole gallery is ranked (its reference, item 0, here ranks first),
+    # Recall@K looks at target_img_id alone (item 2, third), mAP@K at every ground truth (items 1 and 2).
+    from retrieval.evaluation.methods import Method
+    from retrieval.evaluation.tasks import RankingTask
+
+    scores = np.array([[0.9, 0.8, 0.7, 0.1, 0.2]], dtype=np.float32)
+    circo = RankingTask("cir", {"clip": scores}, [(1, 2)], [()], targets=[2])
+    m = run_tasks([PlannedTask(circo, [Method("clip", "retriever", "clip")])], tmp_path / "circo", {}, None
+                  ).scores[0].metrics
+    assert (m["R@1"], m["R@5"], m["MdR"]) == (0.0, 1.0, 3.0)  # the other ground truth at rank 2 does not count
+    assert m["mAP@5"] == pytest.approx((1 / 2 + 2 / 3) / 2)  # hits at ranks 2 and 3, over min(5, 2)
+    # CIRR's protocol drops the reference: everything moves up one.
+    cirr = RankingTask("cir", {"clip": scores}, [(1, 2)], [(0,)], targets=[2])
+    m = run_tasks([PlannedTask(cirr, [Method("clip", "retriever", "clip")])], tmp_path / "cirr", {}, None
+                  ).scores[0].metrics
+    assert (m["R@1"], m["MdR"]) == (0.0, 2.0)
+    assert m["mAP@5"] == pytest.approx((1 / 1 + 2 / 2) / 2)

@@ -35,6 +35,7 @@ class EvalQuery:
     relevant: tuple[int, ...]  # ground truth (several for CIRCO)
     reference: int | None = None  # composed queries: the reference image
     subset: tuple[int, ...] | None = None  # CIRR: the query's image set, for Recall_subset (reference left out)
+    target: int | None = None  # CIRCO: target_img_id, the one ground truth its Recall@K counts (mAP counts all)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,9 @@ Layout (github.com/miccunifi/CIRCO): ROOT/annotations/<split>.json, a list of
 {"id", "reference_img_id", "target_img_id", "relative_caption", "gt_img_ids"};
 ROOT/COCO2017_unlabeled/annotations/image_info_unlabeled2017.json ({"images": [{"id",
 "file_name"}]}) and the images in ROOT/COCO2017_unlabeled/unlabeled2017/. The gallery is the
-whole unlabeled set. Splits: val, test (no ground truth).
+whole unlabeled set, the reference image included, as the official evaluation ranks it; mAP@K counts
+every ground truth over min(K, their number), Recall@K only target_img_id. Splits: val, test (no
+ground truth).
 """
 
 from __future__ import annotations
@@ -33,11 +35,16 @@ def read_circo(root: Path, split: str) -> RetrievalDataset:
     def gallery_index(image_id) -> int:
         return index_of(ids, str(image_id), annotations_path, "circo")
 
-    queries = [
-        EvalQuery(str(entry_field(a, "id", annotations_path, "circo")), entry_field(a, "relative_caption", annotations_path, "circo"),
-                  tuple(gallery_index(g) for g in entry_field(a, "gt_img_ids", annotations_path, "circo")),
-                  gallery_index(entry_field(a, "reference_img_id", annotations_path, "circo")))
-        for a in annotations
-    ]
+    def query(a: dict) -> EvalQuery:
+        relevant = tuple(gallery_index(g) for g in entry_field(a, "gt_img_ids", annotations_path, "circo"))
+        # Recall@K counts target_img_id alone, which the official evaluation asserts is gt_img_ids[0].
+        target = gallery_index(a["target_img_id"]) if "target_img_id" in a else relevant[0]
+        return EvalQuery(str(entry_field(a, "id", annotations_path, "circo")),
+                         entry_field(a, "relative_caption", annotations_path, "circo"), relevant,
+                         gallery_index(entry_field(a, "reference_img_id", annotations_path, "circo")), target=target)
+
+    queries = [query(a) for a in annotations]
     check_media_exist(gallery, "circo", info_path)
-    return RetrievalDataset("circo", split, "cir", "image", gallery, queries, exclude_reference=True)
+    # The official validation (SEARLE's circo_compute_val_metrics) ranks the whole gallery, the reference image
+    # included; CIRR's deletes it (cirr_compute_val_metrics), and so does gridrank for CIRR.
+    return RetrievalDataset("circo", split, "cir", "image", gallery, queries, exclude_reference=False)

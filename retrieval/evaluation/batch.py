@@ -142,5 +142,9 @@ def _per_query(task: RankingTask, masks: _Masks, ranks: np.ndarray, subset_ranks
         if subset_ranks is not None and task.subsets[row] is not None:
             members = masks.in_subset[row, items[start:end]]
             in_subset = tuple(sorted(subset_ranks[start:end][members].tolist()))
-        outcomes_.append(QueryOutcome(row, tuple(sorted(ranks[start:end].tolist())), int(end - start), in_subset))
+        target = task.targets[row] if task.targets else None
+        target_rank = (int(ranks[start:end][items[start:end] == target][0])
+                       if target is not None and target in items[start:end] else None)
+        outcomes_.append(QueryOutcome(row, tuple(sorted(ranks[start:end].tolist())), int(end - start), in_subset,
+                                      target_rank=target_rank))
     return outcomes_

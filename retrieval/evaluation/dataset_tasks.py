@@ -53,11 +53,13 @@ def dataset_tasks(dataset: RetrievalDataset, encoder: ClipEncoder, settings: Set
     excluded = [(q.reference,) if dataset.exclude_reference and q.reference is not None else () for q in queries]
     subsets = [q.subset for q in queries] if any(q.subset is not None for q in queries) else None
     (clip,) = RETRIEVERS["image"]
+    targets = [q.target for q in queries] if any(q.target is not None for q in queries) else None
     return [RankingTask("cir", {clip: query_vectors @ image_vectors.T}, [q.relevant for q in queries], excluded,
-                        subsets, query_vectors, image_vectors)]
+                        subsets, targets=targets, query_vectors=query_vectors, item_vectors=image_vectors)]
 
 
 def _prefix(task: RankingTask, limit: int | None) -> RankingTask:
     rows = slice(0, limit)
     return RankingTask(task.direction, {n: s[rows] for n, s in task.retrievers.items()}, task.relevant[rows],
-                       task.excluded[rows], task.subsets[rows] if task.subsets else None)
+                       task.excluded[rows], task.subsets[rows] if task.subsets else None,
+                       task.targets[rows] if task.targets else None)

@@ -28,11 +28,13 @@ class QueryOutcome:
     subset_ranks: tuple[int, ...] | None = None  # positions within the query's CIRR subset
     cost: QueryCost | None = None
     caption: str | None = None  # SQAF's target caption, for reranked composed queries
+    target_rank: int | None = None  # CIRCO: the rank of target_img_id, which Recall@K counts alone
 
     def to_json(self) -> str:
         # Not dataclasses.asdict: its deep copy was a third of a 1000-query eval's time.
         return json.dumps({"query": self.query, "ranks": self.ranks, "n_relevant": self.n_relevant,
                            "subset_ranks": self.subset_ranks, "caption": self.caption,
+                           "target_rank": self.target_rank,
                            "cost": dataclasses.asdict(self.cost) if self.cost else None})
 
     @classmethod
@@ -40,7 +42,8 @@ class QueryOutcome:
         data = json.loads(line)
         cost = QueryCost(**data["cost"]) if data.get("cost") else None
         subset = tuple(data["subset_ranks"]) if data.get("subset_ranks") is not None else None
-        return cls(data["query"], tuple(data["ranks"]), data["n_relevant"], subset, cost, data.get("caption"))
+        return cls(data["query"], tuple(data["ranks"]), data["n_relevant"], subset, cost, data.get("caption"),
+                   data.get("target_rank"))
 
 
 class OutcomeLog:
@@ -108,7 +111,8 @@ def metric_names(task: RankingTask) -> list[str]:
 def score(task: RankingTask, method: str, outcomes: Iterable[QueryOutcome], ties: str = "pessimistic"
           ) -> MethodScores:
     outcomes = sorted(outcomes, key=lambda o: o.query)
-    best = [best_rank(o.ranks, task.n_items) for o in outcomes]
+    # Recall@K and the ranks count the first ground truth found; CIRCO's count its target alone.
+    best = [o.target_rank if o.target_rank is not None else best_rank(o.ranks, task.n_items) for o in outcomes]
     metrics: dict[str, float] = {f"R@{k}": recall_at_k(best, k) for k in RECALL_KS}
     metrics |= {"MdR": median_rank(best), "MnR": mean_rank(best)}
     names = metric_names(task)

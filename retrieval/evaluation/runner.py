@@ -105,8 +105,10 @@ def run_tasks(planned: list[PlannedTask], out: Path, settings: dict[str, Any], r
                 if task.subsets is not None and task.subsets[row] is not None:
                     in_subset = ranked.order[np.isin(ranked.order, task.subsets[row])]
                     subset_ranks = tuple(ranks_of(in_subset, task.relevant[row]))
+                target = task.targets[row] if task.targets else None
+                target_rank = ranks_of(ranked.order, (target,))[0] if target is not None else None
                 outcome = QueryOutcome(row, tuple(ranks_of(ranked.order, task.relevant[row])),
-                                       len(task.relevant[row]), subset_ranks, ranked.cost, ranked.caption)
+                                       len(task.relevant[row]), subset_ranks, ranked.cost, ranked.caption, target_rank)
                 log.append(outcome)
                 done[row] = outcome
                 finished += 1

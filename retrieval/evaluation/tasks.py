@@ -17,6 +17,8 @@ class RankingTask:
     relevant: list[tuple[int, ...]]  # per query, item indices of the ground truth
     excluded: list[tuple[int, ...]]  # per query, items that are never results (a composed query's reference)
     subsets: list[tuple[int, ...] | None] | None = None  # CIRR: per query, the items Recall_subset ranks
+    # CIRCO: per query, the one ground truth that Recall@K, MdR and MnR count (mAP counts them all).
+    targets: list[int | None] | None = None
     # Model runs of composed queries: the query and item vectors, for SQAF's caption blending when reranking.
     query_vectors: np.ndarray | None = None
     item_vectors: np.ndarray | None = None
