@@ -104,36 +104,30 @@ def test_readme_and_docs_link_nothing_outside_the_repository():
     assert outside == []
 
 
-def test_requests_settings_and_the_registry_load_without_the_models():
-    """A request is validated before any model loads: its modules must not import torch, open_clip or faiss."""
+# What each entry point imports, and what it must leave out (heavy imports cost seconds at startup).
+LIGHT_PATHS = [
+    pytest.param(["retrieval.query.request", "retrieval.settings", "retrieval.rerank.methods", "retrieval.errors"],
+                 ["torch", "open_clip", "faiss", "transformers"], id="a request is validated before any model loads"),
+    pytest.param(["app.cli", "retrieval.store.index_rebuild", "retrieval.store.index_store"],
+                 ["torch", "open_clip", "transformers", "gradio"], id="gridrank --help"),
+    pytest.param(["app.cli", "app.serve_link", "app.render"], ["numpy", "faiss", "pydantic_settings", "torch", "gradio"],
+                 id="a search a running server answers: Python and typer only"),
+    pytest.param(["app.cli", "app.index_report", "retrieval.store.index_meta", "retrieval.store.index_choice",
+                  "retrieval.settings"], ["numpy", "faiss", "torch"],
+                 id="gridrank status: the catalog alone, never gigabytes of FAISS files"),
+    pytest.param(["app.cli", "retrieval.evaluation.precomputed", "retrieval.evaluation.runner",
+                  "retrieval.evaluation.report", "retrieval.evaluation.plan"],
+                 ["torch", "open_clip", "transformers", "faiss"], id="gridrank eval --sims: a numpy job"),
+]
+
+
+@pytest.mark.parametrize("modules, left_out", LIGHT_PATHS)
+def test_entry_points_import_only_what_they_need(modules, left_out):
     import subprocess
     import sys
 
-    code = ("import sys, retrieval.query.request, retrieval.settings, retrieval.rerank.methods, retrieval.errors; "
-            "print(sorted(m for m in ('torch', 'open_clip', 'faiss', 'transformers') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
-
-
-def test_the_cli_and_status_load_without_torch():
-    """`gridrank --help` and `gridrank status` must not wait for torch, open_clip or transformers."""
-    import subprocess
-    import sys
-
-    code = ("import sys, app.cli, retrieval.store.index_rebuild, retrieval.store.index_store; "
-            "print(sorted(m for m in ('torch', 'open_clip', 'transformers', 'gradio') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
-
-
-def test_a_search_a_server_answers_loads_no_search_stack():
-    """The CLI module and the server link (what `gridrank search` runs when a server answers) import neither
-    numpy, faiss nor pydantic-settings: that path is the startup of Python and typer."""
-    import subprocess
-    import sys
-
-    code = ("import sys, app.cli, app.serve_link, app.render; "
-            "print(sorted(m for m in ('numpy', 'faiss', 'pydantic_settings', 'torch', 'gradio') if m in sys.modules))")
+    code = (f"import sys, {', '.join(modules)}; "
+            f"print(sorted(m for m in {tuple(left_out)!r} if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -147,26 +141,3 @@ def test_the_readme_has_a_cpu_only_install_line_with_the_pinned_torch():
              if "download.pytorch.org/whl/cpu" in line and line.startswith("pip install")]
     assert lines, "no CPU-only install line"
     assert all(pin in lines[0] for pin in pins), (pins, lines[0])
-
-
-def test_eval_on_precomputed_scores_loads_no_model_code():
-    """`gridrank eval --sims` is a numpy job: torch, open_clip and transformers stay out."""
-    import subprocess
-    import sys
-
-    code = ("import sys, app.cli, retrieval.evaluation.precomputed, retrieval.evaluation.runner, "
-            "retrieval.evaluation.report, retrieval.evaluation.plan; "
-            "print(sorted(m for m in ('torch', 'open_clip', 'transformers', 'faiss') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
-
-
-def test_status_reads_the_catalog_without_faiss():
-    """`gridrank status` answers from the catalog: at 10M vectors the FAISS files are gigabytes."""
-    import subprocess
-    import sys
-
-    code = ("import sys, app.cli, app.index_report, retrieval.store.index_meta, retrieval.store.index_choice, "
-            "retrieval.settings; print(sorted(m for m in ('numpy', 'faiss', 'torch') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
