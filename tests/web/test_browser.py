@@ -169,6 +169,10 @@ def test_a_reranked_search_shows_moves_and_what_the_model_saw(page):
     assert "rerank (MLLM)" in text
     page.locator("#search-saw-images img").first.evaluate("img => img.decode()")
     panel.locator(".label-wrap").first.click()  # closed again for the next tests
+    # No reranking for the next tests: a click on a first-stage result would be undone by the reranked ones.
+    page.locator("#search-rerank input").click()
+    page.get_by_role("option", name="none", exact=True).click()
+    assert page.locator("#search-rerank input").input_value() == "none"
 
 
 def test_composed_search_with_an_uploaded_image(page, tmp_path):
