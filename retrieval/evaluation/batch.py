@@ -19,8 +19,7 @@ import numpy as np
 from retrieval.evaluation.methods import FUSION_DEPTH, Method
 from retrieval.evaluation.results import QueryOutcome
 from retrieval.evaluation.tasks import RankingTask
-from retrieval.rerank.fusion import DenseLists
-from retrieval.rerank.methods import fusion_spec
+from retrieval.rerank.fusion import SCORE_FUSIONS, DenseLists
 
 PAIR_BLOCK = 1 << 24  # (ground-truth pairs x items) compared per block: bounds memory on large galleries
 
@@ -93,7 +92,7 @@ def _fusion_keys(task: RankingTask, method: Method, top_lists: DenseLists, masks
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Keys for a fused ranking: listed items by fused score, ties by round-robin order; then the
     unlisted ones, pessimistically (irrelevant first, then by index)."""
-    fused = fusion_spec(method.target).fuse.dense(top_lists)
+    fused = SCORE_FUSIONS[method.target].dense(top_lists)
     n = task.n_items
     primary = np.where(fused.present, fused.totals, -np.inf)
     unlisted_order = masks.relevant * n + np.arange(n)

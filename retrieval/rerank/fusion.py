@@ -150,6 +150,13 @@ class ScoreFusion:
         return fuse_dense(lists, self.kind, self.normalize)
 
 
+# The score fusions by the names users pick (rerank/names.py has their words; "vic" needs the model).
+SCORE_FUSIONS: dict[str, ScoreFusion] = {
+    "combsum": ScoreFusion("sum"), "combmnz": ScoreFusion("mnz"), "combsum-z": ScoreFusion("sum", zscore_normalize),
+    "combmnz-z": ScoreFusion("mnz", zscore_normalize), "rrf": ScoreFusion("rrf"),
+}
+
+
 def combsum(lists: Sequence[RankedList], normalize: Normalizer = minmax_normalize) -> RankedList:
     """CombSUM (Fox & Shaw, TREC-2 1993): the sum of each list's normalized scores (min-max by default)."""
     return fuse_lists(lists, "sum", normalize)

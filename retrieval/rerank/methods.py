@@ -15,7 +15,7 @@ from PIL import Image
 
 from retrieval.rerank.backends.base import Generation, LogprobsUnavailable, RerankBackend
 from retrieval.rerank.chat import Prompt
-from retrieval.rerank.fusion import ScoreFusion, zscore_normalize
+from retrieval.rerank.fusion import SCORE_FUSIONS, ScoreFusion
 from retrieval.rerank.grids import make_marked_grid
 from retrieval.rerank.marks import letter_marks, number_marks
 from retrieval.rerank.names import FUSION_INFO, RERANKER_INFO, FusionInfo, RerankMethodInfo, fusion_info, reranker_info
@@ -116,10 +116,7 @@ def rank_sgrid(backend: RerankBackend, options: RerankOptions, query: RerankQuer
 
 _WINDOW_RANKERS: dict[str, WindowRanker] = {"grid": rank_grid, "cot": rank_cot, "first": rank_first,
                                              "sgrid": rank_sgrid}
-_FUSERS: dict[str, ScoreFusion | None] = {
-    "combsum": ScoreFusion("sum"), "combmnz": ScoreFusion("mnz"), "combsum-z": ScoreFusion("sum", zscore_normalize),
-    "combmnz-z": ScoreFusion("mnz", zscore_normalize), "rrf": ScoreFusion("rrf"), "vic": None,
-}
+_FUSERS: dict[str, ScoreFusion | None] = {**SCORE_FUSIONS, "vic": None}
 assert _WINDOW_RANKERS.keys() == RERANKER_INFO.keys() and _FUSERS.keys() == FUSION_INFO.keys()
 
 RERANKERS: dict[str, RerankMethodSpec] = {
