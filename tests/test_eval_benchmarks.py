@@ -173,13 +173,14 @@ def test_ctrl_c_exits_130_and_the_same_command_resumes(tmp_path, run_cli, monkey
     assert result.code == 130
     assert "run the same command to resume" in result.err
     assert len((out / "results" / "cir.clip.jsonl").read_text().splitlines()) == 3  # the first stage: all at once
-    assert len((out / "results" / "cir.clip+grid.jsonl").read_text().splitlines()) == 2
+    assert len((out / "results" / "cir.clip+sqaf.jsonl").read_text().splitlines()) == 2  # SQAF's row came first
+    assert not (out / "results" / "cir.clip+sqaf+grid.jsonl").exists()
     resumed = []
     monkeypatch.setattr(Reranking, "rank", lambda self, *args: resumed.append(args) or real(self, *args))
     eval_run(run_cli, "--dataset", "cirr", "--root", root, "--out", out, "--rerank", "grid", "--rerank-k", "2")
     rows = check_report(out, 6)
-    assert rows[("cir", "clip")]["queries"] == rows[("cir", "clip+grid")]["queries"] == 3
-    assert len(resumed) == 1  # only the query that was cut is reranked again
+    assert rows[("cir", "clip")]["queries"] == rows[("cir", "clip+sqaf+grid")]["queries"] == 3
+    assert len(resumed) == 1 + 3  # the query that was cut, then the reranker's three
 
 
 def test_an_unreadable_image_is_named(tmp_path, run_cli):
@@ -209,7 +210,7 @@ def test_reranked_composed_queries_use_sqaf_then_the_models_order(tmp_path, run_
     finally:
         server.shutdown()
         server.server_close()
-    outcome = json.loads((out / "results" / "cir.clip+grid.jsonl").read_text())
+    outcome = json.loads((out / "results" / "cir.clip+sqaf+grid.jsonl").read_text())
     assert outcome["caption"] == caption
     assert len(server.requests) == 2
     assert outcome["cost"]["calls"] == 1
@@ -222,6 +223,12 @@ def test_reranked_composed_queries_use_sqaf_then_the_models_order(tmp_path, run_
     first_stage = pessimistic_order(query @ images.T, [1], exclude=[0])  # query 0: reference 0, target 1
     reranked = np.concatenate([first_stage[:3][::-1], first_stage[3:]])
     assert outcome["ranks"] == ranks_of(reranked, [1])
+    # SQAF's own row: the first stage the reranker reranked, with the same caption (one model call for both).
+    sqaf = json.loads((out / "results" / "cir.clip+sqaf.jsonl").read_text())
+    assert sqaf["ranks"] == ranks_of(first_stage, [1])
+    assert sqaf["caption"] == caption
+    rows = check_report(out, 2)
+    assert {("cir", "clip"), ("cir", "clip+sqaf"), ("cir", "clip+sqaf+grid")} <= set(rows)
     settings = json.loads((out / "report.json").read_text())["settings"]
     assert settings["reranker_model"] == "scripted"
     assert settings["sqaf_caption_weight"] == 0.5

@@ -30,3 +30,14 @@ def test_planned_methods_put_the_baseline_first_and_rerank_only_forward():
     backward = [m.name for m in plan_methods(["clip", "clip-mean"], ["none", "sgrid"], ["rrf", "vic"],
                                              forward=False, has_media=True, media="video")]
     assert backward == ["clip", "clip-mean", "rrf"]
+
+
+def test_composed_reranking_credits_sqaf_with_its_own_row():
+    # A reranked composed query reranks SQAF's first stage: SQAF alone is a row, and the rerankers say what
+    # they reranked. Without a reranker no caption is written, so no SQAF row.
+    planned = plan_methods(["clip"], ["none", "grid", "cot"], [], forward=True, has_media=True, composed=True)
+    assert [(m.name, m.kind) for m in planned] == [("clip", "retriever"), ("clip+sqaf", "sqaf"),
+                                                    ("clip+sqaf+grid", "rerank"), ("clip+sqaf+cot", "rerank")]
+    assert [m.name for m in plan_methods(["clip"], ["none"], [], forward=True, has_media=True, composed=True)] == [
+        "clip"]
+    assert [m.name for m in plan_methods(["clip"], ["grid"], [], forward=True, has_media=True)] == ["clip", "clip+grid"]

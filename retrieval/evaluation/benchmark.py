@@ -26,12 +26,14 @@ def run_dataset(name: str, root: Path, split: str | None, task: str | None, opti
     dataset = read_dataset(name, root, split)
     # Check the methods against the task before any model loads.
     model_methods = [m.name for m in plan_methods(RETRIEVERS[dataset.media], options.rerank, options.fuse,
-                                                  forward=True, has_media=True, media=dataset.media)
-                     if m.kind in ("rerank", "vic")]
+                                                  forward=True, has_media=True, media=dataset.media,
+                                                  composed=dataset.task == "cir")
+                     if m.kind in ("sqaf", "rerank", "vic")]
     encoder = load_encoder(settings)
     tasks = dataset_tasks(dataset, encoder, settings, options.out, options.limit, progress)
     planned = [PlannedTask(t, plan_methods(list(t.retrievers), options.rerank, options.fuse, forward=i == 0,
-                                           has_media=True, media=dataset.media)) for i, t in enumerate(tasks)]
+                                           has_media=True, media=dataset.media, composed=t.direction == "cir"))
+               for i, t in enumerate(tasks)]
     clip_model, clip_pretrained = settings.model_identity
     recorded = {**common_settings(dataset.task, options), "mode": "dataset", "dataset": dataset.name,
                 "split": dataset.split, "root": str(root.resolve()), "gallery": len(dataset.gallery),

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 FUSION_DEPTH = 1000  # each retriever contributes its top 1000; items outside every list rank last
 
-MethodKind = Literal["retriever", "fusion", "rerank", "vic"]
+MethodKind = Literal["retriever", "fusion", "sqaf", "rerank", "vic"]
 
 
 # How each kind of method breaks ties; the report names the rule on every row. None looks at the
@@ -27,6 +27,7 @@ MethodKind = Literal["retriever", "fusion", "rerank", "vic"]
 TIE_RULES: dict[MethodKind, str] = {
     "retriever": "pessimistic",
     "fusion": "fused order",
+    "sqaf": "pessimistic",
     "rerank": "model order, then pessimistic",
     "vic": "model order, then pessimistic",
 }

@@ -18,10 +18,14 @@ def parse_list(value: str | None, allowed: tuple[str, ...], option: str) -> list
 
 
 def plan_methods(retrievers: list[str], rerank: list[str], fuse: list[str], *, forward: bool, has_media: bool,
-                 media: str = "image") -> list[Method]:
+                 media: str = "image", composed: bool = False) -> list[Method]:
     """`retrievers`: the first-stage retrievers' names, the main one first.
 
     First-stage retrievers always (they are the baseline), then fusions, then rerankers.
+
+    A reranked composed query first gets SQAF's caption blended into its query (as a search does), so
+    its reranker reranks that first stage: the plan adds SQAF alone as a row (`clip+sqaf`), and names
+    the reranked rows after it (`clip+sqaf+grid`). Each row gets the credit for its own step.
 
     Rerankers and ViC rank media for a text or composed query, so they run on the forward
     direction only (t2i, cir, t2v), and only with a dataset (precomputed scores carry no media).
@@ -41,6 +45,11 @@ def plan_methods(retrievers: list[str], rerank: list[str], fuse: list[str], *, f
     methods = [Method(name, "retriever", name) for name in retrievers]
     methods += [Method(f, "fusion", f) for f in score_fusions]
     if forward:
-        methods += [Method(f"{retrievers[0]}+{m}", "rerank", m) for m in rerank if m != "none"]
+        rerankers = [m for m in rerank if m != "none"]
+        first_stage = retrievers[0]
+        if composed and rerankers:
+            first_stage = f"{retrievers[0]}+sqaf"
+            methods.append(Method(first_stage, "sqaf", "sqaf"))
+        methods += [Method(f"{first_stage}+{m}", "rerank", m) for m in rerankers]
         methods += [Method(f, "vic", "sgrid") for f in fuse if FUSION_INFO[f].needs_model]
     return methods

@@ -4,7 +4,7 @@ queries), or ranks the retrievers' interleaved lists (ViC). Needs the models and
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -31,6 +31,8 @@ class Reranking:
     dataset: RetrievalDataset
     encoder: ClipEncoder  # SQAF: embeds the generated target caption
     caption_weight: float  # SQAF's b
+    # SQAF's caption and first-stage scores per composed query: the `+sqaf` row and every reranker on it share one.
+    _sqaf: dict[tuple[str, int], tuple[str | None, np.ndarray]] = field(default_factory=dict, repr=False)
 
     def query(self, row: int) -> RerankQuery:
         query = self.dataset.queries[row]
@@ -43,16 +45,16 @@ class Reranking:
         return Candidate(media_image(self.dataset.gallery[item].path, self.dataset.media, self.options))
 
     def rank(self, task: RankingTask, method: Method, row: int) -> RankedQuery:
-        """The final ranking of one query by a reranked method, and what it cost."""
+        """The final ranking of one query by a model method, and what the reranking cost."""
         started = time.perf_counter()
         query = self.query(row)
         scores, caption = task.retrievers[task.main_retriever][row], None
-        if method.kind == "rerank" and query.composed and task.query_vectors is not None:
+        if method.kind in ("sqaf", "rerank") and query.composed and task.query_vectors is not None:
             # As the search does for a reranked composed query: SQAF first, then the first stage again.
-            caption, vector = sqaf_query(self.reranker.backend, self.encoder, query.text, query.reference,
-                                         task.query_vectors[row], self.caption_weight)
-            scores = vector @ task.item_vectors.T if caption else scores
+            caption, scores = self._sqaf_first_stage(task, row, query)
         base = pessimistic_order(scores, task.relevant[row], task.excluded[row])
+        if method.kind == "sqaf":
+            return RankedQuery(base, None, caption)
         if method.kind == "rerank":
             head = base[: self.rerank_k]
             report = self.reranker.rerank(method.target, query, [self.candidate(int(i)) for i in head])
@@ -60,6 +62,15 @@ class Reranking:
         else:
             order, report = self._vic(task, row, query, base)
         return RankedQuery(order, QueryCost.of(report, time.perf_counter() - started), caption)
+
+    def _sqaf_first_stage(self, task: RankingTask, row: int, query: RerankQuery) -> tuple[str | None, np.ndarray]:
+        key = (task.direction, row)
+        if key not in self._sqaf:
+            caption, vector = sqaf_query(self.reranker.backend, self.encoder, query.text, query.reference,
+                                         task.query_vectors[row], self.caption_weight)
+            scores = vector @ task.item_vectors.T if caption else task.retrievers[task.main_retriever][row]
+            self._sqaf[key] = (caption, scores)
+        return self._sqaf[key]
 
     def _vic(self, task: RankingTask, row: int, query: RerankQuery, base: np.ndarray
              ) -> tuple[np.ndarray, RerankReport]:
