@@ -104,6 +104,24 @@ class Settings(BaseSettings):
         return validate_factory(value) if value else None
 
     @model_validator(mode="after")
+    def _profile_builds_its_own_models(self) -> Settings:
+        """A profile that builds its models (tiny) refuses a named one rather than silently ignore it."""
+        profile = self.model_profile
+        named = []
+        if profile.clip_identity is not None:
+            named += [key for key in ("clip_model", "clip_pretrained")
+                      if key in self.model_fields_set and getattr(self, key) != type(self).model_fields[key].default]
+        if profile.build_reranker is not None and not self.reranker_url and "reranker_model" in self.model_fields_set \
+                and self.reranker_model != type(self).model_fields["reranker_model"].default:
+            named.append("reranker_model")
+        if named:
+            given = ", ".join(f"{key} {getattr(self, key)!r}" for key in named)
+            raise ValueError(f"the {profile.name} profile builds its own random models and would ignore {given}: "
+                             f"drop --tiny (or GRIDRANK_PROFILE={profile.name}) to use them, or drop them to stay "
+                             f"{profile.name}")
+        return self
+
+    @model_validator(mode="after")
     def _profile_defaults(self) -> Settings:
         threshold = self.model_profile.near_duplicate_threshold
         if threshold is not None and "near_duplicate_threshold" not in self.model_fields_set:
@@ -156,10 +174,17 @@ def record_model_settings(index_dir: Path, settings: Settings) -> None:
     """
     path = index_dir / SETTINGS_FILE
     document = tomlkit.parse(path.read_text()) if path.is_file() else tomlkit.document()
-    if all(document.get(key) == getattr(settings, key) for key in MODEL_KEYS):
+    # A profile that builds its own model (tiny) records only its name: a CLIP name here would name a
+    # model the index was not built with.
+    wanted = {key: getattr(settings, key) for key in MODEL_KEYS
+              if key == "profile" or settings.model_profile.clip_identity is None}
+    if {key: document.get(key) for key in MODEL_KEYS} == {key: wanted.get(key) for key in MODEL_KEYS}:
         return
     for key in MODEL_KEYS:
-        document[key] = getattr(settings, key)
+        if key in wanted:
+            document[key] = wanted[key]
+        elif key in document:
+            del document[key]
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(tomlkit.dumps(document))
     os.replace(tmp, path)
@@ -175,7 +200,8 @@ def load_settings(index_dir: Path | None = None, **overrides) -> Settings:
         return Settings(**{**file_values, **explicit})
     except ValidationError as e:
         where = f" (flags, GRIDRANK_* variables or {index_dir / SETTINGS_FILE})" if index_dir else ""
-        problems = "; ".join(
-            f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()
+        problems = "; ".join(  # a check of several settings together has no location
+            f"{'.'.join(map(str, err['loc']))}: {err['msg']}" if err["loc"] else err["msg"].removeprefix("Value error, ")
+            for err in e.errors()
         )
         raise SettingsError(f"invalid settings{where}: {problems}") from e

@@ -31,9 +31,14 @@ def test_unknown_key_is_an_error(tmp_path):
 
 def test_recorded_model_is_what_later_loads_use_and_other_keys_survive(tmp_path):
     (tmp_path / SETTINGS_FILE).write_text("# my comment\nworkers = 1\n")
-    record_model_settings(tmp_path, load_settings(None, profile="tiny", clip_model="RN50"))
+    record_model_settings(tmp_path, load_settings(None, clip_model="RN50", clip_pretrained="openai"))
     text = (tmp_path / SETTINGS_FILE).read_text()
     assert "# my comment" in text
     later = load_settings(tmp_path)
-    assert (later.profile, later.clip_model, later.workers) == ("tiny", "RN50", 1)
-    assert later.model_identity[0] == "gridrank-tiny-clip"
+    assert (later.profile, later.clip_model, later.workers) == ("default", "RN50", 1)
+    assert later.model_identity == ("RN50", "openai")
+    # Rebuilt with the tiny profile: the file names that profile, and no CLIP model it does not use.
+    record_model_settings(tmp_path, load_settings(None, profile="tiny"))
+    text = (tmp_path / SETTINGS_FILE).read_text()
+    assert 'profile = "tiny"' in text and "RN50" not in text and "# my comment" in text
+    assert load_settings(tmp_path).model_identity[0] == "gridrank-tiny-clip"
