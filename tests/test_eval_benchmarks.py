@@ -65,6 +65,13 @@ def test_flickr30k_with_grid_reranking_records_latency_and_tokens(tmp_path, run_
     lines = (out / "results" / "t2i.clip+grid.jsonl").read_text().splitlines()
     assert [json.loads(line)["cost"]["calls"] for line in lines] == [1, 1]
     assert "| clip+grid | model order, then pessimistic | 2 |" in result.out
+    # Reranked to depth 3: R@5, R@10 and R@50 lie beyond it and say so; R@1 and the first stage do not.
+    assert rows[("t2i", "clip+grid")]["depth"] == 3 and rows[("t2i", "clip")]["depth"] is None
+    reranked = next(line for line in result.out.splitlines() if line.startswith("| clip+grid |"))
+    cells = [c.strip() for c in reranked.strip("|").split("|")]
+    assert [c.endswith("†") for c in cells[3:7]] == [False, True, True, True]  # R@1, R@5, R@10, R@50
+    assert not any("†" in line for line in result.out.splitlines() if line.startswith("| clip |"))
+    assert "clip+grid reordered the top 3" in result.out
 
     # Comparing another reranker in the same folder: no re-embedding, finished methods are not rerun.
     cached = sorted((out / "embeddings").rglob("*.npz"))
@@ -128,6 +135,19 @@ def test_msrvtt_with_fusions_sgrid_and_vic(tmp_path, run_cli):
         ("v2t", m) for m in ("clip", "clip-mean", "combsum", "rrf")}
     assert rows[("t2v", "vic")]["cost"]["mean_visual_tokens"] > 0
     assert json.loads((out / "run.json").read_text())["frames_per_video"] == 4
+
+
+def test_vic_past_its_window_is_never_capped_silently(tmp_path, run_cli):
+    # One call holds rerank_window (9) S-Grids: asking ViC for 12 says so on stderr and in the report.
+    out = tmp_path / "out"
+    result = run_cli("eval", "--tiny", "--task", "t2v", "--dataset", "msrvtt", "--root", make_msrvtt(tmp_path / "m"),
+                     "--fuse", "vic", "--rerank-k", 12, "--limit", 1, "--out", out)
+    assert result.code == 0, result.err
+    assert "vic shows the model 9 candidates in one call" in " ".join(result.err.split())
+    assert "rerank_window" in json.loads((out / "run.json").read_text())["vic_depth"]
+    rows = {(r["direction"], r["method"]): r for r in json.loads((out / "report.json").read_text())["results"]}
+    assert rows[("t2v", "vic")]["depth"] == 9
+    assert "vic reordered the top 9" in (out / "report.md").read_text()
 
 
 @pytest.mark.parametrize("args, message", [

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,10 +12,13 @@ from retrieval.datasets import DATASETS, read_dataset
 from retrieval.models.encoder import ClipEncoder
 from retrieval.evaluation.dataset_tasks import RETRIEVERS, dataset_tasks
 from retrieval.evaluation.plan import plan_methods
+from retrieval.rerank.names import FUSION_INFO
 from retrieval.evaluation.reranking import Reranking
 from retrieval.evaluation.runner import (EvalOptions, EvalReport, PlannedTask, Progress, common_settings, method_names,
                                          run_tasks)
 from retrieval.settings import Settings
+
+log = logging.getLogger("gridrank.eval")
 
 
 def run_dataset(name: str, root: Path, split: str | None, task: str | None, options: EvalOptions,
@@ -58,4 +62,10 @@ def run_dataset(name: str, root: Path, split: str | None, task: str | None, opti
             recorded["sqaf_caption_weight"] = settings.sqaf_caption_weight
         if dataset.media == "video":
             recorded |= {"sgrid_frames_side": settings.sgrid_frames_side, "sgrid_size": settings.sgrid_size}
+        if any(FUSION_INFO[f].needs_model for f in options.fuse) and settings.rerank_k > settings.rerank_window:
+            # ViC ranks its interleaved list in one call: never capped silently.
+            note = (f"vic shows the model {settings.rerank_window} candidates in one call (rerank_window), not "
+                    f"rerank_k {settings.rerank_k}: raise rerank_window to show more")
+            log.warning(note)
+            recorded["vic_depth"] = note
     return run_tasks(planned, options.out, recorded, reranking, progress)

@@ -64,13 +64,24 @@ def markdown(report: EvalReport) -> str:
                                                            "fallbacks"] if costs else [])
         lines += ["", f"## {direction}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for s in rows:
-            cells = [s.method, s.ties, str(s.queries), *(_format(n, s.metrics[n]) for n in names)]
+            cells = [s.method, s.ties, str(s.queries),
+                     *(_format(n, s.metrics[n]) + ("†" if _beyond(n, s.depth) else "") for n in names)]
             if costs:
                 c = s.cost
                 cells += ([f"{c.mean_latency_s:.2f}", f"{c.mean_prompt_tokens:.0f}", f"{c.mean_visual_tokens:.0f}",
                            f"{c.mean_completion_tokens:.0f}", str(c.fallbacks)] if c else ["-"] * 5)
             lines.append("| " + " | ".join(cells) + " |")
+        depths = [f"{s.method} reordered the top {s.depth}" for s in rows if s.depth is not None]
+        if depths:
+            lines += ["", f"† The cutoff lies beyond the reranked depth ({'; '.join(depths)}): below it the order "
+                          "is the first stage's, so the value is first stage only below that rank."]
     return "\n".join(lines) + "\n"
+
+
+def _beyond(metric: str, depth: int | None) -> bool:
+    """R@K or mAP@K of a row the model reranked to `depth`, with K past it."""
+    name, _, cutoff = metric.partition("@")
+    return depth is not None and name in ("R", "mAP") and int(cutoff) > depth
 
 
 def write_chart(scores: list[MethodScores], path: Path) -> None:

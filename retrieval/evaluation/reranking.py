@@ -34,6 +34,13 @@ class Reranking:
     # SQAF's caption and first-stage scores per composed query: the `+sqaf` row and every reranker on it share one.
     _sqaf: dict[tuple[str, int], tuple[str | None, np.ndarray]] = field(default_factory=dict, repr=False)
 
+    def depth(self, method: Method) -> int | None:
+        if method.kind == "rerank":
+            return self.rerank_k
+        if method.kind == "vic":  # one call: positions of the interleaved list, duplicates included
+            return min(self.rerank_k, self.reranker.options.window)
+        return None
+
     def query(self, row: int) -> RerankQuery:
         query = self.dataset.queries[row]
         if query.reference is None:

@@ -97,6 +97,7 @@ class MethodScores:
     metrics: dict[str, float]  # metric name -> value; R@K etc. in [0, 1], MdR/MnR in ranks
     cost: CostSummary | None = None
     ties: str = "pessimistic"  # how equal scores were ordered (evaluation/methods.TIE_RULES)
+    depth: int | None = None  # reranked rows: the model reordered the top `depth`; below it is first-stage order
 
 
 def metric_names(task: RankingTask) -> list[str]:
@@ -108,8 +109,8 @@ def metric_names(task: RankingTask) -> list[str]:
     return names
 
 
-def score(task: RankingTask, method: str, outcomes: Iterable[QueryOutcome], ties: str = "pessimistic"
-          ) -> MethodScores:
+def score(task: RankingTask, method: str, outcomes: Iterable[QueryOutcome], ties: str = "pessimistic",
+          depth: int | None = None) -> MethodScores:
     outcomes = sorted(outcomes, key=lambda o: o.query)
     # Recall@K and the ranks count the first ground truth found; CIRCO's count its target alone.
     best = [o.target_rank if o.target_rank is not None else best_rank(o.ranks, task.n_items) for o in outcomes]
@@ -125,7 +126,7 @@ def score(task: RankingTask, method: str, outcomes: Iterable[QueryOutcome], ties
         metrics |= {f"Rsubset@{k}": recall_at_k(subset_best, k) for k in SUBSET_KS}
     costs = [o.cost for o in outcomes if o.cost is not None]
     return MethodScores(task.direction, method, len(outcomes), metrics, _cost_summary(costs) if costs else None,
-                        ties)
+                        ties, depth)
 
 
 def _cost_summary(costs: list[QueryCost]) -> CostSummary:

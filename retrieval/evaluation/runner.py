@@ -113,7 +113,8 @@ def run_tasks(planned: list[PlannedTask], out: Path, settings: dict[str, Any], r
                 done[row] = outcome
                 finished += 1
                 progress(stage, finished, total)
-            scores.append(score(task, method.name, (done[r] for r in range(total)), method.tie_rule))
+            depth = reranking.depth(method) if reranking is not None else None
+            scores.append(score(task, method.name, (done[r] for r in range(total)), method.tie_rule, depth))
     return EvalReport(settings, scores)
 
 
