@@ -1,7 +1,8 @@
 """How `gridrank search` finds and asks a `gridrank serve` of the same index: no model load, ~0.3 s.
 
 A server writes INDEX/serve.json (mode 0600: only its user may read the token) with its URL, its
-process and host, and a random token; it removes the file when it stops. `gridrank search` reads
+process and host, and a random token (in the user's state folder when the index folder is read-only);
+it removes the file when it stops. `gridrank search` reads
 it, and when that process is alive on this host, posts its SearchArgs to /gridrank/cli-search and
 renders the JSON it gets back. Any trouble reaching the server (stopped, killed, another index
 by now) means a local search instead: the server is a shortcut, never a requirement.
@@ -12,6 +13,7 @@ http.client, not httpx: this path exists to answer fast, and httpx alone imports
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import http.client
 import json
 import os
@@ -21,6 +23,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from platformdirs import user_state_dir
 
 from app.search_args import SearchArgs
 from retrieval.errors import GridrankError
@@ -48,34 +52,52 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+def _link_paths(index_dir: Path) -> list[Path]:
+    """Where a server of this index announces itself: the index folder, else (a read-only media mount,
+    as a container may have) the user's state folder, under a name made from the index's path."""
+    key = hashlib.sha256(str(index_dir.resolve()).encode()).hexdigest()[:16]
+    return [index_dir / LINK_FILE, Path(user_state_dir("gridrank")) / "servers" / f"{key}.json"]
+
+
 def announce(index_dir: Path, url: str, token: str) -> ServerLink | None:
-    """Write INDEX/serve.json for this process; None when the index folder is not writable."""
+    """Write this process's link file (mode 0600); None when no place for it is writable."""
     link = ServerLink(url.rstrip("/"), os.getpid(), socket.gethostname(), token, str(index_dir.resolve()))
-    try:
-        fd, tmp = tempfile.mkstemp(dir=index_dir, prefix=".serve-", suffix=".json")  # 0600
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(dataclasses.asdict(link), f)
-        os.replace(tmp, index_dir / LINK_FILE)
-    except OSError:
-        return None
-    return link
+    for path in _link_paths(index_dir):
+        tmp = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".serve-", suffix=".json")  # 0600
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(dataclasses.asdict(link), f)
+            os.replace(tmp, path)
+            return link
+        except OSError:
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
+    return None
 
 
 def withdraw(index_dir: Path, link: ServerLink) -> None:
-    """Remove INDEX/serve.json if it is still this server's (another may have started since)."""
-    if find(index_dir, check_alive=False) == link:
-        (index_dir / LINK_FILE).unlink(missing_ok=True)
+    """Remove this server's link file, if it is still this server's (another may have started since)."""
+    for path in _link_paths(index_dir):
+        if _read(path) == link:
+            path.unlink(missing_ok=True)
 
 
 def find(index_dir: Path, check_alive: bool = True) -> ServerLink | None:
     """The server announced for this index, if its process runs on this host."""
+    for path in _link_paths(index_dir):
+        link = _read(path)
+        if link is not None and (not check_alive or (link.host == socket.gethostname() and _alive(link.pid))):
+            return link
+    return None
+
+
+def _read(path: Path) -> ServerLink | None:
     try:
-        link = ServerLink(**json.loads((index_dir / LINK_FILE).read_text(encoding="utf-8")))
+        return ServerLink(**json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError):
         return None
-    if check_alive and (link.host != socket.gethostname() or not _alive(link.pid)):
-        return None
-    return link
 
 
 def _alive(pid: int) -> bool:

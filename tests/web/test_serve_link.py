@@ -128,3 +128,20 @@ def test_local_url_reaches_a_wildcard_listener_over_loopback():
     assert serve_link.local_url("0.0.0.0", 7860) == "http://127.0.0.1:7860"
     assert serve_link.local_url("::1", 80) == "http://[::1]:80"
     assert serve_link.local_url("127.0.0.1", 8000) == "http://127.0.0.1:8000"
+
+
+def test_a_read_only_index_folder_announces_in_the_state_folder(run_cli, web_server, tmp_path):
+    # A container may mount the media read-only: the link goes to the user's state folder instead.
+    # (The tests run as root, which chmod cannot stop: a folder in the file's place blocks the write.)
+    index_dir = web_server.backend.index_dir
+    blocker = index_dir / serve_link.LINK_FILE
+    blocker.mkdir()
+    try:
+        link = serve_link.announce(index_dir, web_server.url, web_server.token)
+        assert link is not None and serve_link.find(index_dir) == link
+        data = _json(run_cli("search", "a cat", "--k", "2", "--index", index_dir, "--json", "--server", "always"))
+        assert data["index"]["served_by"] == link.url
+        serve_link.withdraw(index_dir, link)
+        assert serve_link.find(index_dir) is None
+    finally:
+        blocker.rmdir()
