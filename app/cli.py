@@ -24,6 +24,7 @@ from retrieval.rerank.names import FUSION_METHODS, RERANK_METHODS, choices_help
 from retrieval.rerank.windows import MAX_RERANK_K, MIN_RERANK_K
 
 if TYPE_CHECKING:
+    from app.search_args import SearchArgs
     from retrieval.models.encoder import ClipEncoder
 
 # Modules that import torch, open_clip, FAISS, numpy or pydantic load inside the commands that need them:
@@ -314,7 +315,7 @@ def search(
         print_explanation(console, response, saved)
 
 
-def _print_search(data: dict, chosen: last_index.ChosenIndex, args, json_output: bool,
+def _print_search(data: dict, chosen: last_index.ChosenIndex, args: SearchArgs, json_output: bool,
                   served_by: str | None = None) -> None:
     """A search's --json data as JSON, or as the table with its notes."""
     where = {"path": str(chosen.path), "chosen_by": chosen.chosen_by} | ({"served_by": served_by} if served_by
