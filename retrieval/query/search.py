@@ -16,6 +16,7 @@ from retrieval.query.types import (Query, QueryTerm, ResultShape, SearchHit, Sea
 from retrieval.models.encoder import ClipEncoder
 from retrieval.query.filters import MediaFilter, matches
 from retrieval.query.grouping import group_duplicates, merge_segments, original_of
+from retrieval.store.catalog import MediaRecord
 from retrieval.store.ids import kind_of, media_id_of
 from retrieval.store.index_store import IndexStore
 from retrieval.settings import Settings
@@ -192,21 +193,32 @@ class Searcher:
         for v, score in video_frames:
             if v in times and times[v].timestamp is not None:
                 by_media.setdefault(media_id_of(v), []).append((times[v].timestamp, score))
-        threshold = shape.near_duplicate_threshold
-        vectors = (np.stack([self.store.frames.reconstruct(b.vector_id) for b in best])
-                   if shape.collapse and threshold is not None and best else np.empty((0, 0), np.float32))
-        groups = (group_duplicates(vectors, [media[b.media_id].content_hash for b in best], threshold)
-                  if shape.collapse else [[i] for i in range(len(best))])
-        root = self.store.info.root
-        records = [media[b.media_id] for b in best]
-        pinned = 0 if shape.pinned is not None else None
-        shown = [original_of(g, [r.path for r in records], [r.mtime_ns for r in records], pinned) for g in groups]
-        members = {best[s].media_id: [root / records[i].path for i in g if i != s] for s, g in zip(shown, groups)}
+        collapsed = self._collapsed([media[b.media_id] for b in best], [b.vector_id for b in best], shape,
+                                    pinned=0 if shape.pinned is not None else None)
+        copies = {best[shown].media_id: others for shown, others in collapsed}
         return [dataclasses.replace(
-            hit, duplicates=tuple(members[hit.media_id]),
+            hit, duplicates=copies[hit.media_id],
             segment=_segment_of(by_media.get(hit.media_id, []), hit.timestamp, hit.score, shape.segment_gap_s)
             if hit.kind == "video" else None)
-            for hit in self._hits([best[s] for s in shown])]
+            for hit in self._hits([best[shown] for shown, _ in collapsed])]
+
+    def _collapsed(self, records: list[MediaRecord], vector_ids: list[int], shape: ResultShape,
+                   pinned: int | None = None) -> list[tuple[int, tuple[Path, ...]]]:
+        """Duplicate groups of `records` (best first), as `shape` collapses them: for each group, the
+        position of the member shown (its original, or `pinned`) and the paths of the others."""
+        threshold = shape.near_duplicate_threshold
+        if not shape.collapse:
+            return [(i, ()) for i in range(len(records))]
+        vectors = (self.store.frames.vectors(np.array(vector_ids, dtype=np.int64))
+                   if threshold is not None and records else np.empty((0, 0), np.float32))
+        groups = group_duplicates(vectors, [r.content_hash for r in records], threshold)
+        paths, mtimes = [r.path for r in records], [r.mtime_ns for r in records]
+        root = self.store.info.root
+        collapsed = []
+        for group in groups:
+            shown = original_of(group, paths, mtimes, pinned)
+            collapsed.append((shown, tuple(root / paths[i] for i in group if i != shown)))
+        return collapsed
 
     def _best_frame_of(self, media_id: int, vector: np.ndarray) -> BestFrame:
         frames = self.store.catalog.frames_of(media_id)
@@ -227,6 +239,7 @@ class Searcher:
         if shape is not None and shape.min_score is not None:
             hits = [h for h in hits if h.score >= shape.min_score]
         return hits
+
     def newest(self, k: int) -> list[SearchHit]:
         """The k newest items, copies collapsed as a search collapses them (no query: every score is 0).
 
@@ -240,18 +253,10 @@ class Searcher:
             if frames:  # else removed by a writer since
                 records.append(record)
                 middle.append(frames[len(frames) // 2].vector_id)
-        shape = self.default_shape
-        if shape.collapse and records:
-            vectors = self.store.frames.vectors(np.array(middle, dtype=np.int64))
-            groups = group_duplicates(vectors, [r.content_hash for r in records], shape.near_duplicate_threshold)
-        else:
-            groups = [[i] for i in range(len(records))]
-        groups = groups[:k]
-        shown = [original_of(g, [r.path for r in records], [r.mtime_ns for r in records]) for g in groups]
-        root = self.store.info.root
-        hits = self._hits([BestFrame(records[s].id, middle[s], 0.0) for s in shown])
-        return [dataclasses.replace(hit, duplicates=tuple(root / records[i].path for i in g if i != s))
-                for hit, s, g in zip(hits, shown, groups)]
+        collapsed = self._collapsed(records, middle, self.default_shape)[:k]
+        copies = {records[shown].id: others for shown, others in collapsed}
+        hits = self._hits([BestFrame(records[shown].id, middle[shown], 0.0) for shown, _ in collapsed])
+        return [dataclasses.replace(hit, duplicates=copies[hit.media_id]) for hit in hits]
 
     def hits_for_media(self, media_ids: list[int]) -> list[SearchHit]:
         """Hits for media found by another retriever (no vector score: 0), in the given order."""
