@@ -292,8 +292,8 @@ def search(
         _print_search(data, chosen, args, json_output, served_by=link.url)
         return
     if server.value == "always":
-        _fail(f"no running `gridrank serve` of {chosen.path} answered" + (f" at {link.url}" if link else
-                                                                           " (it writes serve.json there)"))
+        where = f" at {link.url}: see its log" if link else f": start one with `gridrank serve --index {chosen.path}`"
+        _fail(f"no running `gridrank serve` of {chosen.path} answered{where}")
 
     from app.render import response_dict, print_explanation
     from app.search_args import to_request
