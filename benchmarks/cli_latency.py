@@ -36,6 +36,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from app import serve_link  # noqa: E402
+from benchmarks.web_load import free_port  # noqa: E402
 
 GRIDRANK = Path(sys.executable).with_name("gridrank")
 CLI = [str(GRIDRANK)] if GRIDRANK.exists() else [sys.executable, "-m", "app.cli"]
@@ -85,14 +86,6 @@ def start_server(index_dir: Path, env: dict) -> subprocess.Popen:
             raise SystemExit("gridrank serve did not come up")
         time.sleep(0.2)
     return server
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main() -> None:
