@@ -211,12 +211,8 @@ class WebBackend:
                text_weight: float | None = None, caption_weight: float | None = None,
                refine: Refine = Refine()) -> SearchResponse:
         """The one search path of the UI and the API: validate, then SearchService.run like the CLI."""
-        final = None
-        for update in self.search_stream(text, image, k, kind, rerank, rerank_k, fuse, text_weight, caption_weight,
-                                         refine):
-            final = update.response
-        assert final is not None
-        return final
+        request = self._request(text, image, k, kind, rerank, rerank_k, fuse, refine)
+        return self._final(request, self._weights(text_weight, caption_weight))
 
     def search_stream(self, text: str | None, image: Image.Image | None = None, k: int = 12, kind: str = "any",
                       rerank: str = "none", rerank_k: int | None = None, fuse: str = "none",
@@ -235,18 +231,27 @@ class WebBackend:
     def cli_search(self, args: SearchArgs) -> dict:
         """A `gridrank search` handed over by the CLI (serve_link): its --json data, or BadQueryError."""
         request = to_request(args, self.searcher, self.settings.max_image_pixels)
-        final = None
-        for update in self._stream(request, self._weights(None, None)):
-            final = update.response
-        assert final is not None
-        return json.loads(json.dumps(response_dict(final), default=str))
+        return json.loads(json.dumps(response_dict(self._final(request, self._weights(None, None))), default=str))
+
+    def _final(self, request: SearchRequest, weights: tuple[float, float]) -> SearchResponse:
+        """The search's final response, with no first-stage preview: CLIP-only searches side by side, a
+        model's one at a time under its lock (which keeps the model for later searches and swaps)."""
+        if not request.needs_model:
+            with self._in_flight.search():
+                return self._service_for(self._service, weights, with_model=False).run(request)
+        with self._rerank_lock:
+            service = self._service_for(self._service, weights, with_model=True)
+            response = service.run(request)
+            if response.rerank is not None or response.caption is not None:  # the run made the model
+                reranker = service.reranker()
+                self._model = (reranker.backend, reranker.model_name)
+                self._reranker_name = reranker.model_name
+                self._reranker_loaded = getattr(reranker.backend, "is_loaded", True)
+        return response
 
     def _stream(self, request: SearchRequest, weights: tuple[float, float]) -> Iterator[SearchUpdate]:
         if not request.needs_model:
-            with self._in_flight.search():
-                service = self._service_for(self._service, weights, with_model=False)
-                response = service.run(request)
-            yield SearchUpdate(response, True, "")
+            yield SearchUpdate(self._final(request, weights), True, "")
             return
 
         # The CLIP-only first stage, beside other searches: it never waits behind a rerank.
@@ -266,13 +271,7 @@ class WebBackend:
         yield SearchUpdate(preview, False, self._pending_status(request, n))
 
         # The model, under its own lock: one rerank at a time (it already uses the whole device).
-        with self._rerank_lock:
-            service = self._service_for(self._service, weights, with_model=True)
-            response = service.run(request)
-            reranker = service.reranker()  # made by the run; kept across index swaps
-            self._model = (reranker.backend, reranker.model_name)
-            self._reranker_name = reranker.model_name
-            self._reranker_loaded = getattr(reranker.backend, "is_loaded", True)
+        response = self._final(request, weights)
         yield SearchUpdate(response, True, done_status(response))
 
     def _request(self, text: str | None, image: Image.Image | None, k, kind: str, rerank: str, rerank_k,
