@@ -20,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from app import last_index
 from retrieval.errors import GridrankError
 from retrieval.query.kinds import KINDS
+from retrieval.rerank.marks import MAX_CANDIDATES
 from retrieval.rerank.names import FUSION_METHODS, RERANK_METHODS, choices_help
 from retrieval.rerank.windows import MAX_RERANK_K, MIN_RERANK_K
 
@@ -478,8 +479,13 @@ def evaluate(
         "--rerank-k of the first stage.")] = "none",
     fuse: Annotated[Optional[str], typer.Option(
         help=f"Comma-separated fusions of the first-stage retrievers: {', '.join(FUSION_METHODS)}.")] = None,
-    rerank_k: Annotated[Optional[int], typer.Option(min=MIN_RERANK_K, max=MAX_RERANK_K, help="Candidates reranked per query "
-                                                    "(default 9).")] = None,
+    rerank_k: Annotated[Optional[int], typer.Option(min=MIN_RERANK_K, max=MAX_RERANK_K, help="Candidates reranked per query, "
+        "for every reranked method. Default: each method's paper (grid 9, cot 10, first 100, sgrid and vic 14); "
+        "the report names the source.")] = None,
+    rerank_window: Annotated[Optional[int], typer.Option(min=2, max=MAX_CANDIDATES, help="Candidates per model "
+        "call. Default: each method's paper (the whole depth in one call, FIRST 20).")] = None,
+    rerank_step: Annotated[Optional[int], typer.Option(min=1, max=MAX_CANDIDATES - 1, help="Sliding-window step when the depth exceeds a "
+        "window. Default: each method's paper (FIRST 10), else half a window.")] = None,
     out: Annotated[Optional[Path], typer.Option(
         help="Report folder (default ./gridrank-eval/DATASET-SPLIT). Holds the embedding cache and per-query "
         "results: rerunning the same command there resumes.")] = None,
@@ -538,6 +544,7 @@ def evaluate(
                 from retrieval.settings import load_settings
 
                 settings = load_settings(None, **_model_flags(tiny, model, pretrained, device), rerank_k=rerank_k,
+                                         rerank_window=rerank_window, rerank_step=rerank_step,
                                          reranker_model=reranker_model, reranker_url=reranker_url)
                 report = run_dataset(dataset, root, split, task, options, settings, _load_encoder, show)
         except KeyboardInterrupt:

@@ -58,7 +58,9 @@ def test_flickr30k_with_grid_reranking_records_latency_and_tokens(tmp_path, run_
     assert cost["mean_latency_s"] > 0
     settings = json.loads((out / "report.json").read_text())["settings"]
     assert settings["reranker_model"] == "tiny-qwen2-vl"
-    assert settings["rerank_k"] == 3
+    assert settings["depths"]["clip+grid"]["depth"] == 3  # GRIDRANK_RERANK_K: the user's, not the paper's 9
+    assert settings["depths"]["clip+grid"]["source"].startswith("--rerank-k 3 (paper: 9; SQUARE")
+    assert "| clip+grid | top 3 | 3 | - | --rerank-k 3 (paper: 9;" in result.out
     assert settings["dataset"] == "flickr30k"
     assert settings["split"] == "test"
     assert settings["limit"] == 2
@@ -67,10 +69,10 @@ def test_flickr30k_with_grid_reranking_records_latency_and_tokens(tmp_path, run_
     assert "| clip+grid | model order, then pessimistic | 2 |" in result.out
     # Reranked to depth 3: R@5, R@10 and R@50 lie beyond it and say so; R@1 and the first stage do not.
     assert rows[("t2i", "clip+grid")]["depth"] == 3 and rows[("t2i", "clip")]["depth"] is None
-    reranked = next(line for line in result.out.splitlines() if line.startswith("| clip+grid |"))
+    reranked = next(line for line in result.out.splitlines() if line.startswith("| clip+grid | model order"))
     cells = [c.strip() for c in reranked.strip("|").split("|")]
     assert [c.endswith("†") for c in cells[3:7]] == [False, True, True, True]  # R@1, R@5, R@10, R@50
-    assert not any("†" in line for line in result.out.splitlines() if line.startswith("| clip |"))
+    assert not any("†" in line for line in result.out.splitlines() if line.startswith("| clip | pessimistic"))
     assert "clip+grid reordered the top 3" in result.out
 
     # Comparing another reranker in the same folder: no re-embedding, finished methods are not rerun.
@@ -137,17 +139,32 @@ def test_msrvtt_with_fusions_sgrid_and_vic(tmp_path, run_cli):
     assert json.loads((out / "run.json").read_text())["frames_per_video"] == 4
 
 
-def test_vic_past_its_window_is_never_capped_silently(tmp_path, run_cli):
-    # One call holds rerank_window (9) S-Grids: asking ViC for 12 says so on stderr and in the report.
+def test_by_default_reranked_methods_run_at_their_papers_depth_never_capped_silently(tmp_path, run_cli,
+                                                                                     monkeypatch):
+    # ViC shows 14 S-Grids in one call; this benchmark has 3 videos: it says so on stderr and in the report.
+    monkeypatch.delenv("GRIDRANK_RERANK_K")
     out = tmp_path / "out"
     result = run_cli("eval", "--tiny", "--task", "t2v", "--dataset", "msrvtt", "--root", make_msrvtt(tmp_path / "m"),
-                     "--fuse", "vic", "--rerank-k", 12, "--limit", 1, "--out", out)
+                     "--fuse", "vic", "--limit", 1, "--out", out)
     assert result.code == 0, result.err
-    assert "vic shows the model 9 candidates in one call" in " ".join(result.err.split())
-    assert "rerank_window" in json.loads((out / "run.json").read_text())["vic_depth"]
+    note = "vic: the paper reranks 14, this benchmark has 3 items per query: reranks all 3"
+    assert note in " ".join(result.err.split())
+    run = json.loads((out / "run.json").read_text())
+    assert run["depth_notes"] == [note]
+    assert run["depths"]["vic"]["source"].startswith("ViC: num_images = 14")
     rows = {(r["direction"], r["method"]): r for r in json.loads((out / "report.json").read_text())["results"]}
-    assert rows[("t2v", "vic")]["depth"] == 9
-    assert "vic reordered the top 9" in (out / "report.md").read_text()
+    assert rows[("t2v", "vic")]["depth"] == 3
+    report = (out / "report.md").read_text()
+    assert "vic reordered the top 3" in report
+    assert f"- Not as in the paper: {note}" in report
+
+
+def test_a_depth_that_cannot_be_honoured_exits_2_before_any_model_loads(tmp_path, run_cli):
+    result = run_cli("eval", "--tiny", "--dataset", "flickr30k", "--root", make_flickr30k(tmp_path / "f"),
+                     "--rerank", "grid", "--rerank-k", 9, "--out", tmp_path / "out")
+    assert result.code == 2
+    assert "--rerank-k 9 is larger than the 4 items a query can rank" in result.err
+    assert not (tmp_path / "out" / "embeddings").exists()
 
 
 @pytest.mark.parametrize("args, message", [

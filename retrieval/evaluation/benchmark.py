@@ -10,9 +10,9 @@ from pathlib import Path
 from retrieval.errors import EvalInputError
 from retrieval.datasets import DATASETS, read_dataset
 from retrieval.models.encoder import ClipEncoder
+from retrieval.evaluation.depths import plan_depths
 from retrieval.evaluation.dataset_tasks import RETRIEVERS, dataset_tasks
 from retrieval.evaluation.plan import plan_methods
-from retrieval.rerank.names import FUSION_INFO
 from retrieval.evaluation.reranking import Reranking
 from retrieval.evaluation.runner import (EvalOptions, EvalReport, PlannedTask, Progress, common_settings, method_names,
                                          run_tasks)
@@ -28,11 +28,14 @@ def run_dataset(name: str, root: Path, split: str | None, task: str | None, opti
     if task is not None and task != DATASETS[name].task:
         raise EvalInputError(f"--dataset {name} is a {DATASETS[name].task} benchmark, not {task}")
     dataset = read_dataset(name, root, split)
-    # Check the methods against the task before any model loads.
-    model_methods = [m.name for m in plan_methods(RETRIEVERS[dataset.media], options.rerank, options.fuse,
-                                                  forward=True, has_media=True, media=dataset.media,
-                                                  composed=dataset.task == "cir")
-                     if m.kind in ("sqaf", "rerank", "vic")]
+    # Check the methods and their depths against the task before any model loads.
+    forward = plan_methods(RETRIEVERS[dataset.media], options.rerank, options.fuse, forward=True, has_media=True,
+                           media=dataset.media, composed=dataset.task == "cir")
+    model_methods = [m.name for m in forward if m.kind in ("sqaf", "rerank", "vic")]
+    # The papers' depths and windows unless the user set rerank_k/window/step (flag, env or config).
+    chosen = {key: getattr(settings, key) if key in settings.model_fields_set else None
+              for key in ("rerank_k", "rerank_window", "rerank_step")}
+    depths = plan_depths(forward, len(dataset.gallery) - (1 if dataset.exclude_reference else 0), *chosen.values())
     encoder = load_encoder(settings)
     tasks = dataset_tasks(dataset, encoder, settings, options.out, options.limit, progress)
     planned = [PlannedTask(t, plan_methods(list(t.retrievers), options.rerank, options.fuse, forward=i == 0,
@@ -51,21 +54,16 @@ def run_dataset(name: str, root: Path, split: str | None, task: str | None, opti
     if model_methods:
         from retrieval.query.service import candidate_options, make_backend, make_reranker
 
+        for note in depths.notes:
+            log.warning(note)
         backend, model_name = make_backend(settings)
-        reranking = Reranking(make_reranker(settings, backend, model_name), settings.rerank_k,
+        reranking = Reranking(make_reranker(settings, backend, model_name), depths.depths,
                               candidate_options(settings), dataset, encoder, settings.sqaf_caption_weight)
         recorded |= {"reranker_model": model_name, "reranker_url": settings.reranker_url,
-                     "rerank_k": settings.rerank_k, "rerank_window": settings.rerank_window,
-                     "rerank_step": settings.rerank_step, "grid_cell_size": settings.grid_cell_size,
-                     "reranker_max_pixels": settings.reranker_max_pixels}
+                     "depths": {name: vars(d) for name, d in depths.depths.items()}, "depth_notes": depths.notes,
+                     "grid_cell_size": settings.grid_cell_size, "reranker_max_pixels": settings.reranker_max_pixels}
         if dataset.task == "cir":
             recorded["sqaf_caption_weight"] = settings.sqaf_caption_weight
         if dataset.media == "video":
             recorded |= {"sgrid_frames_side": settings.sgrid_frames_side, "sgrid_size": settings.sgrid_size}
-        if any(FUSION_INFO[f].needs_model for f in options.fuse) and settings.rerank_k > settings.rerank_window:
-            # ViC ranks its interleaved list in one call: never capped silently.
-            note = (f"vic shows the model {settings.rerank_window} candidates in one call (rerank_window), not "
-                    f"rerank_k {settings.rerank_k}: raise rerank_window to show more")
-            log.warning(note)
-            recorded["vic_depth"] = note
     return run_tasks(planned, options.out, recorded, reranking, progress)

@@ -14,6 +14,7 @@ REPORT_MD = "report.md"
 REPORT_JSON = "report.json"
 CHART_PNG = "recall_at_1.png"
 RATE_METRICS = ("R@", "mAP@", "Rsubset@")  # shown as percentages, like the papers
+DEPTH_KEYS = ("depths", "depth_notes")  # shown as their own section
 
 
 def write_report(report: EvalReport, out: Path, chart: bool = True) -> list[Path]:
@@ -50,7 +51,8 @@ def markdown(report: EvalReport) -> str:
     settings = report.settings
     title = f"{settings['dataset']} ({settings['split']})" if "dataset" in settings else "precomputed similarities"
     lines = [f"# gridrank eval: {title}", ""]
-    lines += [f"- {key}: `{value}`" for key, value in settings.items()]
+    lines += [f"- {key}: `{value}`" for key, value in settings.items() if key not in DEPTH_KEYS]
+    lines += _depth_section(settings)
     lines.append("")
     lines.append("Recall, mAP and Recall_subset in %; MdR/MnR are ranks (lower is better). Ties: "
                  "*pessimistic* ranks a ground truth that ties with other items after them (raw similarities); "
@@ -76,6 +78,20 @@ def markdown(report: EvalReport) -> str:
             lines += ["", f"† The cutoff lies beyond the reranked depth ({'; '.join(depths)}): below it the order "
                           "is the first stage's, so the value is first stage only below that rank."]
     return "\n".join(lines) + "\n"
+
+
+def _depth_section(settings: dict) -> list[str]:
+    """Each reranked method's depth and window, where they come from, and what differs from its paper."""
+    depths = settings.get("depths") or {}
+    if not depths:
+        return []
+    lines = ["", "## Reranking depth", "", "| method | reranked | per call | step | from |", "|---|---|---|---|---|"]
+    lines += [f"| {name} | top {d['depth']} | {d['window']} | {d['step'] if d['depth'] > d['window'] else '-'} | "
+              f"{d['source']} |" for name, d in depths.items()]
+    notes = settings.get("depth_notes") or []
+    if notes:
+        lines += ["", *(f"- Not as in the paper: {note}" for note in notes)]
+    return lines
 
 
 def _beyond(metric: str, depth: int | None) -> bool:

@@ -4,11 +4,12 @@ queries), or ranks the retrievers' interleaved lists (ViC). Needs the models and
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from retrieval.datasets import RetrievalDataset
+from retrieval.evaluation.depths import MethodDepth
 from retrieval.evaluation.methods import Method, QueryCost, RankedQuery, retriever_lists
 from retrieval.evaluation.metrics import pessimistic_order
 from retrieval.evaluation.tasks import RankingTask
@@ -23,23 +24,28 @@ from retrieval.rerank.types import Candidate, RerankQuery, RerankReport
 
 @dataclass
 class Reranking:
-    """What reranked methods need: the models, the benchmark's media and how many candidates to rerank."""
+    """What reranked methods need: the models, the benchmark's media and each method's depth and window."""
 
-    reranker: Reranker
-    rerank_k: int
+    reranker: Reranker  # its options' window and step are replaced by each method's
+    depths: dict[str, MethodDepth]  # by method name (evaluation/depths.py)
     options: CandidateOptions
     dataset: RetrievalDataset
     encoder: ClipEncoder  # SQAF: embeds the generated target caption
     caption_weight: float  # SQAF's b
     # SQAF's caption and first-stage scores per composed query: the `+sqaf` row and every reranker on it share one.
     _sqaf: dict[tuple[str, int], tuple[str | None, np.ndarray]] = field(default_factory=dict, repr=False)
+    _rerankers: dict[str, Reranker] = field(default_factory=dict, repr=False)
 
     def depth(self, method: Method) -> int | None:
-        if method.kind == "rerank":
-            return self.rerank_k
-        if method.kind == "vic":  # one call: positions of the interleaved list, duplicates included
-            return min(self.rerank_k, self.reranker.options.window)
-        return None
+        planned = self.depths.get(method.name)
+        return planned.depth if planned else None
+
+    def _reranker(self, method: Method) -> Reranker:
+        if method.name not in self._rerankers:
+            planned = self.depths[method.name]
+            options = replace(self.reranker.options, window=planned.window, step=planned.step)
+            self._rerankers[method.name] = Reranker(self.reranker.backend, self.reranker.model_name, options)
+        return self._rerankers[method.name]
 
     def query(self, row: int) -> RerankQuery:
         query = self.dataset.queries[row]
@@ -63,11 +69,11 @@ class Reranking:
         if method.kind == "sqaf":
             return RankedQuery(base, None, caption)
         if method.kind == "rerank":
-            head = base[: self.rerank_k]
-            report = self.reranker.rerank(method.target, query, [self.candidate(int(i)) for i in head])
+            head = base[: self.depths[method.name].depth]
+            report = self._reranker(method).rerank(method.target, query, [self.candidate(int(i)) for i in head])
             order = np.concatenate([head[report.order], base[len(head):]])
         else:
-            order, report = self._vic(task, row, query, base)
+            order, report = self._vic(task, method, row, query, base)
         return RankedQuery(order, QueryCost.of(report, time.perf_counter() - started), caption)
 
     def _sqaf_first_stage(self, task: RankingTask, row: int, query: RerankQuery) -> tuple[str | None, np.ndarray]:
@@ -79,16 +85,16 @@ class Reranking:
             self._sqaf[key] = (caption, scores)
         return self._sqaf[key]
 
-    def _vic(self, task: RankingTask, row: int, query: RerankQuery, base: np.ndarray
+    def _vic(self, task: RankingTask, method: Method, row: int, query: RerankQuery, base: np.ndarray
              ) -> tuple[np.ndarray, RerankReport]:
         """ViC: one S-Grid ranking of the interleaved retriever lists (duplicates kept), then the rest."""
         interleaved = round_robin_interleave(retriever_lists(task, row))
-        shown = interleaved[: min(self.rerank_k, self.reranker.options.window)]
+        shown = interleaved[: self.depths[method.name].depth]
         images: dict[int, Candidate] = {}  # duplicates of a video share one S-Grid
         for item in shown:
             if item not in images:
                 images[item] = self.candidate(item)
-        report = self.reranker.rerank("sgrid", query, [images[i] for i in shown])
+        report = self._reranker(method).rerank("sgrid", query, [images[i] for i in shown])
         report.method = "vic"
         head = list(dict.fromkeys([*collapse_duplicates(report.order, shown), *interleaved]))
         placed = set(head)

@@ -25,7 +25,9 @@ from retrieval.evaluation.metrics import ranks_of
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 RUN_FILE = "run.json"
 # Keys that may change between a run and its resumption: they choose what to run, not how.
-RESUMABLE_KEYS = ("limit", "methods")
+RESUMABLE_KEYS = ("limit", "methods", "depth_notes")
+# Keys holding one entry per method: a method both runs have must agree, a new one joins.
+PER_METHOD_KEYS = ("depths",)
 
 
 @dataclass(frozen=True)
@@ -64,12 +66,18 @@ def check_resumable(out: Path, settings: dict[str, Any]) -> None:
         recorded = json.loads(path.read_text(encoding="utf-8"))
         # A key only one run has (the reranker's, when only one run reranks) cannot make results disagree.
         differ = sorted(k for k in set(recorded) & set(settings)
-                        if k not in RESUMABLE_KEYS and recorded[k] != settings[k])
-        if differ:
-            changes = "; ".join(f"{k}: {recorded.get(k)!r} -> {settings.get(k)!r}" for k in differ)
-            raise EvalInputError(f"{out} holds results of a run with other settings ({changes}): "
+                        if k not in RESUMABLE_KEYS + PER_METHOD_KEYS and recorded[k] != settings[k])
+        changes = [f"{k}: {recorded.get(k)!r} -> {settings.get(k)!r}" for k in differ]
+        for key in set(PER_METHOD_KEYS) & set(recorded) & set(settings):
+            changes += [f"{key} of {m}: {recorded[key][m]!r} -> {settings[key][m]!r}"
+                        for m in sorted(set(recorded[key]) & set(settings[key])) if recorded[key][m] != settings[key][m]]
+        if changes:
+            raise EvalInputError(f"{out} holds results of a run with other settings ({'; '.join(changes)}): "
                              "pass another --out, or delete the folder to start over")
-        settings = {**recorded, **settings}
+        merged = {key: {**recorded[key], **settings[key]} for key in PER_METHOD_KEYS if key in recorded and key in settings}
+        if recorded.get("depth_notes") or settings.get("depth_notes"):
+            merged["depth_notes"] = list(dict.fromkeys([*recorded.get("depth_notes", []), *settings.get("depth_notes", [])]))
+        settings = {**recorded, **settings, **merged}
     out.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(settings, indent=2, default=str), encoding="utf-8")
 
