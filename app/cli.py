@@ -549,8 +549,9 @@ def evaluate(
                 report = run_dataset(dataset, root, split, task, options, settings, _load_encoder, show)
         except KeyboardInterrupt:
             _fail(f"interrupted: finished queries are saved in {options.out}; run the same command to resume", 130)
-    for path in write_report(report, options.out, chart=sims is None if chart is None else chart):
-        console.print(f"wrote {path}", highlight=False)
+    for path in [*write_report(report, options.out, chart=sims is None if chart is None else chart),
+                 *report.submissions]:
+        console.print(f"wrote {path}", highlight=False, soft_wrap=True)
     console.print((options.out / "report.md").read_text(encoding="utf-8"), markup=False, highlight=False,
                   soft_wrap=True)
 

@@ -93,23 +93,30 @@ def test_missing_media_is_counted_and_named(tmp_path, dataset, make, media):
         read_dataset(dataset, root)
 
 
-def test_a_split_without_public_ground_truth_says_where_it_is_scored(tmp_path):
+def test_a_test_split_reads_without_ground_truth_for_its_server(tmp_path):
     root = make_cirr(tmp_path)
     triplets = json.loads((root / "captions" / "cap.rc2.val.json").read_text())
     for t in triplets:
         del t["target_hard"]
     (root / "captions" / "cap.rc2.test1.json").write_text(json.dumps(triplets))
     (root / "image_splits" / "split.rc2.test1.json").write_text((root / "image_splits" / "split.rc2.val.json").read_text())
-    with pytest.raises(DatasetLayoutError, match="no public ground truth.*evaluation server"):
-        read_dataset("cirr", root, "test1")
+    dataset = read_dataset("cirr", root, "test1")
+    assert not dataset.has_ground_truth
+    assert [q.relevant for q in dataset.queries] == [(), (), ()]
+    assert dataset.queries[0].subset == (1, 2, 3)  # Recall_subset's set stays: the server's file lists it
+    assert read_dataset("cirr", root, "val").has_ground_truth
 
 
-def test_a_malformed_entry_names_the_file_and_field(tmp_path):
+@pytest.mark.parametrize("field, message", [
+    ("gt_img_ids", "1 of 2 entries of .*val.json have no 'gt_img_ids' field"),  # in some entries only: damaged
+    ("relative_caption", "val.json has no 'relative_caption' field"),
+])
+def test_a_malformed_entry_names_the_file_and_field(tmp_path, field, message):
     root = make_circo(tmp_path)
     annotations = json.loads((root / "annotations" / "val.json").read_text())
-    del annotations[1]["relative_caption"]
+    del annotations[1][field]
     (root / "annotations" / "val.json").write_text(json.dumps(annotations))
-    with pytest.raises(DatasetLayoutError, match="val.json has no 'relative_caption' field"):
+    with pytest.raises(DatasetLayoutError, match=message):
         read_dataset("circo", root)
 
 

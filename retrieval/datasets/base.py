@@ -46,7 +46,10 @@ class RetrievalDataset:
     media: MediaKind
     gallery: list[GalleryItem]
     queries: list[EvalQuery]
-    exclude_reference: bool = False  # CIRR/CIRCO protocol: the reference image is never a result
+    exclude_reference: bool = False  # CIRR's protocol: the reference image is never a result
+    # False for a split whose ground truth only its test server has (CIRR test1, CIRCO test): eval then
+    # writes the server's submission files and reports no metrics.
+    has_ground_truth: bool = True
 
     @property
     def reverse_direction(self) -> str | None:
@@ -103,8 +106,11 @@ def index_of(ids: dict[str, int], key: str, path: Path, dataset: str) -> int:
         raise DatasetLayoutError(f"{dataset}: {path} names {key!r}, which is not in the split's gallery") from None
 
 
-def require_ground_truth(dataset: str, split: str, has_it: bool, server: str) -> None:
-    if not has_it:
-        raise DatasetLayoutError(
-            f"{dataset}: the {split} split has no public ground truth (scored by {server}); use --split val"
-        )
+def ground_truth_present(dataset: str, path: Path, entries: Sequence[dict], field: str, server: str) -> bool:
+    """Whether a split's entries carry their ground truth `field`: all do (val), or none does (a test split that
+    `server` scores). Some with and some without is a damaged file."""
+    having = sum(1 for e in entries if isinstance(e, dict) and field in e)
+    if 0 < having < len(entries):
+        raise DatasetLayoutError(f"{dataset}: {len(entries) - having} of {len(entries)} entries of {path} have no "
+                                 f"{field!r} field: a split has it in every entry, or (scored by {server}) in none")
+    return having > 0 or not entries

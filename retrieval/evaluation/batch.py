@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from retrieval.evaluation.methods import FUSION_DEPTH, Method
-from retrieval.evaluation.results import QueryOutcome
+from retrieval.evaluation.results import SUBSET_TOP, QueryOutcome
 from retrieval.evaluation.tasks import RankingTask
 from retrieval.rerank.fusion import SCORE_FUSIONS, DenseLists
 
@@ -127,12 +127,27 @@ def outcomes(task: RankingTask, methods: list[Method]) -> dict[str, list[QueryOu
         ranks = _ranks_before(primary, secondary, masks, ~masks.excluded)
         subset_ranks = (_ranks_before(primary, secondary, masks, masks.in_subset)
                         if masks.in_subset is not None else None)
-        results[method.name] = _per_query(task, masks, ranks, subset_ranks)
+        tops = _tops(primary, secondary, masks, task.keep_top) if task.keep_top else None
+        results[method.name] = _per_query(task, masks, ranks, subset_ranks, tops)
     return results
 
 
-def _per_query(task: RankingTask, masks: _Masks, ranks: np.ndarray, subset_ranks: np.ndarray | None
-               ) -> list[QueryOutcome]:
+def _tops(primary: np.ndarray, secondary: np.ndarray, masks: _Masks, keep: int
+          ) -> list[tuple[tuple[int, ...], tuple[int, ...] | None]]:
+    """Each query's first `keep` items (excluded ones never), and its first SUBSET_TOP within its CIRR set: what a
+    test server's submission file lists. Sorted only for test-server runs, whose galleries are a few thousand."""
+    order = np.lexsort((secondary, -primary, masks.excluded), axis=-1)
+    tops = []
+    for row in range(order.shape[0]):
+        listed = order[row][~masks.excluded[row, order[row]]]
+        in_subset = masks.in_subset[row, listed] if masks.in_subset is not None else None
+        tops.append((tuple(listed[:keep].tolist()),
+                     tuple(listed[in_subset][:SUBSET_TOP].tolist()) if in_subset is not None else None))
+    return tops
+
+
+def _per_query(task: RankingTask, masks: _Masks, ranks: np.ndarray, subset_ranks: np.ndarray | None,
+               tops: list[tuple[tuple[int, ...], tuple[int, ...] | None]] | None = None) -> list[QueryOutcome]:
     rows, items = masks.pairs
     bounds = np.cumsum([0, *(len(items_) for items_ in task.relevant)])
     outcomes_: list[QueryOutcome] = []
@@ -144,6 +159,7 @@ def _per_query(task: RankingTask, masks: _Masks, ranks: np.ndarray, subset_ranks
         target = task.targets[row] if task.targets else None
         target_rank = (int(ranks[start:end][items[start:end] == target][0])
                        if target is not None and target in items[start:end] else None)
+        top, subset_top = tops[row] if tops is not None else (None, None)
         outcomes_.append(QueryOutcome(row, tuple(sorted(ranks[start:end].tolist())), int(end - start), in_subset,
-                                      target_rank=target_rank))
+                                      target_rank=target_rank, top=top, subset_top=subset_top))
     return outcomes_

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +16,8 @@ from retrieval.evaluation.dataset_tasks import RETRIEVERS, dataset_tasks
 from retrieval.evaluation.plan import plan_methods
 from retrieval.evaluation.reranking import Reranking
 from retrieval.evaluation.runner import (EvalOptions, EvalReport, PlannedTask, Progress, common_settings, method_names,
-                                         run_tasks)
+                                         outcome_log, run_tasks)
+from retrieval.evaluation.submission import SERVERS, write_submissions
 from retrieval.settings import Settings
 
 log = logging.getLogger("gridrank.eval")
@@ -66,4 +68,17 @@ def run_dataset(name: str, root: Path, split: str | None, task: str | None, opti
             recorded["sqaf_caption_weight"] = settings.sqaf_caption_weight
         if dataset.media == "video":
             recorded |= {"sgrid_frames_side": settings.sgrid_frames_side, "sgrid_size": settings.sgrid_size}
-    return run_tasks(planned, options.out, recorded, reranking, progress)
+    report = run_tasks(planned, options.out, recorded, reranking, progress)
+    if dataset.name not in SERVERS:
+        return report
+    # The composed task's rankings, in the files its test server takes (val too: to check them there).
+    (cir,) = planned
+    outcomes = {m.name: [o for o in outcome_log(options.out, "cir", m.name).load().values()
+                         if o.query < cir.task.n_queries] for m in cir.methods}
+    paths, notes = write_submissions(dataset, outcomes, options.out)
+    for note in notes:
+        log.warning(note)
+    if not dataset.has_ground_truth:
+        notes.insert(0, f"the {dataset.split} split has no public ground truth: no metrics here; submit the files in "
+                        f"{options.out / 'submission'} to the {dataset.name.upper()} test server")
+    return dataclasses.replace(report, submissions=paths, notes=notes)

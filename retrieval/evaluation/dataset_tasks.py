@@ -10,6 +10,7 @@ from retrieval.datasets import RetrievalDataset
 from retrieval.models.encoder import ClipEncoder
 from retrieval.evaluation.embeddings import (EmbeddingCache, Progress, VideoEmbeddings, embed_images, embed_texts,
                                              embed_videos)
+from retrieval.evaluation.submission import SERVERS, SUBMISSION_DEPTH
 from retrieval.evaluation.tasks import RankingTask, reverse_task
 from retrieval.query.search import blend
 from retrieval.settings import Settings
@@ -54,8 +55,10 @@ def dataset_tasks(dataset: RetrievalDataset, encoder: ClipEncoder, settings: Set
     subsets = [q.subset for q in queries] if any(q.subset is not None for q in queries) else None
     (clip,) = RETRIEVERS["image"]
     targets = [q.target for q in queries] if any(q.target is not None for q in queries) else None
+    keep_top = SUBMISSION_DEPTH if dataset.name in SERVERS else 0
     return [RankingTask("cir", {clip: query_vectors @ image_vectors.T}, [q.relevant for q in queries], excluded,
-                        subsets, targets=targets, query_vectors=query_vectors, item_vectors=image_vectors)]
+                        subsets, targets=targets, query_vectors=query_vectors, item_vectors=image_vectors,
+                        ground_truth=dataset.has_ground_truth, keep_top=keep_top)]
 
 
 def _prefix(task: RankingTask, limit: int | None) -> RankingTask:

@@ -38,7 +38,8 @@ def report_dict(report: EvalReport) -> dict:
         row = dataclasses.asdict(s)
         row["metrics"] = {k: clean(v) for k, v in s.metrics.items()}
         rows.append(row)
-    return {"settings": report.settings, "results": rows}
+    return {"settings": report.settings, "results": rows, "notes": report.notes,
+            "submissions": [str(p) for p in report.submissions]}
 
 
 def _format(name: str, value: float) -> str:
@@ -53,6 +54,10 @@ def markdown(report: EvalReport) -> str:
     lines = [f"# gridrank eval: {title}", ""]
     lines += [f"- {key}: `{value}`" for key, value in settings.items() if key not in DEPTH_KEYS]
     lines += _depth_section(settings)
+    lines += ["", *(f"**Note:** {note}" for note in report.notes)] if report.notes else []
+    if report.submissions:
+        lines += ["", "Test-server files (in the format each server takes): " +
+                  ", ".join(f"`{p.parent.name}/{p.name}`" for p in report.submissions)]
     lines.append("")
     lines.append("Recall, mAP and Recall_subset in %; MdR/MnR are ranks (lower is better). Ties: "
                  "*pessimistic* ranks a ground truth that ties with other items after them (raw similarities); "

@@ -18,6 +18,7 @@ from retrieval.evaluation.metrics import best_rank, mean_average_precision_at_k,
 RECALL_KS = (1, 5, 10, 50)
 MAP_KS = (5, 10, 25, 50)  # CIRCO
 SUBSET_KS = (1, 2, 3)  # CIRR Recall_subset
+SUBSET_TOP = max(SUBSET_KS)  # what CIRR's recall_subset submission lists per query (its server's K)
 
 
 @dataclass(frozen=True)
@@ -29,12 +30,14 @@ class QueryOutcome:
     cost: QueryCost | None = None
     caption: str | None = None  # SQAF's target caption, for reranked composed queries
     target_rank: int | None = None  # CIRCO: the rank of target_img_id, which Recall@K counts alone
+    top: tuple[int, ...] | None = None  # the first task.keep_top items of the ranking (test-server files)
+    subset_top: tuple[int, ...] | None = None  # CIRR: the first items of the ranking within the query's set
 
     def to_json(self) -> str:
         # Not dataclasses.asdict: its deep copy was a third of a 1000-query eval's time.
         return json.dumps({"query": self.query, "ranks": self.ranks, "n_relevant": self.n_relevant,
                            "subset_ranks": self.subset_ranks, "caption": self.caption,
-                           "target_rank": self.target_rank,
+                           "target_rank": self.target_rank, "top": self.top, "subset_top": self.subset_top,
                            "cost": dataclasses.asdict(self.cost) if self.cost else None})
 
     @classmethod
@@ -42,8 +45,10 @@ class QueryOutcome:
         data = json.loads(line)
         cost = QueryCost(**data["cost"]) if data.get("cost") else None
         subset = tuple(data["subset_ranks"]) if data.get("subset_ranks") is not None else None
+        top, subset_top = data.get("top"), data.get("subset_top")
         return cls(data["query"], tuple(data["ranks"]), data["n_relevant"], subset, cost, data.get("caption"),
-                   data.get("target_rank"))
+                   data.get("target_rank"), tuple(top) if top is not None else None,
+                   tuple(subset_top) if subset_top is not None else None)
 
 
 class OutcomeLog:
@@ -124,6 +129,8 @@ def score(task: RankingTask, method: str, outcomes: Iterable[QueryOutcome], ties
     if task.subsets is not None:
         subset_best = [best_rank(o.subset_ranks or (), task.n_items) for o in outcomes]
         metrics |= {f"Rsubset@{k}": recall_at_k(subset_best, k) for k in SUBSET_KS}
+    if not task.ground_truth:  # a test split: its server computes the metrics from the submission files
+        metrics = dict.fromkeys(metrics, float("nan"))
     costs = [o.cost for o in outcomes if o.cost is not None]
     return MethodScores(task.direction, method, len(outcomes), metrics, _cost_summary(costs) if costs else None,
                         ties, depth)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -18,7 +18,7 @@ import numpy as np
 from retrieval.errors import EvalInputError
 from retrieval.evaluation import batch
 from retrieval.evaluation.methods import FUSION_DEPTH, Method, ModelRanking
-from retrieval.evaluation.results import MethodScores, OutcomeLog, QueryOutcome, score
+from retrieval.evaluation.results import SUBSET_TOP, MethodScores, OutcomeLog, QueryOutcome, score
 from retrieval.evaluation.tasks import RankingTask
 from retrieval.evaluation.metrics import ranks_of
 
@@ -57,6 +57,8 @@ class PlannedTask:
 class EvalReport:
     settings: dict[str, Any]  # the exact settings and model names, as recorded in run.json
     scores: list[MethodScores]
+    submissions: list[Path] = field(default_factory=list)  # files for a test server (CIRR, CIRCO)
+    notes: list[str] = field(default_factory=list)  # what the report should say beside its numbers
 
 
 def check_resumable(out: Path, settings: dict[str, Any]) -> None:
@@ -82,6 +84,10 @@ def check_resumable(out: Path, settings: dict[str, Any]) -> None:
     path.write_text(json.dumps(settings, indent=2, default=str), encoding="utf-8")
 
 
+def outcome_log(out: Path, direction: str, method: str) -> OutcomeLog:
+    return OutcomeLog(out / "results" / f"{direction}.{method}.jsonl")
+
+
 def run_tasks(planned: list[PlannedTask], out: Path, settings: dict[str, Any], reranking: ModelRanking | None,
               progress: Progress = lambda stage, done, total: None) -> EvalReport:
     check_resumable(out, settings)
@@ -90,7 +96,7 @@ def run_tasks(planned: list[PlannedTask], out: Path, settings: dict[str, Any], r
         task = item.task
         model_free: dict[str, list[QueryOutcome]] | None = None  # computed once, when a method needs it
         for method in item.methods:
-            log = OutcomeLog(out / "results" / f"{task.direction}.{method.name}.jsonl")
+            log = outcome_log(out, task.direction, method.name)
             done = log.load()
             stage = f"{task.direction} {method.name}"
             total = task.n_queries
@@ -109,14 +115,17 @@ def run_tasks(planned: list[PlannedTask], out: Path, settings: dict[str, Any], r
                 if row in done:
                     continue
                 ranked = reranking.rank(task, method, row)
-                subset_ranks = None
+                subset_ranks = subset_top = None
                 if task.subsets is not None and task.subsets[row] is not None:
                     in_subset = ranked.order[np.isin(ranked.order, task.subsets[row])]
                     subset_ranks = tuple(ranks_of(in_subset, task.relevant[row]))
+                    subset_top = tuple(in_subset[:SUBSET_TOP].tolist()) if task.keep_top else None
                 target = task.targets[row] if task.targets else None
                 target_rank = ranks_of(ranked.order, (target,))[0] if target is not None else None
+                top = tuple(ranked.order[:task.keep_top].tolist()) if task.keep_top else None
                 outcome = QueryOutcome(row, tuple(ranks_of(ranked.order, task.relevant[row])),
-                                       len(task.relevant[row]), subset_ranks, ranked.cost, ranked.caption, target_rank)
+                                       len(task.relevant[row]), subset_ranks, ranked.cost, ranked.caption, target_rank,
+                                       top, subset_top)
                 log.append(outcome)
                 done[row] = outcome
                 finished += 1

@@ -22,6 +22,8 @@ class RankingTask:
     # Model runs of composed queries: the query and item vectors, for SQAF's caption blending when reranking.
     query_vectors: np.ndarray | None = None
     item_vectors: np.ndarray | None = None
+    ground_truth: bool = True  # False: a test split (its server has the ground truth); no metrics
+    keep_top: int = 0  # record each query's top this many items, for a test server's submission file
 
     def __post_init__(self) -> None:
         shapes = {scores.shape for scores in self.retrievers.values()}
