@@ -462,15 +462,20 @@ def demo(
 def evaluate(
     dataset: Annotated[Optional[str], typer.Option(
         help="Benchmark: flickr30k, coco (Karpathy 5k test), cirr, circo, fashioniq-dress, fashioniq-shirt, "
-        "fashioniq-toptee, msrvtt (1k-A test). See README 'Reproducing published numbers' for the layouts.")] = None,
+        "fashioniq-toptee, msrvtt (1k-A test), didemo, activitynet, vatex (test splits as ViC ships them). See "
+        "README 'Reproducing published numbers' for the layouts.")] = None,
     root: Annotated[Optional[Path], typer.Option(help="The benchmark's folder, laid out as its public release.")] = None,
     split: Annotated[Optional[str], typer.Option(
-        help="Split (default: test for flickr30k/coco/msrvtt, val for cirr/circo/fashioniq).")] = None,
+        help="Split (default: test for flickr30k/coco and the video benchmarks, val for cirr/circo/fashioniq; "
+        "cirr test1 and circo test write the test servers' files).")] = None,
     task: Annotated[Optional[str], typer.Option(
         help="t2i (also reports i2t), cir (composed), t2v (also v2t). Default: the dataset's; needed with --sims.")
     ] = None,
     sims: Annotated[Optional[str], typer.Option(
-        help="Precomputed mode: comma-separated .npy similarity matrices (queries x items), no model needed.")] = None,
+        help="Comma-separated .npy similarity matrices (queries x items), one per first-stage retriever. Alone "
+        "(with --gt): no model needed. With --dataset: they replace CLIP as the first stages over the benchmark's "
+        "queries and media (rows and columns in its files' order, as ViC ships them), so --rerank and --fuse vic "
+        "see the media.")] = None,
     gt: Annotated[Optional[Path], typer.Option(
         help="Precomputed mode: ground truth CSV with header `query,item`, one 0-based (row, column) pair per "
         "line; several lines for several ground truths.")] = None,
@@ -511,8 +516,11 @@ def evaluate(
 
     if task is not None and task not in ("t2i", "cir", "t2v"):
         _fail(f"--task must be t2i, cir or t2v, not {task!r}")
-    if (sims is None) == (dataset is None):
+    if sims is None and dataset is None:
         _fail("give either --dataset NAME --root DIR (a benchmark) or --sims A.npy[,B.npy] --gt GT.csv")
+    if dataset is not None and gt is not None:
+        _fail("--gt is for --sims without --dataset: a --dataset brings its own ground truth")
+    sim_paths = tuple(Path(p.strip()) for p in (sims or "").split(",") if p.strip())
     methods = dict(rerank=parse_list(rerank, RERANK_CHOICES, "--rerank"), fuse=parse_list(fuse, FUSION_METHODS, "--fuse"))
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("eta"), TimeRemainingColumn(), console=err_console) as bar:
@@ -523,9 +531,10 @@ def evaluate(
                 stages[stage] = bar.add_task(stage, total=total)
             bar.update(stages[stage], completed=done, total=total)
 
-        if sims is not None:
+        if dataset is None:
             if task is None or gt is None:
-                _fail("--sims needs --task (t2i, cir or t2v) and --gt GT.csv")
+                _fail("--sims needs --task (t2i, cir or t2v) and --gt GT.csv, or a --dataset whose queries and "
+                      "media its rows and columns are")
             options = EvalOptions(**methods, out=out or Path("gridrank-eval") / "precomputed", limit=limit)
         else:
             if root is None:
@@ -534,11 +543,10 @@ def evaluate(
 
             default_split = DATASETS[dataset].default_split if dataset in DATASETS else "default"
             options = EvalOptions(**methods, out=out or Path("gridrank-eval") / f"{dataset}-{split or default_split}",
-                                  limit=limit)
+                                  limit=limit, sims=sim_paths)
         try:
-            if sims is not None:
-                report = run_precomputed(task, [Path(p.strip()) for p in sims.split(",") if p.strip()], gt, options,
-                                         show)
+            if dataset is None:
+                report = run_precomputed(task, list(sim_paths), gt, options, show)
             else:
                 from retrieval.evaluation.benchmark import run_dataset
                 from retrieval.settings import load_settings
@@ -549,7 +557,7 @@ def evaluate(
                 report = run_dataset(dataset, root, split, task, options, settings, _load_encoder, show)
         except KeyboardInterrupt:
             _fail(f"interrupted: finished queries are saved in {options.out}; run the same command to resume", 130)
-    for path in [*write_report(report, options.out, chart=sims is None if chart is None else chart),
+    for path in [*write_report(report, options.out, chart=dataset is not None if chart is None else chart),
                  *report.submissions]:
         console.print(f"wrote {path}", highlight=False, soft_wrap=True)
     console.print((options.out / "report.md").read_text(encoding="utf-8"), markup=False, highlight=False,

@@ -72,6 +72,12 @@ class Settings(BaseSettings):
     rerank_step: int = Field(4, ge=1, le=MAX_CANDIDATES - 1, description="Sliding-window step, smaller than the "
                              "window.")
     grid_cell_size: int = Field(224, ge=32, le=1024, description="Cell side of the marked grid, pixels.")
+    # CoTRR's own model calls allow 8192 new tokens (freshfish15/CoTRR, models/mllm_reranker.py, the Qwen path):
+    # its reasoning over each candidate runs long, and a cut-off answer loses its JSON ranking.
+    cot_max_new_tokens: int = Field(8192, ge=16, le=65536, description="Chain-of-thought reranking (cot): most "
+                                    "tokens the model may write, reasoning and JSON ranking together.")
+    list_max_new_tokens: int = Field(96, ge=8, le=4096, description="Ranking answers of grid and sgrid (a list "
+                                     "such as [3, 1, 2]): most tokens the model may write. ViC's code allows 256.")
     sgrid_frames_side: int = Field(3, ge=1, le=6, description="A video S-Grid shows g x g frames.")
     sgrid_size: int = Field(448, ge=64, le=2048, description="Side of a video S-Grid, pixels.")
     sqaf_caption_weight: float = Field(
@@ -123,10 +129,10 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _profile_defaults(self) -> Settings:
-        threshold = self.model_profile.near_duplicate_threshold
-        if threshold is not None and "near_duplicate_threshold" not in self.model_fields_set:
-            # Through __dict__: a default, not a value the user set (load_settings layers only those).
-            self.__dict__["near_duplicate_threshold"] = threshold
+        for key, value in self.model_profile.setting_defaults.items():
+            if key not in self.model_fields_set:
+                # Through __dict__: a default, not a value the user set (load_settings layers only those).
+                self.__dict__[key] = value
         return self
 
     @field_validator("profile")

@@ -117,3 +117,29 @@ def make_msrvtt(root: Path) -> Path:
                                                                 "the sun rises"])):
             writer.writerow([f"ret{key}", f"msr{video_id[5:]}", video_id, sentence])
     return root
+
+
+def make_vic_layout(root: Path, name: str) -> Path:
+    """A benchmark as ViC ships it: Groud_Truth/descs_ret_test_<name>.csv and videos/. VATEX's CSV has several
+    captions per video, a `video` file column and a `subtitle` column; the others get ViC's subtitle JSON."""
+    (root / "videos").mkdir(parents=True)
+    (root / "Groud_Truth").mkdir()
+    videos = {"vid_a": "red_ball_bouncing.mp4", "vid_b": "blue_square_sliding.mp4", "vid_c": "yellow_sun_rising.mp4"}
+    captions = {"vid_a": ["a red ball bounces", "a ball goes up and down"], "vid_b": ["a blue square slides"],
+                "vid_c": ["the sun rises", "a yellow sun comes up"]}
+    subtitles = {"vid_a": "bounce bounce", "vid_b": "", "vid_c": "good morning"}
+    with (root / "Groud_Truth" / f"descs_ret_test_{name}.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        if name == "vatex":
+            writer.writerow(["video", "video_id", "sentence", "subtitle"])
+            for video_id, texts in captions.items():
+                shutil.copy(SAMPLE / "videos" / videos[video_id], root / "videos" / f"{video_id}_clip.mp4")
+                writer.writerows([f"{video_id}_clip.mp4", video_id, t, subtitles[video_id]] for t in texts)
+        else:  # one paragraph per video (DiDeMo, ActivityNet: paragraph-to-video)
+            writer.writerow(["video_id", "sentence"])
+            for video_id, texts in captions.items():
+                shutil.copy(SAMPLE / "videos" / videos[video_id], root / "videos" / f"{video_id}.mp4")
+                writer.writerow([video_id, " ".join(texts)])
+            (root / f"{name}_subtitles.json").write_text(json.dumps(
+                [{"video_id": v, "desc": "", "subtitle": s} for v, s in subtitles.items()]))
+    return root

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from benchmark_layouts import make_circo, make_cirr, make_coco, make_fashioniq, make_flickr30k, make_msrvtt
+from benchmark_layouts import (make_circo, make_cirr, make_coco, make_fashioniq, make_flickr30k, make_msrvtt,
+                               make_vic_layout)
 from retrieval.datasets import DatasetLayoutError, read_dataset
 
 
@@ -125,3 +126,25 @@ def test_unknown_dataset_and_missing_root(tmp_path):
         read_dataset("imagenet", tmp_path)
     with pytest.raises(DatasetLayoutError, match="dataset folder not found"):
         read_dataset("cirr", tmp_path / "nope")
+
+
+@pytest.mark.parametrize("name", ["didemo", "activitynet"])
+def test_paragraph_benchmarks_read_one_paragraph_per_video_with_subtitles(tmp_path, name):
+    data = read_dataset(name, make_vic_layout(tmp_path, name))
+    assert (data.task, data.media, data.split) == ("t2v", "video", "test")
+    assert [g.id for g in data.gallery] == ["vid_a", "vid_b", "vid_c"]
+    assert data.queries[0].text == "a red ball bounces a ball goes up and down"
+    assert [q.relevant for q in data.queries] == [(0,), (1,), (2,)]
+    assert [g.subtitle for g in data.gallery] == ["bounce bounce", None, "good morning"]  # "" is no subtitle
+
+
+def test_vatex_reads_several_captions_per_video_its_file_column_and_subtitles(tmp_path):
+    data = read_dataset("vatex", make_vic_layout(tmp_path, "vatex"))
+    assert [g.path.name for g in data.gallery] == ["vid_a_clip.mp4", "vid_b_clip.mp4", "vid_c_clip.mp4"]
+    assert [q.relevant for q in data.queries] == [(0,), (0,), (1,), (2,), (2,)]
+    assert data.gallery[2].subtitle == "good morning"
+
+
+def test_video_benchmarks_read_only_the_test_split_vic_evaluates(tmp_path):
+    with pytest.raises(ValueError, match="only the test split ViC evaluates is read, not 'val'"):
+        read_dataset("didemo", make_vic_layout(tmp_path, "didemo"), "val")

@@ -136,7 +136,7 @@ def test_profiles_are_data_and_an_unknown_one_is_a_settings_error():
     tiny = load_settings(None, profile="tiny")
     assert tiny.model_identity == PROFILES["tiny"].clip_identity
     assert tiny.reranker_name == "tiny-qwen2-vl"
-    assert tiny.near_duplicate_threshold == PROFILES["tiny"].near_duplicate_threshold
+    assert tiny.near_duplicate_threshold == PROFILES["tiny"].setting_defaults["near_duplicate_threshold"]
     real = load_settings(None)
     assert real.model_identity == (real.clip_model, real.clip_pretrained)
     assert real.reranker_name == real.reranker_model

@@ -13,7 +13,7 @@ from retrieval.datasets.circo import read_circo
 from retrieval.datasets.cirr import read_cirr
 from retrieval.datasets.fashioniq import CATEGORIES, read_fashioniq
 from retrieval.datasets.karpathy import read_coco, read_flickr30k
-from retrieval.datasets.msrvtt import read_msrvtt
+from retrieval.datasets.video_csv import read_video_csv
 
 __all__ = ["DATASETS", "DatasetLayoutError", "EvalQuery", "GalleryItem", "RetrievalDataset", "read_dataset"]
 
@@ -31,7 +31,8 @@ DATASETS: dict[str, DatasetReader] = {
     "cirr": DatasetReader("cir", "val", read_cirr),
     "circo": DatasetReader("cir", "val", read_circo),
     **{f"fashioniq-{c}": DatasetReader("cir", "val", partial(read_fashioniq, category=c)) for c in CATEGORIES},
-    "msrvtt": DatasetReader("t2v", "test", read_msrvtt),
+    **{name: DatasetReader("t2v", "test", partial(read_video_csv, name=name))
+       for name in ("msrvtt", "didemo", "activitynet", "vatex")},
 }
 
 

@@ -24,6 +24,7 @@ class GalleryItem:
 
     id: str  # the dataset's own name for it (file name, COCO id, video id)
     path: Path
+    subtitle: str | None = None  # a video's speech as text, where the benchmark ships it (ViC shows it to the model)
 
 
 @dataclass(frozen=True)

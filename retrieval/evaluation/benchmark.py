@@ -12,7 +12,8 @@ from retrieval.errors import EvalInputError
 from retrieval.datasets import DATASETS, read_dataset
 from retrieval.models.encoder import ClipEncoder
 from retrieval.evaluation.depths import plan_depths
-from retrieval.evaluation.dataset_tasks import RETRIEVERS, dataset_tasks
+from retrieval.evaluation.dataset_tasks import RETRIEVERS, dataset_tasks, precomputed_dataset_tasks
+from retrieval.evaluation.precomputed import load_similarities
 from retrieval.evaluation.plan import plan_methods
 from retrieval.evaluation.reranking import Reranking
 from retrieval.evaluation.runner import (EvalOptions, EvalReport, PlannedTask, Progress, common_settings, method_names,
@@ -30,28 +31,40 @@ def run_dataset(name: str, root: Path, split: str | None, task: str | None, opti
     if task is not None and task != DATASETS[name].task:
         raise EvalInputError(f"--dataset {name} is a {DATASETS[name].task} benchmark, not {task}")
     dataset = read_dataset(name, root, split)
+    matrices = None
+    if options.sims:
+        if dataset.task == "cir":
+            raise EvalInputError(f"--sims with --dataset {name}: composed benchmarks rank with CLIP here (SQAF blends "
+                                 "the model's caption into CLIP's query vector); use --sims alone with --gt")
+        matrices = load_similarities(list(options.sims))
     # Check the methods and their depths against the task before any model loads.
-    forward = plan_methods(RETRIEVERS[dataset.media], options.rerank, options.fuse, forward=True, has_media=True,
+    retrievers = list(matrices) if matrices else RETRIEVERS[dataset.media]
+    forward = plan_methods(retrievers, options.rerank, options.fuse, forward=True, has_media=True,
                            media=dataset.media, composed=dataset.task == "cir")
     model_methods = [m.name for m in forward if m.kind in ("sqaf", "rerank", "vic")]
     # The papers' depths and windows unless the user set rerank_k/window/step (flag, env or config).
     chosen = {key: getattr(settings, key) if key in settings.model_fields_set else None
               for key in ("rerank_k", "rerank_window", "rerank_step")}
     depths = plan_depths(forward, len(dataset.gallery) - (1 if dataset.exclude_reference else 0), *chosen.values())
-    encoder = load_encoder(settings)
-    tasks = dataset_tasks(dataset, encoder, settings, options.out, options.limit, progress)
+    recorded = {**common_settings(dataset.task, options), "mode": "dataset", "dataset": dataset.name,
+                "split": dataset.split, "root": str(root.resolve()), "gallery": len(dataset.gallery),
+                "queries": len(dataset.queries)}
+    encoder = None
+    if matrices:
+        tasks = precomputed_dataset_tasks(dataset, matrices, options.limit)
+        recorded["sims"] = [str(p.resolve()) for p in options.sims]
+    else:
+        encoder = load_encoder(settings)
+        tasks = dataset_tasks(dataset, encoder, settings, options.out, options.limit, progress)
+        recorded["clip_model"], recorded["clip_pretrained"] = settings.model_identity
+        if dataset.task == "cir":
+            recorded["composed_text_weight"] = settings.composed_text_weight
+        if dataset.media == "video":
+            recorded["frames_per_video"] = settings.frames_per_video
     planned = [PlannedTask(t, plan_methods(list(t.retrievers), options.rerank, options.fuse, forward=i == 0,
                                            has_media=True, media=dataset.media, composed=t.direction == "cir"))
                for i, t in enumerate(tasks)]
-    clip_model, clip_pretrained = settings.model_identity
-    recorded = {**common_settings(dataset.task, options), "mode": "dataset", "dataset": dataset.name,
-                "split": dataset.split, "root": str(root.resolve()), "gallery": len(dataset.gallery),
-                "queries": len(dataset.queries), "clip_model": clip_model, "clip_pretrained": clip_pretrained,
-                "methods": method_names(planned)}
-    if dataset.task == "cir":
-        recorded["composed_text_weight"] = settings.composed_text_weight
-    if dataset.media == "video":
-        recorded["frames_per_video"] = settings.frames_per_video
+    recorded["methods"] = method_names(planned)
     reranking = None
     if model_methods:
         from retrieval.query.service import candidate_options, make_backend, make_reranker

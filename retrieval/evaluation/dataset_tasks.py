@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from retrieval.datasets import RetrievalDataset
+from retrieval.errors import EvalInputError
 from retrieval.models.encoder import ClipEncoder
 from retrieval.evaluation.embeddings import (EmbeddingCache, Progress, VideoEmbeddings, embed_images, embed_texts,
                                              embed_videos)
@@ -59,6 +60,24 @@ def dataset_tasks(dataset: RetrievalDataset, encoder: ClipEncoder, settings: Set
     return [RankingTask("cir", {clip: query_vectors @ image_vectors.T}, [q.relevant for q in queries], excluded,
                         subsets, targets=targets, query_vectors=query_vectors, item_vectors=image_vectors,
                         ground_truth=dataset.has_ground_truth, keep_top=keep_top)]
+
+
+def precomputed_dataset_tasks(dataset: RetrievalDataset, matrices: dict[str, np.ndarray], limit: int | None
+                              ) -> list[RankingTask]:
+    """A benchmark's queries, media and ground truth, ranked first by other retrievers' similarity matrices
+    (queries x gallery, in the dataset's order: ViC's matrices for its CSVs): the forward task and its reverse."""
+    expected = (len(dataset.queries), len(dataset.gallery))
+    for name, matrix in matrices.items():
+        if matrix.shape != expected:
+            raise EvalInputError(f"--sims {name}: shape {matrix.shape}, but {dataset.name} {dataset.split} has "
+                                 f"{expected[0]} queries x {expected[1]} {dataset.media}s: rows must be its queries and "
+                                 "columns its gallery, in the order its files list them")
+    relevant = [q.relevant for q in dataset.queries]
+    full = RankingTask(dataset.task, matrices, relevant, [()] * len(relevant))
+    tasks = [_prefix(full, limit)]
+    if dataset.reverse_direction:
+        tasks.append(reverse_task(full, dataset.reverse_direction, limit))
+    return tasks
 
 
 def _prefix(task: RankingTask, limit: int | None) -> RankingTask:

@@ -30,7 +30,7 @@ class Reranking:
     depths: dict[str, MethodDepth]  # by method name (evaluation/depths.py)
     options: CandidateOptions
     dataset: RetrievalDataset
-    encoder: ClipEncoder  # SQAF: embeds the generated target caption
+    encoder: ClipEncoder | None  # SQAF: embeds the generated target caption (None: precomputed first stages)
     caption_weight: float  # SQAF's b
     # SQAF's caption and first-stage scores per composed query: the `+sqaf` row and every reranker on it share one.
     _sqaf: dict[tuple[str, int], tuple[str | None, np.ndarray]] = field(default_factory=dict, repr=False)
@@ -55,7 +55,8 @@ class Reranking:
         return RerankQuery(query.text, load_rgb(path, self.options.max_image_pixels).image)
 
     def candidate(self, item: int) -> Candidate:
-        return Candidate(media_image(self.dataset.gallery[item].path, self.dataset.media, self.options))
+        entry = self.dataset.gallery[item]
+        return Candidate(media_image(entry.path, self.dataset.media, self.options), entry.subtitle)
 
     def rank(self, task: RankingTask, method: Method, row: int) -> RankedQuery:
         """The final ranking of one query by a model method, and what the reranking cost."""

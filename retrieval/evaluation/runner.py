@@ -36,6 +36,7 @@ class EvalOptions:
     fuse: list[str]  # names from retrieval/rerank/methods.FUSIONS
     out: Path
     limit: int | None = None  # evaluate the first N queries of each direction
+    sims: tuple[Path, ...] = ()  # with a dataset: precomputed first stages in place of CLIP's
 
 
 def common_settings(task: str, options: EvalOptions) -> dict[str, Any]:

@@ -10,8 +10,8 @@ Builders import lazily: reading settings must not import torch.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 TINY_WARNING = (
@@ -29,7 +29,8 @@ class ModelProfile:
     clip_identity: tuple[str, str] | None = None  # (model, pretrained) recorded in the index for a built CLIP
     build_reranker: Callable[[Path], Path] | None = None
     reranker_name: str | None = None  # how reports name a built reranker
-    near_duplicate_threshold: float | None = None  # this profile's default, where the setting's does not fit
+    # This profile's defaults of settings whose usual default does not fit it (a value the user set still wins).
+    setting_defaults: Mapping[str, object] = field(default_factory=dict)
     warning: str | None = None  # logged at model load and shown as a banner in the web app
 
 
@@ -51,9 +52,13 @@ PROFILES: dict[str, ModelProfile] = {profile.name: profile for profile in (
         "tiny", "small random-weight models built offline on first use: meaningless rankings, smoke tests only",
         build_clip=_build_tiny_clip, clip_identity=("gridrank-tiny-clip", "random-init"),
         build_reranker=_build_tiny_reranker, reranker_name="tiny-qwen2-vl",
-        # The tiny model's random vectors are all alike (cosine 0.6-0.99 between unrelated photos): only
-        # re-encoded copies of one picture (above 0.9999) are near-duplicates there.
-        near_duplicate_threshold=0.9995,
+        setting_defaults={
+            # The tiny model's random vectors are all alike (cosine 0.6-0.99 between unrelated photos): only
+            # re-encoded copies of one picture (above 0.9999) are near-duplicates there.
+            "near_duplicate_threshold": 0.9995,
+            # A random model never ends its answer: CoTRR's 8192-token budget would take minutes per query.
+            "cot_max_new_tokens": 64,
+        },
         warning=TINY_WARNING,
     ),
 )}

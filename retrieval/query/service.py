@@ -42,7 +42,8 @@ def make_backend(settings: Settings) -> tuple[RerankBackend, str]:
 def make_reranker(settings: Settings, backend: RerankBackend, model_name: str) -> Reranker:
     s = settings
     return Reranker(backend, model_name, RerankOptions(cell_size=s.grid_cell_size, window=s.rerank_window,
-                                                       step=s.rerank_step))
+                                                       step=s.rerank_step, max_new_tokens_list=s.list_max_new_tokens,
+                                                       max_new_tokens_cot=s.cot_max_new_tokens))
 
 
 def candidate_options(settings: Settings) -> CandidateOptions:

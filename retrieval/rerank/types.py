@@ -61,5 +61,5 @@ class RerankOptions:
     cell_size: int = 224
     window: int = 9
     step: int = 4
-    max_new_tokens_list: int = 96
-    max_new_tokens_cot: int = 768
+    max_new_tokens_list: int = 96  # settings.list_max_new_tokens
+    max_new_tokens_cot: int = 8192  # settings.cot_max_new_tokens: CoTRR's budget
