@@ -502,6 +502,11 @@ def evaluate(
     chart: Annotated[Optional[bool], _flag(
         "--chart/--no-chart", help="Also draw recall_at_1.png (R@1 per method). Default: with --dataset yes, "
         "with --sims no (matplotlib takes longer to load than a precomputed run takes).")] = None,
+    preset: Annotated[Optional[str], typer.Option(
+        help="Run one published table row: its benchmark, methods, models and settings, with the paper's "
+        "numbers beside the measured ones in the report. Give the benchmark's folder with --root; "
+        "--list-presets names them.")] = None,
+    list_presets: Annotated[bool, typer.Option("--list-presets", help="Print the presets and exit.")] = False,
     tiny: TinyOpt = False,
     model: ModelOpt = None,
     pretrained: PretrainedOpt = None,
@@ -514,6 +519,33 @@ def evaluate(
     from retrieval.evaluation.plan import RERANK_CHOICES, parse_list
     from retrieval.evaluation.report import write_report
 
+    if list_presets:
+        from retrieval.evaluation.presets import load_presets
+
+        _print_presets(load_presets().values())
+        return
+    chosen_preset, preset_settings = None, {}
+    if preset is not None:
+        from retrieval.evaluation.presets import MODEL_SETTINGS, preset_named
+
+        chosen_preset = preset_named(preset)
+        given = [flag for flag, value in (("--dataset", dataset), ("--split", split), ("--task", task),
+                                          ("--sims", sims), ("--gt", gt), ("--fuse", fuse), ("--model", model),
+                                          ("--pretrained", pretrained), ("--reranker-model", reranker_model))
+                 if value is not None] + (["--rerank"] if rerank != "none" else [])
+        if given:
+            _fail(f"--preset {preset} sets the benchmark, methods and models itself: drop {', '.join(given)}")
+        if root is None:
+            _fail(f"--preset {preset} needs --root, the folder of {chosen_preset.dataset} "
+                  f"({chosen_preset.note or 'see README, Reproducing published numbers'})")
+        if chosen_preset.served and reranker_url is None and not tiny:
+            _fail(f"--preset {preset} runs {chosen_preset.settings.get('reranker_model')}, which gridrank reaches "
+                  "through an OpenAI-compatible server: pass --reranker-url (README: Two machines: the app, and vLLM serving the reranker)")
+        dataset, split = chosen_preset.dataset, chosen_preset.split
+        rerank, fuse = ",".join(chosen_preset.rerank) or "none", ",".join(chosen_preset.fuse) or None
+        sims = ",".join(str(root / path) for path in chosen_preset.sims) or None
+        # The tiny profile builds its own models: the preset's are left out (its report says so).
+        preset_settings = {k: v for k, v in chosen_preset.settings.items() if not (tiny and k in MODEL_SETTINGS)}
     if task is not None and task not in ("t2i", "cir", "t2v"):
         _fail(f"--task must be t2i, cir or t2v, not {task!r}")
     if sims is None and dataset is None:
@@ -543,7 +575,7 @@ def evaluate(
 
             default_split = DATASETS[dataset].default_split if dataset in DATASETS else "default"
             options = EvalOptions(**methods, out=out or Path("gridrank-eval") / f"{dataset}-{split or default_split}",
-                                  limit=limit, sims=sim_paths)
+                                  limit=limit, sims=sim_paths, preset=chosen_preset)
         try:
             if dataset is None:
                 report = run_precomputed(task, list(sim_paths), gt, options, show)
@@ -551,9 +583,11 @@ def evaluate(
                 from retrieval.evaluation.benchmark import run_dataset
                 from retrieval.settings import load_settings
 
-                settings = load_settings(None, **_model_flags(tiny, model, pretrained, device), rerank_k=rerank_k,
-                                         rerank_window=rerank_window, rerank_step=rerank_step,
-                                         reranker_model=reranker_model, reranker_url=reranker_url)
+                flags = dict(**_model_flags(tiny, model, pretrained, device), rerank_k=rerank_k,
+                             rerank_window=rerank_window, rerank_step=rerank_step, reranker_model=reranker_model,
+                             reranker_url=reranker_url)
+                settings = load_settings(None, **{**preset_settings,
+                                                  **{k: v for k, v in flags.items() if v is not None}})
                 report = run_dataset(dataset, root, split, task, options, settings, _load_encoder, show)
         except KeyboardInterrupt:
             _fail(f"interrupted: finished queries are saved in {options.out}; run the same command to resume", 130)
@@ -562,6 +596,18 @@ def evaluate(
         console.print(f"wrote {path}", highlight=False, soft_wrap=True)
     console.print((options.out / "report.md").read_text(encoding="utf-8"), markup=False, highlight=False,
                   soft_wrap=True)
+
+
+def _print_presets(presets) -> None:
+    """Each preset: its name, what it runs, the published numbers and their source."""
+    for p in presets:
+        numbers = ", ".join(f"{e.direction} {e.method} {e.metric} {e.value:g}" for e in p.expected)
+        console.print(f"[bold]{p.name}[/]: {escape(p.title)}", highlight=False, soft_wrap=True)
+        console.print(f"  {p.dataset} {p.split}; published: {escape(numbers)}", highlight=False, soft_wrap=True)
+        console.print(f"  source: {escape(p.source)}", highlight=False, soft_wrap=True)
+        if p.note:
+            console.print(f"  note: {escape(p.note)}", highlight=False, soft_wrap=True)
+        console.print(f"  run: gridrank eval --preset {p.name} --root DIR", highlight=False, soft_wrap=True)
 
 
 def main() -> None:

@@ -75,6 +75,8 @@ def run_dataset(name: str, root: Path, split: str | None, task: str | None, opti
         reranking = Reranking(make_reranker(settings, backend, model_name), depths.depths,
                               candidate_options(settings), dataset, encoder, settings.sqaf_caption_weight)
         recorded |= {"reranker_model": model_name, "reranker_url": settings.reranker_url,
+                     "cot_max_new_tokens": settings.cot_max_new_tokens,
+                     "list_max_new_tokens": settings.list_max_new_tokens,
                      "depths": {name: vars(d) for name, d in depths.depths.items()}, "depth_notes": depths.notes,
                      "grid_cell_size": settings.grid_cell_size, "reranker_max_pixels": settings.reranker_max_pixels}
         if dataset.task == "cir":

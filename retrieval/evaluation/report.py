@@ -7,14 +7,15 @@ import json
 import math
 from pathlib import Path
 
-from retrieval.evaluation.results import MethodScores
+from retrieval.evaluation.presets import Expected, compare
+from retrieval.evaluation.results import RATE_METRICS, MethodScores
 from retrieval.evaluation.runner import EvalReport
 
 REPORT_MD = "report.md"
 REPORT_JSON = "report.json"
 CHART_PNG = "recall_at_1.png"
-RATE_METRICS = ("R@", "mAP@", "Rsubset@")  # shown as percentages, like the papers
-DEPTH_KEYS = ("depths", "depth_notes")  # shown as their own section
+# Shown as their own sections, not in the settings list.
+OWN_SECTIONS = ("depths", "depth_notes", "published", "published_source", "preset_settings")
 
 
 def write_report(report: EvalReport, out: Path, chart: bool = True) -> list[Path]:
@@ -52,7 +53,8 @@ def markdown(report: EvalReport) -> str:
     settings = report.settings
     title = f"{settings['dataset']} ({settings['split']})" if "dataset" in settings else "precomputed similarities"
     lines = [f"# gridrank eval: {title}", ""]
-    lines += [f"- {key}: `{value}`" for key, value in settings.items() if key not in DEPTH_KEYS]
+    lines += [f"- {key}: `{value}`" for key, value in settings.items() if key not in OWN_SECTIONS]
+    lines += _published_section(settings, report.scores)
     lines += _depth_section(settings)
     lines += ["", *(f"**Note:** {note}" for note in report.notes)] if report.notes else []
     if report.submissions:
@@ -83,6 +85,25 @@ def markdown(report: EvalReport) -> str:
             lines += ["", f"† The cutoff lies beyond the reranked depth ({'; '.join(depths)}): below it the order "
                           "is the first stage's, so the value is first stage only below that rank."]
     return "\n".join(lines) + "\n"
+
+
+def _published_section(settings: dict, scores: list[MethodScores]) -> list[str]:
+    """A preset's published numbers beside the measured ones, and every setting that ran other than published."""
+    if "published" not in settings:
+        return []
+    measured = {(s.direction, s.method): s.metrics for s in scores}
+    rows = compare(tuple(Expected(**e) for e in settings["published"]), measured)
+    lines = ["", f"## Published beside measured (preset {settings['preset']})", "",
+             "| direction | row | metric | published | measured here |", "|---|---|---|---|---|"]
+    lines += [f"| {c.expected.direction} | {c.expected.method} | {c.expected.metric} | {c.expected.value:g} | "
+              f"{'-' if c.measured is None else f'{c.measured:.1f}'} |" for c in rows]
+    lines += ["", f"Published: {settings['published_source']}."]
+    differ = [f"{key} {settings[key]!r} (published: {value!r})"
+              for key, value in (settings.get("preset_settings") or {}).items()
+              if key in settings and settings[key] != value]
+    if differ:
+        lines.append(f"Not the published run's settings, so not comparable: {'; '.join(differ)}.")
+    return lines
 
 
 def _depth_section(settings: dict) -> list[str]:

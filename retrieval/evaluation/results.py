@@ -18,6 +18,7 @@ from retrieval.evaluation.metrics import best_rank, mean_average_precision_at_k,
 RECALL_KS = (1, 5, 10, 50)
 MAP_KS = (5, 10, 25, 50)  # CIRCO
 SUBSET_KS = (1, 2, 3)  # CIRR Recall_subset
+RATE_METRICS = ("R@", "mAP@", "Rsubset@")  # fractions in [0, 1], shown as percentages like the papers
 SUBSET_TOP = max(SUBSET_KS)  # what CIRR's recall_subset submission lists per query (its server's K)
 
 

@@ -21,6 +21,7 @@ from retrieval.evaluation.methods import FUSION_DEPTH, Method, ModelRanking
 from retrieval.evaluation.results import SUBSET_TOP, MethodScores, OutcomeLog, QueryOutcome, score
 from retrieval.evaluation.tasks import RankingTask
 from retrieval.evaluation.metrics import ranks_of
+from retrieval.evaluation.presets import Preset
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 RUN_FILE = "run.json"
@@ -37,6 +38,7 @@ class EvalOptions:
     out: Path
     limit: int | None = None  # evaluate the first N queries of each direction
     sims: tuple[Path, ...] = ()  # with a dataset: precomputed first stages in place of CLIP's
+    preset: Preset | None = None  # a published table row: its numbers go beside the measured ones
 
 
 def common_settings(task: str, options: EvalOptions) -> dict[str, Any]:
@@ -44,8 +46,14 @@ def common_settings(task: str, options: EvalOptions) -> dict[str, Any]:
         gridrank = version("gridrank")
     except PackageNotFoundError:
         gridrank = "source"
-    return {"gridrank": gridrank, "task": task, "tie_rule": "per row (ties column): raw similarities pessimistic, fused lists their own order",
-            "fusion_depth": FUSION_DEPTH, "limit": options.limit}
+    settings = {"gridrank": gridrank, "task": task,
+                "tie_rule": "per row (ties column): raw similarities pessimistic, fused lists their own order",
+                "fusion_depth": FUSION_DEPTH, "limit": options.limit}
+    if options.preset is not None:
+        settings |= {"preset": options.preset.name, "published_source": options.preset.source,
+                     "published": [vars(e) for e in options.preset.expected],
+                     "preset_settings": options.preset.settings}
+    return settings
 
 
 @dataclass(frozen=True)
