@@ -506,7 +506,7 @@ def evaluate(
         help="Run one published table row: its benchmark, methods, models and settings, with the paper's "
         "numbers beside the measured ones in the report. Give the benchmark's folder with --root; "
         "--list-presets names them.")] = None,
-    list_presets: Annotated[bool, typer.Option("--list-presets", help="Print the presets and exit.")] = False,
+    list_presets: Annotated[bool, _flag("--list-presets", help="Print the presets and exit.")] = False,
     tiny: TinyOpt = False,
     model: ModelOpt = None,
     pretrained: PretrainedOpt = None,
