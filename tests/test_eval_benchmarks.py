@@ -58,9 +58,9 @@ def test_flickr30k_with_grid_reranking_records_latency_and_tokens(tmp_path, run_
     assert cost["mean_latency_s"] > 0
     settings = json.loads((out / "report.json").read_text())["settings"]
     assert settings["reranker_model"] == "tiny-qwen2-vl"
-    assert settings["depths"]["clip+grid"]["depth"] == 3  # GRIDRANK_RERANK_K: the user's, not the paper's 9
-    assert settings["depths"]["clip+grid"]["source"].startswith("--rerank-k 3 (paper: 9; SQUARE")
-    assert "| clip+grid | top 3 | 3 | - | --rerank-k 3 (paper: 9;" in result.out
+    assert settings["depths"]["t2i clip+grid"]["depth"] == 3  # GRIDRANK_RERANK_K: the user's, not the paper's 9
+    assert settings["depths"]["t2i clip+grid"]["source"].startswith("--rerank-k 3 (paper: 9; SQUARE")
+    assert "| t2i clip+grid | top 3 | 3 | - | --rerank-k 3 (paper: 9;" in result.out
     assert settings["dataset"] == "flickr30k"
     assert settings["split"] == "test"
     assert settings["limit"] == 2
@@ -133,9 +133,12 @@ def test_msrvtt_with_fusions_sgrid_and_vic(tmp_path, run_cli):
     eval_run(run_cli, "--task", "t2v", "--dataset", "msrvtt", "--root", make_msrvtt(tmp_path / "msrvtt"),
              "--rerank", "none,sgrid", "--fuse", "combsum,rrf,vic", "--limit", 2, "--out", out)
     rows = check_report(out, 3)
-    assert set(rows) == {("t2v", m) for m in ("clip", "clip-mean", "combsum", "rrf", "clip+sgrid", "vic")} | {
-        ("v2t", m) for m in ("clip", "clip-mean", "combsum", "rrf")}
+    # ViC reports both directions: in v2t the model ranks captions for the query video.
+    assert set(rows) == {(d, m) for d in ("t2v", "v2t")
+                         for m in ("clip", "clip-mean", "combsum", "rrf", "clip+sgrid", "vic")}
     assert rows[("t2v", "vic")]["cost"]["mean_visual_tokens"] > 0
+    assert rows[("v2t", "vic")]["cost"]["mean_calls"] == 1
+    assert rows[("v2t", "clip+sgrid")]["depth"] == 3  # GRIDRANK_RERANK_K
     assert json.loads((out / "run.json").read_text())["frames_per_video"] == 4
 
 
@@ -147,11 +150,12 @@ def test_by_default_reranked_methods_run_at_their_papers_depth_never_capped_sile
     result = run_cli("eval", "--tiny", "--task", "t2v", "--dataset", "msrvtt", "--root", make_msrvtt(tmp_path / "m"),
                      "--fuse", "vic", "--limit", 1, "--out", out)
     assert result.code == 0, result.err
-    note = "vic: the paper reranks 14, this benchmark has 3 items per query: reranks all 3"
+    note = "t2v vic: the paper reranks 14, this benchmark has 3 items per query: reranks all 3"
     assert note in " ".join(result.err.split())
     run = json.loads((out / "run.json").read_text())
-    assert run["depth_notes"] == [note]
-    assert run["depths"]["vic"]["source"].startswith("ViC: num_images = 14")
+    assert run["depth_notes"] == [note, note.replace("t2v", "v2t").replace("14", "20")]
+    assert run["depths"]["t2v vic"]["source"].startswith("ViC: num_images = 14")
+    assert run["depths"]["v2t vic"]["source"].startswith("ViC: num_captions = 20")
     rows = {(r["direction"], r["method"]): r for r in json.loads((out / "report.json").read_text())["results"]}
     assert rows[("t2v", "vic")]["depth"] == 3
     report = (out / "report.md").read_text()

@@ -29,7 +29,9 @@ def test_every_preset_names_a_real_benchmark_methods_settings_and_the_rows_it_co
     rows = {(reader.task, m.name) for m in plan_methods(retrievers, ["none", *preset.rerank], list(preset.fuse),
                                                         forward=True, has_media=True, media=media,
                                                         composed=reader.task == "cir")}
-    rows |= {(reverse, r) for r in retrievers} if reverse else set()
+    if reverse:
+        rows |= {(reverse, m.name) for m in plan_methods(retrievers, ["none", *preset.rerank], list(preset.fuse),
+                                                         forward=False, has_media=True, media=media)}
     assert preset.expected and all((e.direction, e.method) in rows for e in preset.expected), rows
     assert preset.source
 

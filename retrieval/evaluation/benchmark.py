@@ -41,11 +41,17 @@ def run_dataset(name: str, root: Path, split: str | None, task: str | None, opti
     retrievers = list(matrices) if matrices else RETRIEVERS[dataset.media]
     forward = plan_methods(retrievers, options.rerank, options.fuse, forward=True, has_media=True,
                            media=dataset.media, composed=dataset.task == "cir")
-    model_methods = [m.name for m in forward if m.kind in ("sqaf", "rerank", "vic")]
+    reverse = dataset.reverse_direction
+    backward = plan_methods(retrievers, options.rerank, options.fuse, forward=False, has_media=True,
+                            media=dataset.media) if reverse else []
+    model_methods = [m.name for m in forward + backward if m.kind in ("sqaf", "rerank", "vic")]
     # The papers' depths and windows unless the user set rerank_k/window/step (flag, env or config).
-    chosen = {key: getattr(settings, key) if key in settings.model_fields_set else None
-              for key in ("rerank_k", "rerank_window", "rerank_step")}
-    depths = plan_depths(forward, len(dataset.gallery) - (1 if dataset.exclude_reference else 0), *chosen.values())
+    chosen = [getattr(settings, key) if key in settings.model_fields_set else None
+              for key in ("rerank_k", "rerank_window", "rerank_step")]
+    depths = plan_depths(dataset.task, forward, len(dataset.gallery) - (1 if dataset.exclude_reference else 0),
+                         *chosen)
+    if reverse:
+        depths += plan_depths(reverse, backward, len(dataset.queries), *chosen)
     recorded = {**common_settings(dataset.task, options), "mode": "dataset", "dataset": dataset.name,
                 "split": dataset.split, "root": str(root.resolve()), "gallery": len(dataset.gallery),
                 "queries": len(dataset.queries)}

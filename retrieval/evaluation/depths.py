@@ -51,31 +51,47 @@ PAPER_DEPTHS: dict[str, PaperDepth] = {
     # call for text-to-video, as a single-list reranker (M=1) and as a fuser.
     "sgrid": PaperDepth(14, 14, None, "ViC: num_images = 14 for t2v, one call (Scripts/ensemble_retrieval.py)"),
     "vic": PaperDepth(14, 14, None, "ViC: num_images = 14 for t2v, one call (Scripts/ensemble_retrieval.py)"),
+    # Video-to-text, the same code: Config.num_captions = 20 captions ranked for the query video in one call.
+    "sgrid-v2t": PaperDepth(20, 20, None, "ViC: num_captions = 20 for v2t, one call (Scripts/ensemble_retrieval.py)"),
+    "vic-v2t": PaperDepth(20, 20, None, "ViC: num_captions = 20 for v2t, one call (Scripts/ensemble_retrieval.py)"),
 }
+# Directions whose model ranks captions for a video (ViC's video-to-text): one call, no sliding window.
+CAPTION_DIRECTIONS = ("v2t",)
 
 
-def paper_key(method: Method) -> str | None:
+def paper_key(direction: str, method: Method) -> str | None:
     """The PAPER_DEPTHS key of a reranked method; None for methods without a model (and SQAF alone)."""
     if method.kind == "rerank":
-        return method.target
-    if method.kind == "vic":
-        return "vic"
-    return None
+        key = method.target
+    elif method.kind == "vic":
+        key = "vic"
+    else:
+        return None
+    return f"{key}-{direction}" if direction in CAPTION_DIRECTIONS else key
+
+
+def depth_key(direction: str, method: Method) -> str:
+    """How run.json, the report and eval's model side name one method's depth: a name may run in two directions."""
+    return f"{direction} {method.name}"
 
 
 @dataclass(frozen=True)
 class DepthPlan:
-    depths: dict[str, MethodDepth]  # by method name (as the report shows it)
+    depths: dict[str, MethodDepth]  # by depth_key(direction, method)
     notes: list[str]  # what differs from the papers, and why: printed and recorded
 
+    def __add__(self, other: DepthPlan) -> DepthPlan:
+        return DepthPlan({**self.depths, **other.depths}, [*self.notes, *other.notes])
 
-def plan_depths(methods: list[Method], candidates: int, rerank_k: int | None = None,
+
+def plan_depths(direction: str, methods: list[Method], candidates: int, rerank_k: int | None = None,
                 rerank_window: int | None = None, rerank_step: int | None = None) -> DepthPlan:
-    """Each reranked method's depth and window: the paper's, unless the user set them (`rerank_k` etc.).
+    """Each reranked method's depth and window in `direction`: the paper's, unless the user set them.
 
-    `candidates` is how many items a query can rank (the gallery). A single-call method sees its whole
-    depth in one call when it fits in one (MAX_CANDIDATES marks); ViC's interleaved list, duplicates
-    included, cannot slide, so a ViC depth past one call is an error.
+    `candidates` is how many items a query can rank (the gallery; for video-to-text the captions). A
+    single-call method sees its whole depth in one call when it fits in one (MAX_CANDIDATES marks);
+    ViC's interleaved list, duplicates included, cannot slide, nor can a caption ranking, so a depth
+    past one call is an error there.
     """
     depths: dict[str, MethodDepth] = {}
     notes: list[str] = []
@@ -83,25 +99,26 @@ def plan_depths(methods: list[Method], candidates: int, rerank_k: int | None = N
         raise EvalInputError(f"--rerank-k {rerank_k} is larger than the {candidates} items a query can rank: "
                              f"pass --rerank-k {candidates} or less")
     for method in methods:
-        key = paper_key(method)
+        key = paper_key(direction, method)
         if key is None:
             continue
+        name = depth_key(direction, method)
         paper = PAPER_DEPTHS[key]
         depth = rerank_k if rerank_k is not None else paper.depth
         source = paper.source if rerank_k is None else f"--rerank-k {rerank_k} (paper: {paper.depth}; {paper.source})"
         if depth > candidates:
-            notes.append(f"{method.name}: the paper reranks {depth}, this benchmark has {candidates} items per "
+            notes.append(f"{name}: the paper reranks {depth}, this benchmark has {candidates} items per "
                          f"query: reranks all {candidates}")
             depth = candidates
-        if key == "vic":
+        if key == "vic" or direction in CAPTION_DIRECTIONS:
+            what = "its interleaved list" if key.startswith("vic") else "a video's captions"
             if depth > MAX_CANDIDATES:
-                raise EvalInputError(f"{method.name} ranks its interleaved list in one call, at most "
-                                     f"{MAX_CANDIDATES} candidates; --rerank-k {depth} asks for more: pass "
-                                     f"--rerank-k {MAX_CANDIDATES} or less")
+                raise EvalInputError(f"{name} ranks {what} in one call, at most {MAX_CANDIDATES} candidates; "
+                                     f"--rerank-k {depth} asks for more: pass --rerank-k {MAX_CANDIDATES} or less")
             if rerank_window is not None and rerank_window != depth:
-                notes.append(f"{method.name}: ranks its {depth} candidates in one call as ViC does; "
+                notes.append(f"{name}: ranks its {depth} candidates in one call as ViC does; "
                              f"--rerank-window {rerank_window} does not apply to it")
-            depths[method.name] = MethodDepth(depth, depth, 1, source)
+            depths[name] = MethodDepth(depth, depth, 1, source)
             continue
         if paper.step is None:  # a single-call method: the whole depth in one call when it fits
             window = min(depth, MAX_CANDIDATES) if rerank_window is None else rerank_window
@@ -115,7 +132,7 @@ def plan_depths(methods: list[Method], candidates: int, rerank_k: int | None = N
         if paper.step is None and planned.calls_needed > 1:
             why = (f"--rerank-window {rerank_window}" if rerank_window is not None
                    else f"one call shows at most {MAX_CANDIDATES} candidates")
-            notes.append(f"{method.name}: the paper ranks its candidates in one call; {depth} are ranked here in "
+            notes.append(f"{name}: the paper ranks its candidates in one call; {depth} are ranked here in "
                          f"sliding windows of {window}, step {step} ({why})")
-        depths[method.name] = planned
+        depths[name] = planned
     return DepthPlan(depths, notes)

@@ -74,8 +74,8 @@ class ModelRanking(Protocol):
 
     def rank(self, task: RankingTask, method: Method, row: int) -> RankedQuery: ...
 
-    def depth(self, method: Method) -> int | None:
-        """How many first-stage candidates the model reorders (None: it reorders none)."""
+    def depth(self, direction: str, method: Method) -> int | None:
+        """How many first-stage candidates the model reorders in `direction` (None: it reorders none)."""
 
 
 def retriever_lists(task: RankingTask, row: int) -> list[RankedList]:

@@ -27,8 +27,9 @@ def plan_methods(retrievers: list[str], rerank: list[str], fuse: list[str], *, f
     its reranker reranks that first stage: the plan adds SQAF alone as a row (`clip+sqaf`), and names
     the reranked rows after it (`clip+sqaf+grid`). Each row gets the credit for its own step.
 
-    Rerankers and ViC rank media for a text or composed query, so they run on the forward
-    direction only (t2i, cir, t2v), and only with a dataset (precomputed scores carry no media).
+    Rerankers and ViC rank media for a text or composed query on the forward direction (t2i, cir, t2v);
+    on a video benchmark's reverse direction (v2t), ViC's methods (sgrid, vic) rank captions for the
+    query video, as ViC reports both. Only with a dataset: precomputed scores carry no media.
     """
     model_methods = [m for m in rerank if m != "none"] + [f for f in fuse if FUSION_INFO[f].needs_model]
     if model_methods and not has_media:
@@ -51,5 +52,8 @@ def plan_methods(retrievers: list[str], rerank: list[str], fuse: list[str], *, f
             first_stage = f"{retrievers[0]}+sqaf"
             methods.append(Method(first_stage, "sqaf", "sqaf"))
         methods += [Method(f"{first_stage}+{m}", "rerank", m) for m in rerankers]
+        methods += [Method(f, "vic", "sgrid") for f in fuse if FUSION_INFO[f].needs_model]
+    elif media == "video":  # ViC's video-to-text: the query video's S-Grid, captions as candidates
+        methods += [Method(f"{retrievers[0]}+{m}", "rerank", m) for m in rerank if m == "sgrid"]
         methods += [Method(f, "vic", "sgrid") for f in fuse if FUSION_INFO[f].needs_model]
     return methods

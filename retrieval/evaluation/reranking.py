@@ -4,12 +4,13 @@ queries), or ranks the retrievers' interleaved lists (ViC). Needs the models and
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from retrieval.datasets import RetrievalDataset
-from retrieval.evaluation.depths import MethodDepth
+from retrieval.evaluation.depths import CAPTION_DIRECTIONS, MethodDepth, depth_key
 from retrieval.evaluation.methods import Method, QueryCost, RankedQuery, retriever_lists
 from retrieval.evaluation.metrics import pessimistic_order
 from retrieval.evaluation.tasks import RankingTask
@@ -27,7 +28,7 @@ class Reranking:
     """What reranked methods need: the models, the benchmark's media and each method's depth and window."""
 
     reranker: Reranker  # its options' window and step are replaced by each method's
-    depths: dict[str, MethodDepth]  # by method name (evaluation/depths.py)
+    depths: dict[str, MethodDepth]  # by depth_key(direction, method) (evaluation/depths.py)
     options: CandidateOptions
     dataset: RetrievalDataset
     encoder: ClipEncoder | None  # SQAF: embeds the generated target caption (None: precomputed first stages)
@@ -36,16 +37,17 @@ class Reranking:
     _sqaf: dict[tuple[str, int], tuple[str | None, np.ndarray]] = field(default_factory=dict, repr=False)
     _rerankers: dict[str, Reranker] = field(default_factory=dict, repr=False)
 
-    def depth(self, method: Method) -> int | None:
-        planned = self.depths.get(method.name)
+    def depth(self, direction: str, method: Method) -> int | None:
+        planned = self.depths.get(depth_key(direction, method))
         return planned.depth if planned else None
 
-    def _reranker(self, method: Method) -> Reranker:
-        if method.name not in self._rerankers:
-            planned = self.depths[method.name]
+    def _reranker(self, direction: str, method: Method) -> Reranker:
+        key = depth_key(direction, method)
+        if key not in self._rerankers:
+            planned = self.depths[key]
             options = replace(self.reranker.options, window=planned.window, step=planned.step)
-            self._rerankers[method.name] = Reranker(self.reranker.backend, self.reranker.model_name, options)
-        return self._rerankers[method.name]
+            self._rerankers[key] = Reranker(self.reranker.backend, self.reranker.model_name, options)
+        return self._rerankers[key]
 
     def query(self, row: int) -> RerankQuery:
         query = self.dataset.queries[row]
@@ -61,20 +63,38 @@ class Reranking:
     def rank(self, task: RankingTask, method: Method, row: int) -> RankedQuery:
         """The final ranking of one query by a model method, and what the reranking cost."""
         started = time.perf_counter()
-        query = self.query(row)
-        scores, caption = task.retrievers[task.main_retriever][row], None
-        if method.kind in ("sqaf", "rerank") and query.composed and task.query_vectors is not None:
-            # As the search does for a reranked composed query: SQAF first, then the first stage again.
-            caption, scores = self._sqaf_first_stage(task, row, query)
-        base = pessimistic_order(scores, task.relevant[row], task.excluded[row])
-        if method.kind == "sqaf":
-            return RankedQuery(base, None, caption)
+        planned = self.depths[depth_key(task.direction, method)] if method.kind != "sqaf" else None
+        if task.direction in CAPTION_DIRECTIONS:
+            # ViC's video-to-text: the row is a gallery video, the items are captions (dataset queries).
+            video = self.candidate(row)
+            base = pessimistic_order(task.retrievers[task.main_retriever][row], task.relevant[row], task.excluded[row])
+
+            def rank_shown(shown: list[int]) -> RerankReport:
+                return self._reranker(task.direction, method).rerank_captions(
+                    video, [self.dataset.queries[i].text for i in shown])
+            caption = None
+        else:
+            query = self.query(row)
+            scores, caption = task.retrievers[task.main_retriever][row], None
+            if method.kind in ("sqaf", "rerank") and query.composed and task.query_vectors is not None:
+                # As the search does for a reranked composed query: SQAF first, then the first stage again.
+                caption, scores = self._sqaf_first_stage(task, row, query)
+            base = pessimistic_order(scores, task.relevant[row], task.excluded[row])
+            if method.kind == "sqaf":
+                return RankedQuery(base, None, caption)
+
+            def rank_shown(shown: list[int]) -> RerankReport:
+                images: dict[int, Candidate] = {}  # duplicates (ViC's interleaved list) share one image
+                for item in shown:
+                    if item not in images:
+                        images[item] = self.candidate(item)
+                return self._reranker(task.direction, method).rerank(method.target, query, [images[i] for i in shown])
         if method.kind == "rerank":
-            head = base[: self.depths[method.name].depth]
-            report = self._reranker(method).rerank(method.target, query, [self.candidate(int(i)) for i in head])
+            head = base[: planned.depth]
+            report = rank_shown(head.tolist())
             order = np.concatenate([head[report.order], base[len(head):]])
         else:
-            order, report = self._vic(task, method, row, query, base)
+            order, report = self._vic(task, row, base, planned.depth, rank_shown)
         return RankedQuery(order, QueryCost.of(report, time.perf_counter() - started), caption)
 
     def _sqaf_first_stage(self, task: RankingTask, row: int, query: RerankQuery) -> tuple[str | None, np.ndarray]:
@@ -86,16 +106,13 @@ class Reranking:
             self._sqaf[key] = (caption, scores)
         return self._sqaf[key]
 
-    def _vic(self, task: RankingTask, method: Method, row: int, query: RerankQuery, base: np.ndarray
-             ) -> tuple[np.ndarray, RerankReport]:
-        """ViC: one S-Grid ranking of the interleaved retriever lists (duplicates kept), then the rest."""
+    @staticmethod
+    def _vic(task: RankingTask, row: int, base: np.ndarray, depth: int,
+             rank_shown: Callable[[list[int]], RerankReport]) -> tuple[np.ndarray, RerankReport]:
+        """ViC: one ranking of the interleaved retriever lists (duplicates kept), then the rest."""
         interleaved = round_robin_interleave(retriever_lists(task, row))
-        shown = interleaved[: self.depths[method.name].depth]
-        images: dict[int, Candidate] = {}  # duplicates of a video share one S-Grid
-        for item in shown:
-            if item not in images:
-                images[item] = self.candidate(item)
-        report = self._reranker(method).rerank("sgrid", query, [images[i] for i in shown])
+        shown = interleaved[:depth]
+        report = rank_shown(shown)
         report.method = "vic"
         head = list(dict.fromkeys([*collapse_duplicates(report.order, shown), *interleaved]))
         placed = set(head)

@@ -139,7 +139,7 @@ def run_tasks(planned: list[PlannedTask], out: Path, settings: dict[str, Any], r
                 done[row] = outcome
                 finished += 1
                 progress(stage, finished, total)
-            depth = reranking.depth(method) if reranking is not None else None
+            depth = reranking.depth(task.direction, method) if reranking is not None else None
             scores.append(score(task, method.name, (done[r] for r in range(total)), method.tie_rule, depth))
     return EvalReport(settings, scores)
 

@@ -178,6 +178,10 @@ def round_robin_interleave(lists: Sequence[RankedList], limit: int | None = None
 
     An id that several retrievers rank high shows up several times near the top, which is
     how the model sees their agreement. `limit` caps the length (the slots one call holds).
+    The first K entries are ViC's exactly: its paper truncates each of M lists to ceil(K/M) and
+    interleaves; its code (Scripts/ensemble_retrieval.py, "ViC_duplicate") interleaves lists of K
+    and keeps the first K. Both equal this while no list runs out, and so does an exhausted list,
+    which all three skip.
     """
     interleaved = list(_round_robin(lists))
     return interleaved if limit is None else interleaved[:limit]

@@ -20,7 +20,8 @@ from retrieval.rerank.grids import make_marked_grid
 from retrieval.rerank.marks import letter_marks, number_marks
 from retrieval.rerank.names import FUSION_INFO, RERANKER_INFO, FusionInfo, RerankMethodInfo, fusion_info, reranker_info
 from retrieval.rerank.parser import ParsedRanking, parse_cot, parse_ranking
-from retrieval.rerank.prompts import cot_prompt, first_prompt, grid_ranking_prompt, sgrid_ranking_prompt
+from retrieval.rerank.prompts import (caption_ranking_prompt, cot_prompt, first_prompt, grid_ranking_prompt,
+                                      sgrid_ranking_prompt)
 from retrieval.rerank.types import Candidate, RerankOptions, RerankQuery, RerankReport
 
 WindowRanker = Callable[[RerankBackend, RerankOptions, RerankQuery, Sequence[Candidate], RerankReport], list[int]]
@@ -112,6 +113,14 @@ def rank_sgrid(backend: RerankBackend, options: RerankOptions, query: RerankQuer
     shown = [c.image for c in window]
     generation = _ask(backend, prompt, shown, options.max_new_tokens_list, shown, report)
     return _order(parse_ranking(generation.text, len(window), number_marks(len(window))), report)
+
+
+def rank_captions(backend: RerankBackend, options: RerankOptions, video: Candidate, captions: Sequence[str],
+                  report: RerankReport) -> list[int]:
+    """ViC video-to-text: the query video's S-Grid (and subtitle), its candidate captions ranked in one call."""
+    prompt = caption_ranking_prompt(captions, video.subtitle)
+    generation = _ask(backend, prompt, [video.image], options.max_new_tokens_list, [video.image], report)
+    return _order(parse_ranking(generation.text, len(captions), number_marks(len(captions))), report)
 
 
 _WINDOW_RANKERS: dict[str, WindowRanker] = {"grid": rank_grid, "cot": rank_cot, "first": rank_first,

@@ -16,6 +16,10 @@ RANKER_SYSTEM = (
     "request and rank them by how well they match it. Follow the answer format exactly."
 )
 CAPTION_SYSTEM = "You write precise, concise descriptions of images."
+CAPTION_RANKER_SYSTEM = (
+    "You are an expert video search assistant. You rank candidate captions by how well they describe a "
+    "video. Follow the answer format exactly."
+)
 
 TEXT_QUERY = 'Search query: "{query}"\n\n'
 COMPOSED_QUERY = (
@@ -74,6 +78,14 @@ SGRID_INTRO = (
 SGRID_TASK = (
     "Rank the {k} videos by how well each one matches the search query, best first. Answer "
     "with the ranking only, as a list of image numbers, for example {example}."
+)
+
+# ViC's video-to-text prompt (mohammad2012191/ViC, Scripts/ensemble_retrieval.py, rerank_top_captions), word
+# for word: the query video as "Image-1", its subtitle line if any, then "Candidate-i: <caption>".
+CAPTIONS_TASK = (
+    "Given the user query (above video{and_subtitle}) and the {k} text candidates, rank these candidates from "
+    "most to least relevant to the video. Output a list like [1,3,2,...,{k}] (just an example). Output only the "
+    "{k}-ranked-elements list instantly."
 )
 
 SQAF_TASK = (
@@ -156,6 +168,17 @@ def sgrid_ranking_prompt(
     example = "[" + ", ".join(_example([str(i + 1) for i in range(n_videos)])) + "]"
     parts.append(SGRID_TASK.format(k=n_videos, example=example))
     return Prompt(RANKER_SYSTEM, _merge(parts))
+
+
+def caption_ranking_prompt(captions: Sequence[str], subtitle: str | None = None) -> Prompt:
+    """ViC video-to-text: rank captions for a query video. Images: [the query video's S-Grid]."""
+    parts: list[PromptPart] = ["Image-1:", ImageRef(0), "\n"]
+    text = " ".join((subtitle or "").split())
+    if text:
+        parts.append(f"Subtitle-1: {text}\n")
+    parts += [f"Candidate-{i}: {' '.join(caption.split())}\n" for i, caption in enumerate(captions, start=1)]
+    parts.append(CAPTIONS_TASK.format(k=len(captions), and_subtitle=" and subtitle" if text else ""))
+    return Prompt(CAPTION_RANKER_SYSTEM, _merge(parts))
 
 
 def sqaf_caption_prompt(modification: str) -> Prompt:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from retrieval.rerank.backends.base import BackendError, RerankBackend
 from retrieval.rerank.marks import MAX_CANDIDATES
-from retrieval.rerank.methods import reranker_spec
+from retrieval.rerank.methods import rank_captions, reranker_spec
 from retrieval.rerank.types import Candidate, RerankOptions, RerankQuery, RerankReport
 from retrieval.rerank.windows import sliding_window_rerank
 
@@ -41,4 +41,14 @@ class Reranker:
         else:
             step = min(self.options.step, self.options.window - 1)
             report.order = sliding_window_rerank(list(range(len(candidates))), self.options.window, step, rank_window)
+        return report
+
+    def rerank_captions(self, video: Candidate, captions: Sequence[str]) -> RerankReport:
+        """ViC video-to-text: a video's candidate captions (at most one call's worth), ranked in one call."""
+        report = RerankReport("sgrid", self.model_name)
+        try:
+            report.order = rank_captions(self.backend, self.options, video, captions, report)
+        except BackendError as e:
+            report.note_fallback(f"model call failed ({e}): first-stage order kept")
+            report.order = list(range(len(captions)))
         return report

@@ -142,3 +142,17 @@ def test_text_parts_are_merged_between_images():
     ):
         parts = prompt.user_parts
         assert not any(isinstance(a, str) and isinstance(b, str) for a, b in zip(parts, parts[1:]))
+
+
+def test_the_caption_ranking_prompt_is_vics_video_to_text_prompt():
+    from retrieval.rerank.prompts import caption_ranking_prompt
+
+    with_subtitle = caption_ranking_prompt(["a dog  runs", "a cat sleeps"], "  hello\nthere ")
+    assert with_subtitle.user_parts[0] == "Image-1:" and isinstance(with_subtitle.user_parts[1], ImageRef)
+    assert with_subtitle.user_parts[2] == (
+        "\nSubtitle-1: hello there\nCandidate-1: a dog runs\nCandidate-2: a cat sleeps\n"
+        "Given the user query (above video and subtitle) and the 2 text candidates, rank these candidates from "
+        "most to least relevant to the video. Output a list like [1,3,2,...,2] (just an example). Output only the "
+        "2-ranked-elements list instantly.")
+    without = caption_ranking_prompt(["a"], None).user_parts[2]
+    assert "Subtitle-1" not in without and "(above video) and the 1 text candidates" in without
