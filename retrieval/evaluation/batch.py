@@ -12,6 +12,8 @@ once per task for every fusion.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,23 +103,28 @@ def _fusion_keys(task: RankingTask, method: Method, top_lists: DenseLists, masks
 
 
 def _top_lists(task: RankingTask, masks: _Masks) -> DenseLists:
-    """Each retriever's top FUSION_DEPTH per query, pessimistic on ties, excluded items marked invalid."""
-    ids, scores, valid = [], [], []
-    for matrix in task.retrievers.values():
+    """Each retriever's top FUSION_DEPTH per query, pessimistic on ties, excluded items never listed: where
+    each list places each item (its scores are the matrix itself)."""
+    def positions_of(matrix: np.ndarray) -> np.ndarray:
         top = pessimistic_orders(matrix, masks.relevant, masks.excluded)[:, :FUSION_DEPTH]
-        ids.append(top)
-        scores.append(np.take_along_axis(matrix, top, axis=-1))
-        # Excluded items sort last: the valid entries come first.
-        valid.append(~np.take_along_axis(masks.excluded, top, axis=-1))
-    return DenseLists(np.stack(ids), np.stack(scores), np.stack(valid), task.n_items)
+        position = np.full(matrix.shape, -1, dtype=np.int64)
+        np.put_along_axis(position, top, np.arange(top.shape[1]), axis=-1)
+        position[masks.excluded] = -1  # they sort last: in the list only when it holds every item
+        return position
+
+    matrices = list(task.retrievers.values())
+    # The sorts dominate, and numpy sorts without the GIL: one thread per core.
+    with ThreadPoolExecutor(max_workers=min(len(matrices), os.cpu_count() or 1)) as pool:
+        positions = list(pool.map(positions_of, matrices))
+    return DenseLists(np.stack(positions), np.stack(matrices))
 
 
 def outcomes(task: RankingTask, methods: list[Method]) -> dict[str, list[QueryOutcome]]:
     """Every query's outcome under each retriever or score fusion in `methods`, by method name."""
     masks = _Masks.of(task)
     top_lists = _top_lists(task, masks) if any(m.kind == "fusion" for m in methods) else None
-    results: dict[str, list[QueryOutcome]] = {}
-    for method in methods:
+
+    def ranked(method: Method) -> list[QueryOutcome]:
         if method.kind == "retriever":
             primary, secondary = _retriever_keys(task.retrievers[method.target], masks)
         elif method.kind == "fusion" and top_lists is not None:
@@ -128,8 +135,11 @@ def outcomes(task: RankingTask, methods: list[Method]) -> dict[str, list[QueryOu
         subset_ranks = (_ranks_before(primary, secondary, masks, masks.in_subset)
                         if masks.in_subset is not None else None)
         tops = _tops(primary, secondary, masks, task.keep_top) if task.keep_top else None
-        results[method.name] = _per_query(task, masks, ranks, subset_ranks, tops)
-    return results
+        return _per_query(task, masks, ranks, subset_ranks, tops)
+
+    # Methods are independent and their numpy work runs without the GIL: one thread per core.
+    with ThreadPoolExecutor(max_workers=min(len(methods), os.cpu_count() or 1) or 1) as pool:
+        return dict(zip((m.name for m in methods), pool.map(ranked, methods)))
 
 
 def _tops(primary: np.ndarray, secondary: np.ndarray, masks: _Masks, keep: int

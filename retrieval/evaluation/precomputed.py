@@ -79,7 +79,8 @@ def _with_ground_truth(task: RankingTask, limit: int | None) -> RankingTask:
     keep = [q for q, r in enumerate(task.relevant) if r][:limit]
     if not keep:
         raise EvalInputError(f"{task.direction}: no query has a ground-truth row")
-    return RankingTask(task.direction, {n: s[keep] for n, s in task.retrievers.items()},
+    rows = slice(0, len(keep)) if keep[-1] == len(keep) - 1 else keep  # a prefix: a view, not a copy
+    return RankingTask(task.direction, {n: s[rows] for n, s in task.retrievers.items()},
                        [task.relevant[q] for q in keep], [task.excluded[q] for q in keep])
 
 

@@ -7,7 +7,7 @@ norm="min-max" / "zmuv" do; an id absent from a list adds nothing there.
 Ties are broken by round-robin order (rank 1 of every list in list order, then rank 2, ...),
 so equal fused scores never depend on dict or hash order, nor on which item is the ground truth.
 
-One implementation over padded arrays (`fuse_dense`) serves a search (one query) and eval (a whole
+One implementation over item-indexed arrays (`fuse_dense`) serves a search (one query) and eval (a whole
 benchmark at once), so both rank by the same arithmetic.
 """
 
@@ -41,16 +41,15 @@ class RankedList:
 
 @dataclass(frozen=True)
 class DenseLists:
-    """K retrievers' ranked lists for Q queries over items 0..n_items-1, padded to one length L.
+    """K retrievers' ranked lists for Q queries over items 0..n-1, indexed by item: where each list places
+    each item, and the score it gives it. Every operation of a fusion is then elementwise.
 
     Eval fuses every query of a benchmark at once through this form; a search fuses its one query
     through it too (`fuse_lists`), so both rank by the same arithmetic.
     """
 
-    ids: np.ndarray  # (K, Q, L) item indices, best first
-    scores: np.ndarray  # (K, Q, L) higher is better
-    valid: np.ndarray  # (K, Q, L) False on padding; each row's valid entries come first
-    n_items: int
+    position: np.ndarray  # (K, Q, n) 0-based place of the item in list k; -1 where list k does not hold it
+    scores: np.ndarray  # (K, Q, n) list k's score of the item (read only where it holds it)
 
 
 @dataclass(frozen=True)
@@ -94,27 +93,22 @@ def fuse_dense(lists: DenseLists, kind: FusionKind, normalize: Normalizer = minm
     scores ignored), for every query at once. Lists add up in their order, as ranx's fusions do."""
     if rrf_k < 0:
         raise ValueError(f"RRF k must be >= 0, got {rrf_k}")
-    n_lists, n_queries, depth = lists.ids.shape
-    n = lists.n_items  # one more column takes the padding, then is dropped
-    totals = np.zeros((n_queries, n + 1))
-    counts = np.zeros((n_queries, n + 1), dtype=np.int64)
-    first_seen = np.full((n_queries, n + 1), np.iinfo(np.int64).max, dtype=np.int64)
-    rrf_weights = np.broadcast_to(1.0 / (rrf_k + np.arange(1, depth + 1)), (n_queries, depth))
-    for k in range(n_lists if depth else 0):  # (empty lists add nothing)
-        valid = lists.valid[k]
-        ids = np.where(valid, lists.ids[k], n)  # an item appears at most once per list and row
-        weights = rrf_weights if kind == "rrf" else normalize(lists.scores[k].astype(np.float64), valid)
-        # Where each item sits in this list (-1: not in it), then everything else is read from there.
-        position = np.full((n_queries, n + 1), -1, dtype=np.int64)
-        np.put_along_axis(position, ids, np.where(valid, np.arange(depth), -1), axis=-1)
+    n_lists, n_queries, n = lists.position.shape
+    totals = np.zeros((n_queries, n))
+    counts = np.zeros((n_queries, n), dtype=np.int64)
+    first_seen = np.full((n_queries, n), np.iinfo(np.int64).max, dtype=np.int64)
+    for k in range(n_lists):
+        position = lists.position[k]
         listed = position >= 0
-        at = np.maximum(position, 0)
-        totals[:, :n] += np.where(listed, np.take_along_axis(weights, at, axis=-1), 0.0)[:, :n]
+        weights = (1.0 / (rrf_k + position + 1) if kind == "rrf"
+                   else normalize(lists.scores[k].astype(np.float64), listed))
+        totals += np.where(listed, weights, 0.0)
         counts += listed
+        # Round-robin order: rank 1 of every list in list order, then rank 2, ...
         np.minimum(first_seen, np.where(listed, position * n_lists + k, first_seen), out=first_seen)
     if kind == "mnz":
         totals *= counts
-    return FusedScores(totals[:, :n], counts[:, :n] > 0, first_seen[:, :n])
+    return FusedScores(totals, counts > 0, first_seen)
 
 
 def fuse_lists(lists: Sequence[RankedList], kind: FusionKind, normalize: Normalizer = minmax_normalize,
@@ -122,16 +116,13 @@ def fuse_lists(lists: Sequence[RankedList], kind: FusionKind, normalize: Normali
     """One query's lists (any hashable ids) fused; ties keep round-robin order."""
     unique = list(dict.fromkeys(_round_robin(lists)))  # first appearance in round-robin order
     index = {id_: i for i, id_ in enumerate(unique)}
-    depth = max((len(ranked.ids) for ranked in lists), default=0)
-    ids = np.zeros((len(lists), 1, depth), dtype=np.int64)
-    scores = np.zeros((len(lists), 1, depth))
-    valid = np.zeros((len(lists), 1, depth), dtype=bool)
+    position = np.full((len(lists), 1, len(unique)), -1, dtype=np.int64)
+    scores = np.zeros((len(lists), 1, len(unique)))
     for k, ranked in enumerate(lists):
-        n = len(ranked.ids)
-        ids[k, 0, :n] = [index[id_] for id_ in ranked.ids]
-        scores[k, 0, :n] = ranked.scores
-        valid[k, 0, :n] = True
-    fused = fuse_dense(DenseLists(ids, scores, valid, len(unique)), kind, normalize, rrf_k)
+        items = [index[id_] for id_ in ranked.ids]
+        position[k, 0, items] = np.arange(len(items))
+        scores[k, 0, items] = ranked.scores
+    fused = fuse_dense(DenseLists(position, scores), kind, normalize, rrf_k)
     order = fused.order()[0][: len(unique)]
     return RankedList([unique[i] for i in order], fused.totals[0, order].tolist())
 
