@@ -23,13 +23,15 @@ def test_reverse_ground_truth_lists_every_caption_of_an_image():
     assert invert_relevance([(1,), (1,), (1,), (0,), (0, 1)], 3) == [(3, 4), (0, 1, 2, 4), ()]
 
 
-def test_planned_methods_put_the_baseline_first_and_rerank_only_forward():
+def test_planned_methods_put_the_baseline_first_and_rerank_videos_both_ways_as_vic():
     names = [m.name for m in plan_methods(["clip", "clip-mean"], ["none", "sgrid"], ["rrf", "vic"], forward=True,
                                           has_media=True, media="video")]
     assert names == ["clip", "clip-mean", "rrf", "clip+sgrid", "vic"]
     backward = [m.name for m in plan_methods(["clip", "clip-mean"], ["none", "sgrid"], ["rrf", "vic"],
                                              forward=False, has_media=True, media="video")]
-    assert backward == ["clip", "clip-mean", "rrf"]
+    assert backward == ["clip", "clip-mean", "rrf", "clip+sgrid", "vic"]  # ViC's video-to-text: captions ranked
+    images = [m.name for m in plan_methods(["clip"], ["none", "grid"], [], forward=False, has_media=True)]
+    assert images == ["clip"]  # no image-to-text reranking: no paper here does it
 
 
 def test_composed_reranking_credits_sqaf_with_its_own_row():

@@ -123,12 +123,13 @@ def test_the_cli_offers_exactly_the_registered_methods(run_cli):
 
 
 def test_the_registry_says_what_each_method_ranks():
-    assert rerankers_for("video") == ("grid", "cot", "first", "sgrid")
+    assert rerankers_for("video") == ("grid", "cot", "first", "sgrid", "sgrid-vic")
     assert rerankers_for("image") == ("grid", "cot", "first")
     assert fusion_spec("vic").needs_model
     assert not fusion_spec("rrf").needs_model
     assert reranker_spec("first").marks == "letters"
-    with pytest.raises(BadQueryError, match="choose one of grid, cot, first, sgrid"):
+    assert reranker_spec("sgrid-vic").sgrid_style == "vic" and fusion_spec("vic").reranker == "sgrid-vic"
+    with pytest.raises(BadQueryError, match="choose one of grid, cot, first, sgrid, sgrid-vic"):
         reranker_spec("pointwise-magic")
 
 

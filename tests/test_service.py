@@ -102,12 +102,24 @@ def test_first_ranks_by_the_logits_over_the_marks(tiny_service):
     assert [h.path for h in response.hits] == [first_stage[i].path for i in expected]
 
 
-def test_sgrid_on_videos(tiny_service):
-    response = tiny_service.run(SearchRequest(Query("a ball"), k=4, kind="video", rerank="sgrid"))
+@pytest.mark.parametrize("method", ["sgrid", "sgrid-vic"])
+def test_sgrid_on_videos(tiny_service, method):
+    response = tiny_service.run(SearchRequest(Query("a ball"), k=4, kind="video", rerank=method))
     assert response.hits
     assert all(h.kind == "video" and h.timestamp is not None for h in response.hits)
-    assert response.rerank.method == "sgrid"
+    assert response.rerank.method == method
     assert response.rerank.visual_tokens > 0
+    # The model saw the first-stage top video as the method's own S-Grid: ViC's (stretched, frames from first
+    # to last, no timestamps) for sgrid-vic, gridrank's for sgrid.
+    from retrieval.query.service import candidate_options
+    from retrieval.rerank.candidates import video_sgrid
+
+    top = tiny_service.searcher.search(Query("a ball"), k=1, kind="video").hits[0]
+    expected = video_sgrid(top.path, candidate_options(tiny_service.settings, method))
+    assert np.array_equal(np.asarray(response.rerank.images_sent[0]), np.asarray(expected))
+    other = video_sgrid(top.path, candidate_options(tiny_service.settings,
+                                                    "sgrid" if method == "sgrid-vic" else "sgrid-vic"))
+    assert not np.array_equal(np.asarray(expected), np.asarray(other))
 
 
 def test_scripted_ranking_reorders_the_hits(scripted):
@@ -200,8 +212,11 @@ def test_vic_fusion_ranks_unique_videos_once(scripted):
     assert response.rerank.fallback is None
     prompt = server.requests[0]["json"]["messages"]
     text = " ".join(p.get("text", "") for m in prompt for p in m["content"] if isinstance(p, dict))
-    assert "Image-1" in text
+    assert "Image-1: " in text
     assert "Subtitle-" in text
+    # As ViC does it: its own words, no system prompt of ours.
+    assert 'Given the user query: "a ball", rank these' in text and "-ranked-elements list instantly" in text
+    assert [m["role"] for m in prompt] == ["user"]
 
 
 def test_vic_moves_count_videos_so_a_kept_order_shows_no_moves(scripted):

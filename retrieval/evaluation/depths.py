@@ -50,9 +50,11 @@ PAPER_DEPTHS: dict[str, PaperDepth] = {
     # ViC's code (mohammad2012191/ViC, Scripts/ensemble_retrieval.py): Config.num_images = 14 S-Grids in one
     # call for text-to-video, as a single-list reranker (M=1) and as a fuser.
     "sgrid": PaperDepth(14, 14, None, "ViC: num_images = 14 for t2v, one call (Scripts/ensemble_retrieval.py)"),
+    "sgrid-vic": PaperDepth(14, 14, None, "ViC: num_images = 14 for t2v, one call (Scripts/ensemble_retrieval.py)"),
     "vic": PaperDepth(14, 14, None, "ViC: num_images = 14 for t2v, one call (Scripts/ensemble_retrieval.py)"),
     # Video-to-text, the same code: Config.num_captions = 20 captions ranked for the query video in one call.
     "sgrid-v2t": PaperDepth(20, 20, None, "ViC: num_captions = 20 for v2t, one call (Scripts/ensemble_retrieval.py)"),
+    "sgrid-vic-v2t": PaperDepth(20, 20, None, "ViC: num_captions = 20 for v2t, one call (Scripts/ensemble_retrieval.py)"),
     "vic-v2t": PaperDepth(20, 20, None, "ViC: num_captions = 20 for v2t, one call (Scripts/ensemble_retrieval.py)"),
 }
 # Directions whose model ranks captions for a video (ViC's video-to-text): one call, no sliding window.

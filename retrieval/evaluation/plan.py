@@ -52,8 +52,8 @@ def plan_methods(retrievers: list[str], rerank: list[str], fuse: list[str], *, f
             first_stage = f"{retrievers[0]}+sqaf"
             methods.append(Method(first_stage, "sqaf", "sqaf"))
         methods += [Method(f"{first_stage}+{m}", "rerank", m) for m in rerankers]
-        methods += [Method(f, "vic", "sgrid") for f in fuse if FUSION_INFO[f].needs_model]
+        methods += [Method(f, "vic", FUSION_INFO[f].reranker) for f in fuse if FUSION_INFO[f].needs_model]
     elif media == "video":  # ViC's video-to-text: the query video's S-Grid, captions as candidates
-        methods += [Method(f"{retrievers[0]}+{m}", "rerank", m) for m in rerank if m == "sgrid"]
-        methods += [Method(f, "vic", "sgrid") for f in fuse if FUSION_INFO[f].needs_model]
+        methods += [Method(f"{retrievers[0]}+{m}", "rerank", m) for m in rerank if m in ("sgrid", "sgrid-vic")]
+        methods += [Method(f, "vic", FUSION_INFO[f].reranker) for f in fuse if FUSION_INFO[f].needs_model]
     return methods

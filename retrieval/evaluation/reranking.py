@@ -19,6 +19,7 @@ from retrieval.models.encoder import ClipEncoder
 from retrieval.query.service import sqaf_query
 from retrieval.rerank.candidates import CandidateOptions, media_image
 from retrieval.rerank.fusion import collapse_duplicates, round_robin_interleave
+from retrieval.rerank.names import reranker_info
 from retrieval.rerank.reranker import Reranker
 from retrieval.rerank.types import Candidate, RerankQuery, RerankReport
 
@@ -56,9 +57,11 @@ class Reranking:
         path = self.dataset.gallery[query.reference].path
         return RerankQuery(query.text, load_rgb(path, self.options.max_image_pixels).image)
 
-    def candidate(self, item: int) -> Candidate:
+    def candidate(self, item: int, method: Method) -> Candidate:
+        """A gallery item as `method` shows it (sgrid-vic and ViC fusion: ViC's own S-Grid)."""
         entry = self.dataset.gallery[item]
-        return Candidate(media_image(entry.path, self.dataset.media, self.options), entry.subtitle)
+        options = replace(self.options, sgrid_style=reranker_info(method.target).sgrid_style)
+        return Candidate(media_image(entry.path, self.dataset.media, options), entry.subtitle)
 
     def rank(self, task: RankingTask, method: Method, row: int) -> RankedQuery:
         """The final ranking of one query by a model method, and what the reranking cost."""
@@ -66,7 +69,7 @@ class Reranking:
         planned = self.depths[depth_key(task.direction, method)] if method.kind != "sqaf" else None
         if task.direction in CAPTION_DIRECTIONS:
             # ViC's video-to-text: the row is a gallery video, the items are captions (dataset queries).
-            video = self.candidate(row)
+            video = self.candidate(row, method)
             base = pessimistic_order(task.retrievers[task.main_retriever][row], task.relevant[row], task.excluded[row])
 
             def rank_shown(shown: list[int]) -> RerankReport:
@@ -87,7 +90,7 @@ class Reranking:
                 images: dict[int, Candidate] = {}  # duplicates (ViC's interleaved list) share one image
                 for item in shown:
                     if item not in images:
-                        images[item] = self.candidate(item)
+                        images[item] = self.candidate(item, method)
                 return self._reranker(task.direction, method).rerank(method.target, query, [images[i] for i in shown])
         if method.kind == "rerank":
             head = base[: planned.depth]

@@ -5,13 +5,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import av
 import decord
 import numpy as np
 
 from retrieval.store.ids import MAX_FRAMES
-from retrieval.media.sampling import sample_uniform_indices
+from retrieval.media.sampling import linspace_indices, sample_uniform_indices
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,10 @@ def frames_wanted(n: int, every_s: float | None, duration: float | None) -> int:
     return n
 
 
-def read_uniform_frames(path: Path, n: int, max_side: int | None = None, every_s: float | None = None) -> VideoFrames:
-    """`min(n, total)` frames at the centres of equal segments of the video (see frames_wanted).
+def read_uniform_frames(path: Path, n: int, max_side: int | None = None, every_s: float | None = None,
+                        spread: Literal["centres", "ends"] = "centres") -> VideoFrames:
+    """`min(n, total)` frames at the centres of equal segments of the video (see frames_wanted); with
+    spread="ends", exactly n frames from the first to the last, as ViC samples them (linspace_indices).
 
     With `max_side`, decord scales frames while decoding (aspect kept) so large videos cost less.
     Raises ValueError for a video that FFmpeg cannot open or that has no frames; decord's own errors
@@ -49,7 +52,10 @@ def read_uniform_frames(path: Path, n: int, max_side: int | None = None, every_s
                                         width=max(2, round(width * scale)), height=max(2, round(height * scale)))
     fps = reader.get_avg_fps()
     duration = total / fps if fps > 0 else None
-    indices = sample_uniform_indices(total, min(frames_wanted(n, every_s, duration), total))
+    if spread == "ends":
+        indices = linspace_indices(total, n)
+    else:
+        indices = sample_uniform_indices(total, min(frames_wanted(n, every_s, duration), total))
     frames = reader.get_batch(indices).asnumpy()
     timestamps = [float(t) for t in reader.get_frame_timestamp(indices)[:, 0]]
     return VideoFrames(frames, timestamps, total, duration)

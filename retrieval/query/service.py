@@ -14,6 +14,7 @@ from retrieval.rerank.backends.base import BackendError, RerankBackend
 from retrieval.rerank.candidates import CandidateOptions, media_image
 from retrieval.rerank.fusion import RankedList, ScoreFusion, collapse_duplicates, round_robin_interleave
 from retrieval.rerank.methods import fusion_spec, reranker_spec
+from retrieval.rerank.names import fusion_info, reranker_info
 from retrieval.rerank.prompts import sqaf_caption_prompt
 from retrieval.rerank.reranker import Reranker
 from retrieval.rerank.types import Candidate, RerankOptions, RerankQuery, RerankReport
@@ -46,9 +47,11 @@ def make_reranker(settings: Settings, backend: RerankBackend, model_name: str) -
                                                        max_new_tokens_cot=s.cot_max_new_tokens))
 
 
-def candidate_options(settings: Settings) -> CandidateOptions:
+def candidate_options(settings: Settings, method: str | None = None) -> CandidateOptions:
+    """How candidates are shown to the model; a rerank method may ask for its own S-Grid (sgrid-vic: ViC's)."""
     s = settings
-    return CandidateOptions(s.grid_cell_size, s.max_image_pixels, s.sgrid_frames_side, s.sgrid_size)
+    style = reranker_info(method).sgrid_style if method else "gridrank"
+    return CandidateOptions(s.grid_cell_size, s.max_image_pixels, s.sgrid_frames_side, s.sgrid_size, style)
 
 
 def build_candidate(hit: SearchHit, catalog: Catalog, options: CandidateOptions) -> Candidate:
@@ -146,14 +149,14 @@ class SearchService:
                 ) -> tuple[list[SearchHit], RerankReport, float]:
         started = time.perf_counter()
         reranker = self.reranker()
-        options = candidate_options(self.settings)
-        candidates = [build_candidate(h, self.searcher.store.catalog, options) for h in head]
         query = RerankQuery(request.query.text or "", request.query.image)
         if query.composed and not query.text:
             query = RerankQuery("find images like this one", request.query.image)
         method = request.rerank
         if any(h.kind not in reranker_spec(method).media for h in head):
             method = "grid"  # S-Grids are for videos; photos among the candidates go on a marked grid
+        options = candidate_options(self.settings, method)
+        candidates = [build_candidate(h, self.searcher.store.catalog, options) for h in head]
         report = reranker.rerank(method, query, candidates)
         return [head[i] for i in report.order] + tail, report, time.perf_counter() - started
 
@@ -207,13 +210,14 @@ class SearchService:
         """One S-Grid ranking over the interleaved list, then each video where its best copy landed."""
         started = time.perf_counter()
         shown = interleaved[: min(rerank_k, self.settings.rerank_window)]
-        options = candidate_options(self.settings)
+        method = fusion_info("vic").reranker
+        options = candidate_options(self.settings, method)
         built: dict[int, Candidate] = {}  # duplicates of a video share one S-Grid, decoded once
         for h in shown:
             if h.media_id not in built:
                 built[h.media_id] = build_candidate(h, self.searcher.store.catalog, options)
         candidates = [built[h.media_id] for h in shown]
-        report = self.reranker().rerank("sgrid", RerankQuery(request.query.text or ""), candidates)
+        report = self.reranker().rerank(method, RerankQuery(request.query.text or ""), candidates)
         report.method = "vic"
         order = collapse_duplicates(report.order, [h.media_id for h in shown])
         rest = [h.media_id for h in interleaved[len(shown):]]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from PIL import Image, ImageDraw
 
 from retrieval.store.ids import MediaKind
 from retrieval.media.image_io import load_rgb
-from retrieval.rerank.grids import make_video_sgrid
+from retrieval.rerank.grids import make_vic_sgrid, make_video_sgrid
 from retrieval.media.video_frames import read_uniform_frames
 
 
@@ -19,6 +20,7 @@ class CandidateOptions:
     max_image_pixels: int = 100_000_000
     sgrid_frames_side: int = 3
     sgrid_size: int = 448
+    sgrid_style: Literal["gridrank", "vic"] = "gridrank"  # the rerank method's (names.RerankMethodInfo)
 
 
 def unavailable_image(size: int, why: str) -> Image.Image:
@@ -30,6 +32,9 @@ def unavailable_image(size: int, why: str) -> Image.Image:
 
 def video_sgrid(path: Path, options: CandidateOptions) -> Image.Image:
     g = options.sgrid_frames_side
+    if options.sgrid_style == "vic":
+        video = read_uniform_frames(path, g * g, max_side=options.sgrid_size // g * 2, spread="ends")
+        return make_vic_sgrid([Image.fromarray(f) for f in video.frames], g, options.sgrid_size)
     video = read_uniform_frames(path, g * g, max_side=options.sgrid_size // g * 2)
     frames = [Image.fromarray(f) for f in video.frames]
     return make_video_sgrid(frames, g, options.sgrid_size, video.timestamps)

@@ -121,6 +121,22 @@ def make_video_sgrid(
     return canvas
 
 
+def make_vic_sgrid(frames: Sequence[Image.Image], g: int = 3, size: int = 448) -> Image.Image:
+    """ViC's S-Grid exactly (Scripts/ensemble_retrieval.py, get_first_frame): each of the g*g frames, in reading
+    order, stretched (aspect not kept) to floor(size / g) px square with bicubic resampling and pasted on a
+    black size x size canvas; what floor leaves at the right and bottom stays black. No timestamps."""
+    if len(frames) != g * g:
+        raise ValueError(f"ViC's S-Grid takes exactly g*g = {g * g} frames, got {len(frames)}")
+    if g < 1 or size < g:
+        raise ValueError(f"need g >= 1 and size >= g, got g={g}, size={size}")
+    cell = size // g
+    canvas = Image.new("RGB", (size, size))
+    for slot, frame in enumerate(frames):
+        row, col = divmod(slot, g)
+        canvas.paste(_to_rgb(frame).resize((cell, cell), Image.Resampling.BICUBIC), (col * cell, row * cell))
+    return canvas
+
+
 def format_timestamp(seconds: float) -> str:
     """mm:ss (h:mm:ss from one hour on); negative times clamp to 00:00."""
     minutes, secs = divmod(max(0, int(seconds)), 60)

@@ -9,7 +9,7 @@ indices, best first; the Reranker (reranker.py) runs it over windows and handles
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from PIL import Image
 
@@ -21,7 +21,7 @@ from retrieval.rerank.marks import letter_marks, number_marks
 from retrieval.rerank.names import FUSION_INFO, RERANKER_INFO, FusionInfo, RerankMethodInfo, fusion_info, reranker_info
 from retrieval.rerank.parser import ParsedRanking, parse_cot, parse_ranking
 from retrieval.rerank.prompts import (caption_ranking_prompt, cot_prompt, first_prompt, grid_ranking_prompt,
-                                      sgrid_ranking_prompt)
+                                      sgrid_ranking_prompt, vic_sgrid_prompt)
 from retrieval.rerank.types import Candidate, RerankOptions, RerankQuery, RerankReport
 
 WindowRanker = Callable[[RerankBackend, RerankOptions, RerankQuery, Sequence[Candidate], RerankReport], list[int]]
@@ -29,12 +29,12 @@ WindowRanker = Callable[[RerankBackend, RerankOptions, RerankQuery, Sequence[Can
 
 @dataclass(frozen=True)
 class RerankMethodSpec(RerankMethodInfo):
-    rank_window: WindowRanker
+    rank_window: WindowRanker = field(kw_only=True)
 
 
 @dataclass(frozen=True)
 class FusionSpec(FusionInfo):
-    fuse: ScoreFusion | None  # None: the MLLM ranks the interleaved lists (ViC)
+    fuse: ScoreFusion | None = field(kw_only=True)  # None: the MLLM ranks the interleaved lists (ViC)
 
 
 # -- one model call, recorded and parsed ---------------------------------------------------------
@@ -115,6 +115,16 @@ def rank_sgrid(backend: RerankBackend, options: RerankOptions, query: RerankQuer
     return _order(parse_ranking(generation.text, len(window), number_marks(len(window))), report)
 
 
+def rank_sgrid_vic(backend: RerankBackend, options: RerankOptions, query: RerankQuery, window: Sequence[Candidate],
+                   report: RerankReport) -> list[int]:
+    """ViC exactly: its S-Grids (built with sgrid_style "vic"), its prompt words, a list of image numbers."""
+    subtitles = [c.subtitle for c in window]
+    prompt = vic_sgrid_prompt(query.text, len(window), subtitles if any(subtitles) else None)
+    shown = [c.image for c in window]
+    generation = _ask(backend, prompt, shown, options.max_new_tokens_list, shown, report)
+    return _order(parse_ranking(generation.text, len(window), number_marks(len(window))), report)
+
+
 def rank_captions(backend: RerankBackend, options: RerankOptions, video: Candidate, captions: Sequence[str],
                   report: RerankReport) -> list[int]:
     """ViC video-to-text: the query video's S-Grid (and subtitle), its candidate captions ranked in one call."""
@@ -124,7 +134,7 @@ def rank_captions(backend: RerankBackend, options: RerankOptions, video: Candida
 
 
 _WINDOW_RANKERS: dict[str, WindowRanker] = {"grid": rank_grid, "cot": rank_cot, "first": rank_first,
-                                             "sgrid": rank_sgrid}
+                                             "sgrid": rank_sgrid, "sgrid-vic": rank_sgrid_vic}
 _FUSERS: dict[str, ScoreFusion | None] = {**SCORE_FUSIONS, "vic": None}
 assert _WINDOW_RANKERS.keys() == RERANKER_INFO.keys() and _FUSERS.keys() == FUSION_INFO.keys()
 

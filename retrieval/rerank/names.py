@@ -22,6 +22,9 @@ class RerankMethodInfo:
     help: str  # one line, for --help and the API description
     marks: Literal["letters", "numbers"]  # how candidates are labelled for the model
     media: MediaKinds  # what its candidates may be: photos, and videos shown as S-Grids
+    # How a video becomes one image: gridrank's S-Grid (letterboxed frames at segment centres, timestamps) or
+    # ViC's exactly (frames stretched to their cells, linspace over the whole video, no timestamps).
+    sgrid_style: Literal["gridrank", "vic"] = "gridrank"
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,7 @@ class FusionInfo:
     label: str
     help: str
     needs_model: bool  # True: the MLLM ranks the interleaved lists (ViC)
+    reranker: str | None = None  # the rerank method that ranks them
 
 
 RERANKER_INFO: dict[str, RerankMethodInfo] = {info.name: info for info in (
@@ -40,8 +44,10 @@ RERANKER_INFO: dict[str, RerankMethodInfo] = {info.name: info for info in (
     RerankMethodInfo("first", "single token",
                      "the marked grid, ranked by first-token logits: no decoding (FIRST)", "letters",
                      ("image", "video")),
-    RerankMethodInfo("sgrid", "S-Grid", "each video as one grid of its frames, ranked in one call (ViC)",
-                     "numbers", ("video",)),
+    RerankMethodInfo("sgrid", "S-Grid", "each video as one grid of its frames, with timestamps, ranked in one call "
+                     "(after ViC)", "numbers", ("video",)),
+    RerankMethodInfo("sgrid-vic", "S-Grid (ViC exact)", "ViC's own S-Grid and prompt words: frames stretched to "
+                     "their cells, spread over the whole video, no timestamps", "numbers", ("video",), "vic"),
 )}
 
 FUSION_INFO: dict[str, FusionInfo] = {info.name: info for info in (
@@ -50,8 +56,8 @@ FUSION_INFO: dict[str, FusionInfo] = {info.name: info for info in (
     FusionInfo("combsum-z", "CombSUM (z-score)", "sum of z-score normalized scores", False),
     FusionInfo("combmnz-z", "CombMNZ (z-score)", "CombMNZ over z-score normalized scores", False),
     FusionInfo("rrf", "RRF", "reciprocal rank fusion, k = 60", False),
-    FusionInfo("vic", "ViC fusion", "interleave the retrievers' lists, then one S-Grid ranking by the MLLM (ViC)",
-               True),
+    FusionInfo("vic", "ViC fusion", "interleave the retrievers' lists, then one S-Grid ranking by the MLLM, as ViC "
+               "does it (sgrid-vic)", True, "sgrid-vic"),
 )}
 
 RERANK_METHODS: tuple[str, ...] = tuple(RERANKER_INFO)

@@ -80,6 +80,14 @@ SGRID_TASK = (
     "with the ranking only, as a list of image numbers, for example {example}."
 )
 
+# ViC's text-to-video prompt (Scripts/ensemble_retrieval.py, rerank_top_videos), word for word: "Image-i: <image>"
+# lines, each with its "Subtitle-i: ..." line when the video has one, then this instruction; no system prompt.
+VIC_VIDEOS_TASK = (
+    'Given the user query: "{query}", rank these {k} images from most to least relevant to the user query and '
+    "output a list like [1,3,2,5,4,...,{k}th_element] (just an example). Output only the {k}-ranked-elements list "
+    "instantly."
+)
+
 # ViC's video-to-text prompt (mohammad2012191/ViC, Scripts/ensemble_retrieval.py, rerank_top_captions), word
 # for word: the query video as "Image-1", its subtitle line if any, then "Candidate-i: <caption>".
 CAPTIONS_TASK = (
@@ -168,6 +176,21 @@ def sgrid_ranking_prompt(
     example = "[" + ", ".join(_example([str(i + 1) for i in range(n_videos)])) + "]"
     parts.append(SGRID_TASK.format(k=n_videos, example=example))
     return Prompt(RANKER_SYSTEM, _merge(parts))
+
+
+def vic_sgrid_prompt(query: str, n_videos: int, subtitles: Sequence[str | None] | None = None) -> Prompt:
+    """ViC's own text-to-video prompt, for sgrid-vic. Images: one S-Grid per video, in candidate order.
+    Subtitles go in whole, as ViC sends them; the model's default system prompt applies, as in ViC."""
+    if subtitles is not None and len(subtitles) != n_videos:
+        raise ValueError(f"got {len(subtitles)} subtitles for {n_videos} videos")
+    parts: list[PromptPart] = []
+    for i in range(n_videos):
+        parts += [f"Image-{i + 1}: ", ImageRef(i), "\n"]
+        text = (subtitles[i] or "").strip() if subtitles is not None else ""
+        if text:
+            parts.append(f"Subtitle-{i + 1}: {text}\n")
+    parts.append(VIC_VIDEOS_TASK.format(query=query, k=n_videos))
+    return Prompt("", _merge(parts))
 
 
 def caption_ranking_prompt(captions: Sequence[str], subtitle: str | None = None) -> Prompt:

@@ -218,3 +218,26 @@ def test_sample_uniform_indices_rejects_impossible_requests():
         sample_uniform_indices(0, 3)
     with pytest.raises(ValueError):
         sample_uniform_indices(3, -1)
+
+
+def test_vics_sgrid_stretches_each_frame_to_its_cell_on_a_black_square():
+    from retrieval.rerank.grids import make_vic_sgrid
+
+    colours = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0)]
+    frames = [Image.new("RGB", (300, 100), c) for c in colours]  # wide frames: gridrank would letterbox them
+    grid = make_vic_sgrid(frames, g=2, size=101)
+    assert grid.size == (101, 101)
+    pixels = np.asarray(grid)
+    # floor(101 / 2) = 50 px cells, filled edge to edge (no bars), in reading order; the last row and column black.
+    assert (pixels[:50, :50] == colours[0]).all() and (pixels[:50, 50:100] == colours[1]).all()
+    assert (pixels[50:100, :50] == colours[2]).all() and (pixels[50:100, 50:100] == colours[3]).all()
+    assert (pixels[100, :] == 0).all() and (pixels[:, 100] == 0).all()
+    with pytest.raises(ValueError, match="exactly g\\*g = 4 frames, got 3"):
+        make_vic_sgrid(frames[:3], g=2)
+
+
+@pytest.mark.parametrize("total, pick", [(100, 9), (9, 9), (5, 9), (1000, 16), (7, 3), (1, 4), (30, 1)])
+def test_vics_frames_run_from_the_first_to_the_last_as_numpy_linspace(total, pick):
+    from retrieval.media.sampling import linspace_indices
+
+    assert linspace_indices(total, pick) == np.linspace(0, total - 1, pick, dtype=int).tolist()

@@ -156,3 +156,16 @@ def test_the_caption_ranking_prompt_is_vics_video_to_text_prompt():
         "2-ranked-elements list instantly.")
     without = caption_ranking_prompt(["a"], None).user_parts[2]
     assert "Subtitle-1" not in without and "(above video) and the 1 text candidates" in without
+
+
+def test_the_sgrid_vic_prompt_is_vics_text_to_video_prompt():
+    from retrieval.rerank.prompts import vic_sgrid_prompt
+
+    prompt = vic_sgrid_prompt("a dog", 2, ["  woof  ", None])
+    assert prompt.system == ""  # the model's own default, as ViC's model.chat
+    assert prompt.user_parts[0] == "Image-1: " and prompt.user_parts[1] == ImageRef(0)
+    assert prompt.user_parts[2] == "\nSubtitle-1: woof\nImage-2: "
+    assert prompt.user_parts[4] == (
+        '\nGiven the user query: "a dog", rank these 2 images from most to least relevant to the user query and '
+        "output a list like [1,3,2,5,4,...,2th_element] (just an example). Output only the 2-ranked-elements list "
+        "instantly.")

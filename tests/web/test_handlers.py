@@ -98,7 +98,7 @@ def test_the_rerank_menus_offer_the_methods_of_the_core():
     from retrieval.rerank.names import FUSION_METHODS as CORE_FUSION, RERANK_METHODS as CORE
 
     assert RERANK_METHODS == ("none", "grid", "cot", "first")
-    assert VIDEO_RERANK_METHODS == ("none", "sgrid")
+    assert VIDEO_RERANK_METHODS == ("none", "sgrid", "sgrid-vic")
     assert FUSION_METHODS == ("none", *CORE_FUSION)
     assert API_RERANK_METHODS == ("none", *CORE)
 
