@@ -105,24 +105,22 @@ def rank_first(backend: RerankBackend, options: RerankOptions, query: RerankQuer
     return sorted(range(len(window)), key=lambda i: -scores.logprobs[marks[i]])
 
 
-def rank_sgrid(backend: RerankBackend, options: RerankOptions, query: RerankQuery, window: Sequence[Candidate],
-               report: RerankReport) -> list[int]:
-    """ViC: each video one S-Grid image ("Image-i"), subtitles as text, a generated ranking of the numbers."""
-    subtitles = [c.subtitle for c in window]
-    prompt = sgrid_ranking_prompt(query.text, len(window), subtitles if any(subtitles) else None)
-    shown = [c.image for c in window]
-    generation = _ask(backend, prompt, shown, options.max_new_tokens_list, shown, report)
-    return _order(parse_ranking(generation.text, len(window), number_marks(len(window))), report)
+def _rank_videos(build_prompt: Callable[[str, int, list[str | None] | None], Prompt]) -> WindowRanker:
+    """A ranker of videos shown as S-Grids ("Image-i"), subtitles as text, answered with a list of numbers."""
+    def rank(backend: RerankBackend, options: RerankOptions, query: RerankQuery, window: Sequence[Candidate],
+             report: RerankReport) -> list[int]:
+        subtitles = [c.subtitle for c in window]
+        prompt = build_prompt(query.text, len(window), subtitles if any(subtitles) else None)
+        shown = [c.image for c in window]
+        generation = _ask(backend, prompt, shown, options.max_new_tokens_list, shown, report)
+        return _order(parse_ranking(generation.text, len(window), number_marks(len(window))), report)
+    return rank
 
 
-def rank_sgrid_vic(backend: RerankBackend, options: RerankOptions, query: RerankQuery, window: Sequence[Candidate],
-                   report: RerankReport) -> list[int]:
-    """ViC exactly: its S-Grids (built with sgrid_style "vic"), its prompt words, a list of image numbers."""
-    subtitles = [c.subtitle for c in window]
-    prompt = vic_sgrid_prompt(query.text, len(window), subtitles if any(subtitles) else None)
-    shown = [c.image for c in window]
-    generation = _ask(backend, prompt, shown, options.max_new_tokens_list, shown, report)
-    return _order(parse_ranking(generation.text, len(window), number_marks(len(window))), report)
+# ViC: gridrank's S-Grids and prompt (sgrid), or ViC's own exactly (sgrid-vic: the candidates come as
+# names.RerankMethodInfo.sgrid_style "vic" builds them).
+rank_sgrid = _rank_videos(sgrid_ranking_prompt)
+rank_sgrid_vic = _rank_videos(vic_sgrid_prompt)
 
 
 def rank_captions(backend: RerankBackend, options: RerankOptions, video: Candidate, captions: Sequence[str],
