@@ -294,3 +294,11 @@ def test_a_cot_answer_cut_off_before_its_ranking_is_a_recorded_fallback(scripted
     service, _ = scripted(Reply(body=whole))
     response = service.run(SearchRequest(Query("coffee"), k=3, kind="image", rerank="cot", rerank_k=3))
     assert response.rerank.fallback is None
+
+
+def test_cot_shows_photos_as_large_as_the_model_takes_not_at_grid_cell_size(tiny_service):
+    # CoTRR sends each candidate whole and the model scales it: here up to reranker_max_pixels (112 x 112 px).
+    response = tiny_service.run(SearchRequest(Query("a cat"), k=4, kind="image", rerank="cot", rerank_k=4))
+    areas = [image.width * image.height for image in response.rerank.images_sent]
+    assert len(areas) == 4
+    assert all(2 * 64 * 64 < area <= 112 * 112 for area in areas)  # grid cells are 64 px

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from functools import partial
 from collections.abc import Callable
 from pathlib import Path
 
@@ -79,7 +80,7 @@ def run_dataset(name: str, root: Path, split: str | None, task: str | None, opti
             log.warning(note)
         backend, model_name = make_backend(settings)
         reranking = Reranking(make_reranker(settings, backend, model_name), depths.depths,
-                              candidate_options(settings), dataset, encoder, settings.sqaf_caption_weight)
+                              partial(candidate_options, settings), dataset, encoder, settings.sqaf_caption_weight)
         recorded |= {"reranker_model": model_name, "reranker_url": settings.reranker_url,
                      "cot_max_new_tokens": settings.cot_max_new_tokens,
                      "list_max_new_tokens": settings.list_max_new_tokens,

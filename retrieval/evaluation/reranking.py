@@ -19,7 +19,6 @@ from retrieval.models.encoder import ClipEncoder
 from retrieval.query.service import sqaf_query
 from retrieval.rerank.candidates import CandidateOptions, media_image
 from retrieval.rerank.fusion import collapse_duplicates, round_robin_interleave
-from retrieval.rerank.names import reranker_info
 from retrieval.rerank.reranker import Reranker
 from retrieval.rerank.types import Candidate, RerankQuery, RerankReport
 
@@ -30,7 +29,7 @@ class Reranking:
 
     reranker: Reranker  # its options' window and step are replaced by each method's
     depths: dict[str, MethodDepth]  # by depth_key(direction, method) (evaluation/depths.py)
-    options: CandidateOptions
+    options: Callable[[str | None], CandidateOptions]  # how a rerank method shows candidates (service.candidate_options)
     dataset: RetrievalDataset
     encoder: ClipEncoder | None  # SQAF: embeds the generated target caption (None: precomputed first stages)
     caption_weight: float  # SQAF's b
@@ -55,13 +54,13 @@ class Reranking:
         if query.reference is None:
             return RerankQuery(query.text)
         path = self.dataset.gallery[query.reference].path
-        return RerankQuery(query.text, load_rgb(path, self.options.max_image_pixels).image)
+        return RerankQuery(query.text, load_rgb(path, self.options(None).max_image_pixels).image)
 
     def candidate(self, item: int, method: Method) -> Candidate:
-        """A gallery item as `method` shows it (sgrid-vic and ViC fusion: ViC's own S-Grid)."""
+        """A gallery item as `method` shows it (cot: photos as large as the model takes; sgrid-vic and ViC fusion:
+        ViC's own S-Grid)."""
         entry = self.dataset.gallery[item]
-        options = replace(self.options, sgrid_style=reranker_info(method.target).sgrid_style)
-        return Candidate(media_image(entry.path, self.dataset.media, options), entry.subtitle)
+        return Candidate(media_image(entry.path, self.dataset.media, self.options(method.target)), entry.subtitle)
 
     def rank(self, task: RankingTask, method: Method, row: int) -> RankedQuery:
         """The final ranking of one query by a model method, and what the reranking cost."""

@@ -50,8 +50,10 @@ def make_reranker(settings: Settings, backend: RerankBackend, model_name: str) -
 def candidate_options(settings: Settings, method: str | None = None) -> CandidateOptions:
     """How candidates are shown to the model; a rerank method may ask for its own S-Grid (sgrid-vic: ViC's)."""
     s = settings
-    style = reranker_info(method).sgrid_style if method else "gridrank"
-    return CandidateOptions(s.grid_cell_size, s.max_image_pixels, s.sgrid_frames_side, s.sgrid_size, style)
+    info = reranker_info(method) if method else None
+    return CandidateOptions(s.grid_cell_size, s.max_image_pixels,
+                            s.reranker_max_pixels if info and info.photo_size == "model" else None,
+                            s.sgrid_frames_side, s.sgrid_size, info.sgrid_style if info else "gridrank")
 
 
 def build_candidate(hit: SearchHit, catalog: Catalog, options: CandidateOptions) -> Candidate:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -18,6 +19,8 @@ from retrieval.media.video_frames import read_uniform_frames
 class CandidateOptions:
     cell_size: int = 224  # photos are decoded at about this size (JPEG draft mode)
     max_image_pixels: int = 100_000_000
+    # Photos shown whole rather than in a grid cell (cot): at most this many pixels, decoded at about its side.
+    photo_pixels: int | None = None
     sgrid_frames_side: int = 3
     sgrid_size: int = 448
     sgrid_style: Literal["gridrank", "vic"] = "gridrank"  # the rerank method's (names.RerankMethodInfo)
@@ -44,7 +47,14 @@ def media_image(path: Path, kind: MediaKind, options: CandidateOptions) -> Image
     """What the model is shown of one file: the photo, or the video's S-Grid."""
     try:
         if kind == "image":
-            return load_rgb(path, options.max_image_pixels, draft_size=options.cell_size).image
+            if options.photo_pixels is None:
+                return load_rgb(path, options.max_image_pixels, draft_size=options.cell_size).image
+            photo = load_rgb(path, options.max_image_pixels, draft_size=math.isqrt(options.photo_pixels)).image
+            scale = math.sqrt(options.photo_pixels / (photo.width * photo.height))
+            if scale < 1:
+                photo = photo.resize((max(1, int(photo.width * scale)), max(1, int(photo.height * scale))),
+                                     Image.Resampling.BICUBIC)
+            return photo
         return video_sgrid(path, options)
     except Exception as e:  # moved, deleted or broken since it was indexed
         return unavailable_image(options.cell_size, type(e).__name__)

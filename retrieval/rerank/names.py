@@ -25,6 +25,9 @@ class RerankMethodInfo:
     # How a video becomes one image: gridrank's S-Grid (letterboxed frames at segment centres, timestamps) or
     # ViC's exactly (frames stretched to their cells, linspace over the whole video, no timestamps).
     sgrid_style: Literal["gridrank", "vic"] = "gridrank"
+    # How large a photo candidate is shown: a grid cell's size, or as large as the model takes
+    # (reranker_max_pixels): CoTRR sends each candidate's file whole and lets the model scale it.
+    photo_size: Literal["cell", "model"] = "cell"
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,7 @@ RERANKER_INFO: dict[str, RerankMethodInfo] = {info.name: info for info in (
     RerankMethodInfo("grid", "marked grid", "one marked grid of the candidates, ranked in one call (SQUARE)",
                      "letters", ("image", "video")),
     RerankMethodInfo("cot", "chain of thought", "separate labelled images, reasoned ranking in JSON (CoTRR)",
-                     "numbers", ("image", "video")),
+                     "numbers", ("image", "video"), photo_size="model"),
     RerankMethodInfo("first", "single token",
                      "the marked grid, ranked by first-token logits: no decoding (FIRST)", "letters",
                      ("image", "video")),

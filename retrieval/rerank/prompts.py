@@ -51,9 +51,42 @@ COT_TASK = (
     "1. {deconstruct}\n"
     "2. Judge each candidate against those elements with one short verdict.\n"
     "3. Synthesize a ranking of all {k} candidates, best first.\n"
+    "{worked_example}"
+    "Now do the same for the request and the {k} candidates above. "
     "Reply with JSON only, in this form:\n"
     '{{"reasoning": "<the elements, then one verdict per candidate>", "ranking": {example}}}\n'
     "The ranking must list every candidate label exactly once."
+)
+# CoTRR's prompts carry one worked example each (freshfish15/CoTRR, models/prompts.py): the query taken apart
+# into its elements, a verdict per image, a synthesis, then the JSON answer. These are gridrank's own examples
+# in that structure, for another request and other images.
+COT_TEXT_EXAMPLE = (
+    "A worked example, for another query and other images:\n"
+    'Query: "a brown dog catching a red frisbee on a beach at sunset"\n'
+    "1. Elements: subject: a brown dog; action: catching a frisbee in the air; key detail: the frisbee is "
+    "red; environment: a sandy beach; style: warm, low sunset light.\n"
+    "2. Image 1: a black dog asleep on a sofa: wrong colour, action and place. Image 2: a brown dog leaping "
+    "for a red frisbee over sand under an orange sky: every element. Image 3: a brown dog on a beach at "
+    "sunset carrying a stick: subject and setting, but no frisbee and no catch. Image 4: a man throwing a "
+    "red frisbee in a park at noon: the frisbee only.\n"
+    "3. Image 2 has every element; Image 3 keeps the subject and the setting; Image 4 has the key object; "
+    "Image 1 has almost nothing.\n"
+    'Answer: {"reasoning": "Elements: brown dog, catching, red frisbee, beach, sunset. 1: wrong dog, asleep, '
+    'indoors. 2: all elements. 3: right dog and beach, no frisbee. 4: frisbee only.", "ranking": [2, 3, 4, 1]}\n'
+)
+COT_COMPOSED_EXAMPLE = (
+    "A worked example, for another request and other images:\n"
+    "Reference: a white ceramic mug on a wooden desk. Change: \"make it a glass mug full of coffee, outside\"\n"
+    "1. Keep: a mug, its shape and size, on a table. Changes: (a) glass instead of white ceramic; (b) full of "
+    "coffee; (c) an outdoor setting.\n"
+    "2. Image 1: a glass mug of coffee on a garden table: keeps the mug, makes all three changes. Image 2: the "
+    "white ceramic mug outdoors: one change of three. Image 3: a glass of orange juice on a desk: glass, but "
+    "not a mug, no coffee, indoors. Image 4: a glass mug of coffee on a kitchen counter: two changes, still "
+    "indoors.\n"
+    "3. Image 1 makes every change and keeps the mug; Image 4 misses only the setting; Image 2 makes one "
+    "change; Image 3 loses the subject.\n"
+    'Answer: {"reasoning": "Keep a mug on a table; change to glass, with coffee, outdoors. 1: all changes. 2: '
+    'only outdoors. 3: not a mug. 4: glass and coffee, indoors.", "ranking": [1, 4, 2, 3]}\n'
 )
 TEXT_DECONSTRUCT = (
     "Deconstruct the query into its elements: subject, action, key detail, environment and "
@@ -135,6 +168,7 @@ def cot_prompt(
         k=len(marks),
         criterion=_criterion(composed),
         deconstruct=COMPOSED_DECONSTRUCT if composed else TEXT_DECONSTRUCT,
+        worked_example=COT_COMPOSED_EXAMPLE if composed else COT_TEXT_EXAMPLE,
         example=_json_list(_example(marks)),
     )
     return Prompt(RANKER_SYSTEM, _merge([*_query_parts(query, composed), *candidates, task]))

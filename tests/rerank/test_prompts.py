@@ -1,4 +1,3 @@
-import re
 
 import pytest
 
@@ -84,7 +83,7 @@ def test_cot_prompt_on_a_marked_grid():
 def test_cot_prompt_example_answer_parses_as_intended():
     """The format the prompt shows is one the parser reads."""
     text = cot_prompt(QUERY, letter_marks(6), grid=True).text
-    example = re.search(r"\{.*\}", text).group(0)
+    example = text.split("in this form:\n", 1)[1].split("\n", 1)[0]
     assert parse_ranking(example, 6, letter_marks(6)).order[:3] == [0, 2, 1]
 
 
@@ -169,3 +168,16 @@ def test_the_sgrid_vic_prompt_is_vics_text_to_video_prompt():
         '\nGiven the user query: "a dog", rank these 2 images from most to least relevant to the user query and '
         "output a list like [1,3,2,5,4,...,2th_element] (just an example). Output only the 2-ranked-elements list "
         "instantly.")
+
+
+@pytest.mark.parametrize("composed", [False, True])
+def test_the_cot_prompt_carries_a_worked_example_answered_in_the_asked_json(composed):
+    import json
+
+    from retrieval.rerank.prompts import cot_prompt
+
+    text = cot_prompt("a red car", number_marks(5), composed=composed).user_parts[-1]
+    assert "A worked example, for another" in text
+    example = json.loads(text.split("Answer: ", 1)[1].split("\n", 1)[0])
+    assert sorted(example["ranking"]) == [1, 2, 3, 4] and example["reasoning"]
+    assert text.index("Answer: ") < text.index("Now do the same for the request and the 5 candidates above")
