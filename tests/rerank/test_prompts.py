@@ -1,4 +1,3 @@
-
 import pytest
 
 from retrieval.rerank.chat import ImageRef
