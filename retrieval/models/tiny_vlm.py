@@ -16,6 +16,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers, trainers
@@ -109,8 +110,13 @@ Verdict: matches, partly matches, does not match. Which candidate fits best? Onl
 """
 
 
-def train_tokenizer() -> Qwen2Tokenizer:
-    """A small byte-level BPE with Qwen2's pre-tokenizer, special tokens and chat template."""
+def train_tokenizer(named_tokens: dict[str, str] | None = None,
+                    chat_template: str = QWEN2_VL_CHAT_TEMPLATE) -> Qwen2Tokenizer:
+    """A small byte-level BPE with Qwen2's pre-tokenizer, special tokens and chat template.
+
+    `named_tokens` adds special tokens a processor reads by name (InternVL's `context_image_token`
+    "<IMG_CONTEXT>" and the like), after Qwen's.
+    """
     backend = Tokenizer(BPE())
     backend.normalizer = normalizers.NFC()
     backend.pre_tokenizer = pre_tokenizers.Sequence(
@@ -128,18 +134,22 @@ def train_tokenizer() -> Qwen2Tokenizer:
     backend.train_from_iterator([_CORPUS], trainer)
     vocab = backend.get_vocab()
     base = len(vocab)
-    vocab.update({token: base + i for i, token in enumerate(SPECIAL_TOKENS)})
+    named = dict(named_tokens or {})
+    vocab.update({token: base + i for i, token in enumerate([*SPECIAL_TOKENS, *named.values()])})
     merges = [tuple(pair) for pair in json.loads(backend.to_str())["model"]["merges"]]
-    return Qwen2Tokenizer(
+    tokenizer = Qwen2Tokenizer(
         vocab=vocab,
         merges=merges,
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
         unk_token=None,
-        extra_special_tokens=list(SPECIAL_TOKENS),
-        chat_template=QWEN2_VL_CHAT_TEMPLATE,
+        extra_special_tokens=named or list(SPECIAL_TOKENS),
+        chat_template=chat_template,
         model_max_length=32768,
     )
+    if named:  # Qwen's own special tokens stay special too
+        tokenizer.add_tokens(list(SPECIAL_TOKENS), special_tokens=True)
+    return tokenizer
 
 
 def special_token_ids(tokenizer: Qwen2Tokenizer) -> dict[str, int]:
@@ -207,13 +217,25 @@ def build_qwen2_vl(
     dtype: torch.dtype,
 ) -> Path:
     """Build a random-weight Qwen2-VL into out_dir unless it is already there. Safe across processes."""
+    return build_vlm(out_dir, train_tokenizer, make_config, build_processor, dtype)
+
+
+def build_vlm(
+    out_dir: Path,
+    make_tokenizer: Callable[[], Qwen2Tokenizer],
+    make_config: Callable[[Qwen2Tokenizer], Any],
+    make_processor: Callable[[Qwen2Tokenizer], Any],
+    dtype: torch.dtype,
+) -> Path:
+    """Build a random-weight vision-language model and its processor into out_dir unless it is already
+    there, saved as a Hub checkpoint is. Safe across processes."""
     out_dir = Path(out_dir)
     if _is_complete(out_dir):
         return out_dir
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
     try:
-        tokenizer = train_tokenizer()
+        tokenizer = make_tokenizer()
         config = make_config(tokenizer)
         with torch.random.fork_rng():
             torch.manual_seed(SEED)
@@ -226,7 +248,7 @@ def build_qwen2_vl(
             do_sample=False,
         )
         model.save_pretrained(staging)
-        build_processor(tokenizer).save_pretrained(staging)
+        make_processor(tokenizer).save_pretrained(staging)
         try:
             os.rename(staging, out_dir)  # also replaces an empty out_dir the caller made
         except OSError:

@@ -1,4 +1,5 @@
-"""Local transformers backend for Qwen2-VL, Qwen2.5-VL and Qwen3-VL (by Hub name or local folder)."""
+"""Local transformers backend for Qwen2-VL, Qwen2.5-VL, Qwen3-VL and InternVL3.5-HF (by Hub name or local
+folder); how each family prepares its inputs is in families.py."""
 
 from __future__ import annotations
 
@@ -12,12 +13,11 @@ from typing import Any
 
 import torch
 from PIL import Image
-from qwen_vl_utils import process_vision_info
-from transformers import AutoModelForImageTextToText, AutoProcessor
+from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
 
 from retrieval.models.devices import resolve_device
 from retrieval.rerank.backends.base import BackendError, Generation, TokenScores
-from retrieval.rerank.backends.messages import qwen_messages
+from retrieval.rerank.backends.families import ModelFamily, family_of, supported_families
 from retrieval.rerank.chat import Prompt
 
 # 1024 visual tokens (28 x 28 px each for Qwen2-VL) per image: a 3x3 grid of 224 px cells
@@ -31,6 +31,7 @@ _DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torc
 class _Loaded:
     processor: Any
     model: Any
+    family: ModelFamily
 
 
 def _resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
@@ -77,23 +78,23 @@ class LocalBackend:
         with self._load_lock:
             if self._loaded is None:
                 try:
+                    model_type = AutoConfig.from_pretrained(self.model_name).model_type
+                    family = family_of(model_type)
+                    if family is None:  # before any weight loads
+                        raise BackendError(
+                            f"{self.model_name!r} is a {model_type} model; the local backend runs "
+                            f"{supported_families()}: serve it with vLLM and pass --reranker-url instead")
                     processor = AutoProcessor.from_pretrained(self.model_name)
                     model = AutoModelForImageTextToText.from_pretrained(self.model_name, dtype=self.dtype)
                 except (OSError, ValueError) as e:
                     note = _offline_note()
                     raise BackendError(f"could not load the reranker model {self.model_name!r}{note}: {e}") from e
-                self._loaded = _Loaded(processor, model.to(self.device).eval())
+                self._loaded = _Loaded(processor, model.to(self.device).eval(), family)
             return self._loaded
 
     def _inputs(self, loaded: _Loaded, prompt: Prompt, images: Sequence[Image.Image]) -> Any:
-        messages = qwen_messages(prompt, images, self.max_pixels)
-        text = loaded.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         try:
-            # qwen-vl-utils resizes each image to a multiple of the model's patch grid within
-            # max_pixels (Qwen3-VL's patches are 16 px, not 14), so the processor must not resize again.
-            patch_size = loaded.processor.image_processor.patch_size
-            image_inputs, _ = process_vision_info(messages, image_patch_size=patch_size)
-            inputs = loaded.processor(text=[text], images=image_inputs, do_resize=False, return_tensors="pt")
+            inputs = loaded.family.inputs(loaded.processor, prompt, images, self.max_pixels)
         except ValueError as e:  # e.g. an image too thin to resize (aspect ratio over 200)
             raise BackendError(f"could not prepare the images for {self.model_name!r}: {e}") from e
         return inputs.to(self.device)

@@ -1,0 +1,66 @@
+"""How each model family the local backend runs turns a prompt and its images into model inputs.
+
+Qwen2-VL, Qwen2.5-VL and Qwen3-VL share one path: qwen-vl-utils scales each image to the model's patch
+grid within max_pixels (Qwen3-VL's patches are 16 px, the others' 14), then the processor tokenizes.
+InternVL3.5's transformers-native ("-HF") checkpoints tile each image themselves (448 px tiles plus a
+thumbnail); their processor takes the chat text and the images in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image
+from qwen_vl_utils import process_vision_info
+
+from retrieval.rerank.backends.messages import qwen_messages
+from retrieval.rerank.chat import ImageRef, Prompt
+
+
+def _qwen_inputs(processor: Any, prompt: Prompt, images: Sequence[Image.Image], max_pixels: int) -> Any:
+    messages = qwen_messages(prompt, images, max_pixels)
+    text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    # qwen-vl-utils already resized each image to the patch grid: the processor must not resize again.
+    image_inputs, _ = process_vision_info(messages, image_patch_size=processor.image_processor.patch_size)
+    return processor(text=[text], images=image_inputs, do_resize=False, return_tensors="pt")
+
+
+def _internvl_inputs(processor: Any, prompt: Prompt, images: Sequence[Image.Image], max_pixels: int) -> Any:
+    messages = qwen_messages(prompt, images, max_pixels)
+    text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    shown = [_fit(images[part.index], max_pixels) for part in prompt.user_parts if isinstance(part, ImageRef)]
+    return processor(text=[text], images=shown or None, return_tensors="pt")
+
+
+def _fit(image: Image.Image, max_pixels: int) -> Image.Image:
+    """At most max_pixels (the tiling then costs at most that many tiles' worth), aspect kept."""
+    if image.width * image.height <= max_pixels:
+        return image
+    scale = (max_pixels / (image.width * image.height)) ** 0.5
+    return image.resize((max(1, int(image.width * scale)), max(1, int(image.height * scale))),
+                        Image.Resampling.BICUBIC)
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    name: str  # as users know it
+    model_types: tuple[str, ...]  # config.json's model_type values
+    inputs: Callable[[Any, Prompt, Sequence[Image.Image], int], Any]
+
+
+FAMILIES: tuple[ModelFamily, ...] = (
+    ModelFamily("Qwen2-VL", ("qwen2_vl",), _qwen_inputs),
+    ModelFamily("Qwen2.5-VL", ("qwen2_5_vl",), _qwen_inputs),
+    ModelFamily("Qwen3-VL", ("qwen3_vl", "qwen3_vl_moe"), _qwen_inputs),
+    ModelFamily("InternVL3.5 (-HF)", ("internvl",), _internvl_inputs),
+)
+
+
+def family_of(model_type: str | None) -> ModelFamily | None:
+    return next((f for f in FAMILIES if model_type in f.model_types), None)
+
+
+def supported_families() -> str:
+    return ", ".join(f.name for f in FAMILIES)
