@@ -12,8 +12,9 @@ per query:
   (b) separate   K separate candidate images, each letterboxed to 448 x 448 px (the size of a ViC
                  S-Grid; 256 visual tokens for Qwen2-VL), with the CoTRR listwise prompt
                  ("Image 1:" ... "Image K:"): one call
-  (c) pointwise  K calls with one 448 px candidate each ("does this image match?"); every call has
-                 the same shape, so one call is timed and the per-query cost is K x that time
+  (c) pointwise  the product's pointwise baseline (LocalBackend.pointwise_scores): K (query, 448 px
+                 candidate) pairs scored by the "yes" against "no" logits, in batched forwards of
+                 POINTWISE_BATCH pairs, no decoding; timed whole (preparation included)
 
 and for each the visual tokens (image placeholder tokens in the prompt), the prompt tokens and the
 prefill time. Then, on the marked grid:
@@ -65,16 +66,11 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from retrieval.rerank.chat import ImageRef, Prompt  # noqa: E402
+from retrieval.rerank.backends.local import POINTWISE_BATCH  # noqa: E402
+from retrieval.rerank.chat import Prompt  # noqa: E402
 from retrieval.rerank.grids import letterbox, make_marked_grid  # noqa: E402
 from retrieval.rerank.marks import letter_marks, number_marks  # noqa: E402
-from retrieval.rerank.prompts import (  # noqa: E402
-    RANKER_SYSTEM,
-    TEXT_QUERY,
-    cot_prompt,
-    first_prompt,
-    grid_ranking_prompt,
-)
+from retrieval.rerank.prompts import cot_prompt, first_prompt, grid_ranking_prompt, pointwise_prompt  # noqa: E402
 
 GRID_CELL = 224  # SQUARE: a 3x3 grid of 224 px cells is about 576 Qwen2-VL visual tokens
 SEPARATE_SIZE = 448  # ViC S-Grid size; 448 x 448 px is 16 x 16 = 256 Qwen2-VL visual tokens
@@ -83,15 +79,6 @@ GOAL_SPEEDUP = 5.0  # single-token ranking vs generating the list: at least 5x
 GOAL_K = 9
 QUERY = "two kids skateboarding at dusk"
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
-
-# No pointwise reranker ships in retrieval/rerank/prompts.py; this is the one-candidate question a
-# pointwise reranker asks once per candidate (scored by its first answer token, i.e. a prefill).
-POINTWISE_TASK = "Does this image match the search query? Answer yes or no."
-
-
-def pointwise_prompt(query: str) -> Prompt:
-    return Prompt(RANKER_SYSTEM, [TEXT_QUERY.format(query=query), ImageRef(0), "\n" + POINTWISE_TASK])
-
 
 def list_tokens(k: int) -> int:
     """New tokens for a K-item ranking list: "A > C > B ..." is about 2 tokens per item; 4 per item
@@ -158,7 +145,7 @@ class Case:
     label: str
     prompt: Prompt
     images: list[Image.Image]
-    calls: int = 1  # calls per query (pointwise: K)
+    calls: int = 1  # model calls per query (pointwise: its batched forwards)
     new_tokens: int = 0  # 0: one forward (prefill); else generate this many tokens
     marks: list[str] = field(default_factory=list)
     # filled while measuring
@@ -197,10 +184,6 @@ def candidates(photos: Sequence[Image.Image], k: int) -> list[Image.Image]:
 
 def build_cases(photos: Sequence[Image.Image], k_values: Sequence[int]) -> list[Case]:
     cases: list[Case] = []
-    # One pointwise call has the same shape for every K (one 448 px image), so it is timed once.
-    squares = [letterbox(p, SEPARATE_SIZE, SEPARATE_SIZE) for p in photos]
-    cases.append(Case("pointwise", 0, f"pointwise call, one {SEPARATE_SIZE} px image",
-                      pointwise_prompt(QUERY), squares))
     for k in k_values:
         cands = candidates(photos, k)
         letters = letter_marks(k)
@@ -216,6 +199,8 @@ def build_cases(photos: Sequence[Image.Image], k_values: Sequence[int]) -> list[
             # Separate images last, so that grid, FIRST and list run back to back under similar load.
             Case("separate", k, f"(b) {k} separate {SEPARATE_SIZE} px images (CoTRR/ViC)",
                  cot_prompt(QUERY, number_marks(k)), separate),
+            Case("pointwise", k, f"(c) pointwise: {k} pairs, one {SEPARATE_SIZE} px image each, yes/no logits in "
+                 f"batched forwards of {POINTWISE_BATCH}", pointwise_prompt(QUERY), separate),
         ]
     return cases
 
@@ -266,9 +251,14 @@ class Runner:
             )
 
     def measure(self, case: Case, repeat: int) -> Sample:
+        if case.key == "pointwise":  # the product's call, whole: its batching is what is measured
+            sample, scores = timed(lambda: self.backend.pointwise_scores(QUERY, None, case.images), self.sync)
+            case.calls, case.prompt_tokens, case.visual_tokens = scores.calls, scores.prompt_tokens, scores.visual_tokens
+            case.image_sizes = [f"{SEPARATE_SIZE}x{SEPARATE_SIZE}"]
+            case.prep.append(Sample(0.0, 0.0))
+            case.runs.append(sample)
+            return sample
         images = case.images
-        if case.key == "pointwise":  # a different candidate each repeat, same shape
-            images = [case.images[repeat % len(case.images)]]
         prep, inputs = self.inputs(case.prompt, images)
         ids = inputs["input_ids"]
         case.prep.append(prep)
@@ -319,22 +309,20 @@ def foreign(case: Case) -> float:
 
 def report(cases: list[Case], k_values: Sequence[int]) -> tuple[list[str], dict[str, Any]]:
     by = {(c.key, c.k): c for c in cases}
-    point = by[("pointwise", 0)]
     cost_rows, speed_rows, lines = [], [], []
     lines += [
         "| K | method | calls | visual tokens | prompt tokens | images as sent (px) | prefill s / query | vs grid | others (cores) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for k in k_values:
-        grid, sep = by[("grid", k)], by[("separate", k)]
+        grid, sep, point = by[("grid", k)], by[("separate", k)], by[("pointwise", k)]
         rows = [
             (grid, 1, grid.visual_tokens, grid.prompt_tokens, grid.image_sizes[0], grid.median(),
              grid.label),
             (sep, 1, sep.visual_tokens, sep.prompt_tokens, f"{k} x {sep.image_sizes[0]}", sep.median(),
              sep.label),
-            (point, k, k * point.visual_tokens, k * point.prompt_tokens, f"{k} x {point.image_sizes[0]}",
-             k * point.median(), f"(c) {k} pointwise calls, one {SEPARATE_SIZE} px image each (sum; "
-             f"{fmt_s(point.median())} s per call)"),
+            (point, point.calls, point.visual_tokens, point.prompt_tokens, f"{k} x {point.image_sizes[0]}",
+             point.median(), point.label),
         ]
         for case, calls, vis, tok, sizes, secs, label in rows:
             lines.append(
@@ -344,8 +332,8 @@ def report(cases: list[Case], k_values: Sequence[int]) -> tuple[list[str], dict[
             cost_rows.append({
                 "k": k, "method": case.key, "label": label, "calls": calls, "visual_tokens": vis,
                 "prompt_tokens": tok, "images_as_sent": sizes, "prefill_s_per_query": secs,
-                "prefill_s_runs": [s.seconds * calls for s in case.runs],
-                "prep_s_median": calls * statistics.median(s.seconds for s in case.prep),
+                "prefill_s_runs": [s.seconds for s in case.runs],
+                "prep_s_median": statistics.median(s.seconds for s in case.prep),
                 "foreign_cores_mean": foreign(case), "vs_grid": secs / grid.median(),
             })
     lines += [

@@ -79,12 +79,15 @@ def test_flickr30k_with_grid_reranking_records_latency_and_tokens(tmp_path, run_
     cached = sorted((out / "embeddings").rglob("*.npz"))
     assert [p.name for p in cached] == ["captions.npz", "images.npz"]
     stamps = [p.stat().st_mtime_ns for p in cached]
-    eval_run(run_cli, "--dataset", "flickr30k", "--root", root, "--rerank", "none,grid,first", "--limit", 2,
-             "--out", out)
+    eval_run(run_cli, "--dataset", "flickr30k", "--root", root, "--rerank", "none,grid,first,pointwise", "--limit",
+             2, "--out", out)
     assert [p.stat().st_mtime_ns for p in cached] == stamps
     assert (out / "results" / "t2i.clip+grid.jsonl").read_text().splitlines() == lines
     rows = check_report(out, 4)
     assert rows[("t2i", "clip+first")]["cost"]["mean_calls"] == 1
+    # The pointwise baseline: its 3 pairs in one batched forward, nothing decoded.
+    assert rows[("t2i", "clip+pointwise")]["cost"]["mean_calls"] == 1
+    assert rows[("t2i", "clip+pointwise")]["cost"]["mean_completion_tokens"] == 0
 
 
 def test_a_limited_run_resumed_without_limit_equals_a_full_run(tmp_path, run_cli):

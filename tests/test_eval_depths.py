@@ -94,3 +94,10 @@ def test_video_to_text_ranks_vics_20_captions_in_one_call():
     assert "num_captions = 20" in plan.depths["v2t clip+sgrid"].source
     with pytest.raises(EvalInputError, match="v2t clip\\+sgrid ranks a video's captions in one call"):
         plan_depths("v2t", methods, candidates=1000, rerank_k=30)
+
+
+def test_the_pointwise_baseline_reaches_20_deep_and_needs_no_windows():
+    methods = plan_methods(["clip"], ["pointwise"], [], forward=True, has_media=True)
+    assert plan_depths("t2i", methods, candidates=1000).depths["t2i clip+pointwise"].depth == 20
+    deep = plan_depths("t2i", methods, candidates=1000, rerank_k=50)
+    assert deep.depths["t2i clip+pointwise"].depth == 50 and deep.notes == []  # scored alone: no sliding

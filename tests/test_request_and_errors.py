@@ -123,13 +123,14 @@ def test_the_cli_offers_exactly_the_registered_methods(run_cli):
 
 
 def test_the_registry_says_what_each_method_ranks():
-    assert rerankers_for("video") == ("grid", "cot", "first", "sgrid", "sgrid-vic")
-    assert rerankers_for("image") == ("grid", "cot", "first")
+    assert rerankers_for("video") == ("grid", "cot", "first", "sgrid", "pointwise", "sgrid-vic")
+    assert rerankers_for("image") == ("grid", "cot", "first", "pointwise")
+    assert not reranker_spec("pointwise").listwise
     assert fusion_spec("vic").needs_model
     assert not fusion_spec("rrf").needs_model
     assert reranker_spec("first").marks == "letters"
     assert reranker_spec("sgrid-vic").sgrid_style == "vic" and fusion_spec("vic").reranker == "sgrid-vic"
-    with pytest.raises(BadQueryError, match="choose one of grid, cot, first, sgrid, sgrid-vic"):
+    with pytest.raises(BadQueryError, match="choose one of grid, cot, first, sgrid, pointwise, sgrid-vic"):
         reranker_spec("pointwise-magic")
 
 

@@ -302,3 +302,13 @@ def test_cot_shows_photos_as_large_as_the_model_takes_not_at_grid_cell_size(tiny
     areas = [image.width * image.height for image in response.rerank.images_sent]
     assert len(areas) == 4
     assert all(2 * 64 * 64 < area <= 112 * 112 for area in areas)  # grid cells are 64 px
+
+
+def test_pointwise_scores_each_candidate_alone_in_batched_forwards(tiny_service):
+    response = tiny_service.run(SearchRequest(Query("a cat"), k=6, kind="image", rerank="pointwise", rerank_k=6))
+    report = response.rerank
+    assert (report.calls, report.completion_tokens) == (1, 0)  # 6 pairs: one batched forward, no decoding
+    assert report.prompt_tokens > report.visual_tokens > 0
+    # The order is the candidates' scores, each scored alone, best first.
+    scores = tiny_service._backend.pointwise_scores("a cat", None, report.images_sent).scores
+    assert report.order == sorted(range(6), key=lambda i: -scores[i])

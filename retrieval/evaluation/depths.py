@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from retrieval.errors import EvalInputError
 from retrieval.evaluation.methods import Method
 from retrieval.rerank.marks import MAX_CANDIDATES
+from retrieval.rerank.names import RERANKER_INFO
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,9 @@ PAPER_DEPTHS: dict[str, PaperDepth] = {
     # FIRST's code (gangiswag/llm-reranker, bash/run_rerank_llm.sh): --llm_top_k 100 --window_size 20
     # --step_size 10, RankGPT's bottom-up sliding window.
     "first": PaperDepth(100, 20, 10, "FIRST: llm_top_k 100, window 20, step 10 (bash/run_rerank_llm.sh)"),
+    # The pointwise baseline has no paper of its own (dedicated rerankers score whatever list they are given):
+    # the top 20, the most one listwise call here sees, so that it reaches at least as deep as each listwise row.
+    "pointwise": PaperDepth(20, 20, None, "baseline, no paper depth: the top 20, as deep as one listwise call"),
     # ViC's code (mohammad2012191/ViC, Scripts/ensemble_retrieval.py): Config.num_images = 14 S-Grids in one
     # call for text-to-video, as a single-list reranker (M=1) and as a fuser.
     "sgrid": PaperDepth(14, 14, None, "ViC: num_images = 14 for t2v, one call (Scripts/ensemble_retrieval.py)"),
@@ -120,6 +124,9 @@ def plan_depths(direction: str, methods: list[Method], candidates: int, rerank_k
             if rerank_window is not None and rerank_window != depth:
                 notes.append(f"{name}: ranks its {depth} candidates in one call as ViC does; "
                              f"--rerank-window {rerank_window} does not apply to it")
+            depths[name] = MethodDepth(depth, depth, 1, source)
+            continue
+        if not RERANKER_INFO[method.target].listwise:  # each candidate scored alone: no windows
             depths[name] = MethodDepth(depth, depth, 1, source)
             continue
         if paper.step is None:  # a single-call method: the whole depth in one call when it fits

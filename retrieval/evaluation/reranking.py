@@ -19,6 +19,7 @@ from retrieval.models.encoder import ClipEncoder
 from retrieval.query.service import sqaf_query
 from retrieval.rerank.candidates import CandidateOptions, media_image
 from retrieval.rerank.fusion import collapse_duplicates, round_robin_interleave
+from retrieval.rerank.marks import MAX_CANDIDATES
 from retrieval.rerank.reranker import Reranker
 from retrieval.rerank.types import Candidate, RerankQuery, RerankReport
 
@@ -45,7 +46,8 @@ class Reranking:
         key = depth_key(direction, method)
         if key not in self._rerankers:
             planned = self.depths[key]
-            options = replace(self.reranker.options, window=planned.window, step=planned.step)
+            # A pointwise method's depth may pass one call's worth; it scores every candidate alone anyway.
+            options = replace(self.reranker.options, window=min(planned.window, MAX_CANDIDATES), step=planned.step)
             self._rerankers[key] = Reranker(self.reranker.backend, self.reranker.model_name, options)
         return self._rerankers[key]
 

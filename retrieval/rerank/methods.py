@@ -117,6 +117,16 @@ def _rank_videos(build_prompt: Callable[[str, int, list[str | None] | None], Pro
     return rank
 
 
+def rank_pointwise(backend: RerankBackend, options: RerankOptions, query: RerankQuery, window: Sequence[Candidate],
+                   report: RerankReport) -> list[int]:
+    """The baseline: each candidate scored alone (prompts.pointwise_prompt), best score first; ties keep
+    first-stage order. Batched forward passes, logits only, no decoding."""
+    scores = backend.pointwise_scores(query.text, query.reference, [c.image for c in window])
+    report.images_sent.extend(c.image for c in window)
+    report.add_call(scores.prompt_tokens, 0, scores.visual_tokens, scores.seconds, calls=scores.calls)
+    return sorted(range(len(window)), key=lambda i: -scores.scores[i])
+
+
 # ViC: gridrank's S-Grids and prompt (sgrid), or ViC's own exactly (sgrid-vic: the candidates come as
 # names.RerankMethodInfo.sgrid_style "vic" builds them).
 rank_sgrid = _rank_videos(sgrid_ranking_prompt)
@@ -132,7 +142,8 @@ def rank_captions(backend: RerankBackend, options: RerankOptions, video: Candida
 
 
 _WINDOW_RANKERS: dict[str, WindowRanker] = {"grid": rank_grid, "cot": rank_cot, "first": rank_first,
-                                             "sgrid": rank_sgrid, "sgrid-vic": rank_sgrid_vic}
+                                             "sgrid": rank_sgrid, "sgrid-vic": rank_sgrid_vic,
+                                             "pointwise": rank_pointwise}
 _FUSERS: dict[str, ScoreFusion | None] = {**SCORE_FUSIONS, "vic": None}
 assert _WINDOW_RANKERS.keys() == RERANKER_INFO.keys() and _FUSERS.keys() == FUSION_INFO.keys()
 

@@ -28,6 +28,9 @@ class RerankMethodInfo:
     # How large a photo candidate is shown: a grid cell's size, or as large as the model takes
     # (reranker_max_pixels): CoTRR sends each candidate's file whole and lets the model scale it.
     photo_size: Literal["cell", "model"] = "cell"
+    # Listwise methods rank a window of candidates per call (sliding windows past one); a pointwise one scores each
+    # candidate alone, so it sees every candidate whatever the window.
+    listwise: bool = True
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,9 @@ RERANKER_INFO: dict[str, RerankMethodInfo] = {info.name: info for info in (
                      ("image", "video")),
     RerankMethodInfo("sgrid", "S-Grid", "each video as one grid of its frames, with timestamps, ranked in one call "
                      "(after ViC)", "numbers", ("video",)),
+    RerankMethodInfo("pointwise", "pointwise yes/no", "each candidate alone, scored by the model's 'yes' against "
+                     "'no' (a served reranker's score with --reranker-url): the baseline", "numbers",
+                     ("image", "video"), photo_size="model", listwise=False),
     RerankMethodInfo("sgrid-vic", "S-Grid (ViC exact)", "ViC's own S-Grid and prompt words: frames stretched to "
                      "their cells, spread over the whole video, no timestamps", "numbers", ("video",), "vic"),
 )}

@@ -129,6 +129,17 @@ CAPTIONS_TASK = (
     "{k}-ranked-elements list instantly."
 )
 
+# Pointwise: one candidate per call, scored by the model's "yes" against "no" as the next token (what dedicated
+# rerankers such as Qwen3-VL-Reranker do, under their own template).
+POINTWISE_LABELS = ("yes", "no")
+# How a chat model may begin either answer; a label's probability sums its spellings.
+POINTWISE_SPELLINGS = {label: (label, label.capitalize()) for label in POINTWISE_LABELS}
+POINTWISE_TEXT = 'Search query: "{query}"\nDoes this image match the search query?'
+POINTWISE_COMPOSED = (
+    'Does the second image show the first image changed as follows: "{modification}"?'
+)
+POINTWISE_ANSWER = " Answer yes or no."
+
 SQAF_TASK = (
     "This is a reference image. The target image is the reference changed as follows: "
     '"{modification}"\n'
@@ -236,6 +247,18 @@ def caption_ranking_prompt(captions: Sequence[str], subtitle: str | None = None)
     parts += [f"Candidate-{i}: {' '.join(caption.split())}\n" for i, caption in enumerate(captions, start=1)]
     parts.append(CAPTIONS_TASK.format(k=len(captions), and_subtitle=" and subtitle" if text else ""))
     return Prompt(CAPTION_RANKER_SYSTEM, _merge(parts))
+
+
+def pointwise_prompt(query: str, *, composed: bool = False) -> Prompt:
+    """Pointwise relevance of one candidate, answered "yes" or "no".
+
+    Images: [candidate], or [reference, candidate] when `composed` (then `query` is the modification).
+    """
+    if composed:
+        parts: list[PromptPart] = [ImageRef(0), ImageRef(1), POINTWISE_COMPOSED.format(modification=query)]
+    else:
+        parts = [ImageRef(0), POINTWISE_TEXT.format(query=query)]
+    return Prompt(RANKER_SYSTEM, _merge([*parts, POINTWISE_ANSWER]))
 
 
 def sqaf_caption_prompt(modification: str) -> Prompt:

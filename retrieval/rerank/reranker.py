@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from retrieval.rerank.backends.base import BackendError, RerankBackend
 from retrieval.rerank.marks import MAX_CANDIDATES
 from retrieval.rerank.methods import rank_captions, reranker_spec
+from retrieval.rerank.names import reranker_info
 from retrieval.rerank.types import Candidate, RerankOptions, RerankQuery, RerankReport
 from retrieval.rerank.windows import sliding_window_rerank
 
@@ -35,8 +36,9 @@ class Reranker:
                 return window
             return [window[i] for i in local]
 
-        # One window when everything fits; otherwise RankGPT's bottom-up pass.
-        if len(candidates) <= self.options.window:
+        # One window when everything fits (or the method scores each candidate alone); otherwise RankGPT's
+        # bottom-up pass.
+        if len(candidates) <= self.options.window or not reranker_info(method).listwise:
             report.order = rank_window(list(range(len(candidates))))
         else:
             step = min(self.options.step, self.options.window - 1)

@@ -45,8 +45,8 @@ class RerankReport:
     fallback: str | None = None  # why (some of) the order is first-stage order; None if it is all the model's
 
     def add_call(self, prompt_tokens: int | None, completion_tokens: int | None, visual_tokens: int | None,
-                 seconds: float) -> None:
-        self.calls += 1
+                 seconds: float, calls: int = 1) -> None:
+        self.calls += calls
         self.seconds += seconds
         self.prompt_tokens += prompt_tokens or 0
         self.completion_tokens += completion_tokens or 0

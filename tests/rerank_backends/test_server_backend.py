@@ -138,3 +138,41 @@ def test_server_without_logprobs_says_so(serve, two_images):
     _, backend = serve(Reply(body=completion("B")))
     with pytest.raises(LogprobsUnavailable, match="no logprobs"):
         backend.first_token_logprobs(PROMPT, two_images, ["A", "B"])
+
+
+def test_pointwise_uses_the_servers_rerank_endpoint_with_the_images_as_documents(serve, two_images):
+    reranked = {"id": "r", "results": [{"index": 1, "relevance_score": 0.91}, {"index": 0, "relevance_score": 0.12}],
+                "usage": {"total_tokens": 812}}
+    server, backend = serve(Reply(body=reranked))
+    scores = backend.pointwise_scores("a dog at dusk", None, two_images)
+    assert (scores.scores, scores.calls, scores.prompt_tokens) == ([0.12, 0.91], 1, 812)
+    (request,) = server.requests
+    assert request["path"] == "/v1/rerank"
+    body = request["json"]
+    assert (body["model"], body["query"]) == (MODEL, "a dog at dusk")
+    assert [d["type"] for d in body["documents"]["content"]] == ["image_url", "image_url"]
+    assert body["documents"]["content"][0]["image_url"]["url"].startswith("data:image/jpeg;base64,")
+
+
+def test_pointwise_without_a_rerank_endpoint_reads_yes_against_no_from_chat_logprobs(serve, two_images):
+    yes = _first_token_logprobs("yes", -0.1, [("yes", -0.1), ("no", -2.4)])
+    no = _first_token_logprobs("No", -0.3, [("No", -0.3), (" yes", -1.5)])
+    server, backend = serve(Reply(status=404, body={"detail": "Not Found"}), Reply(body=completion("yes", logprobs=yes)),
+                            Reply(body=completion("No", logprobs=no)), Reply(body=completion("no", logprobs=no)))
+    scores = backend.pointwise_scores("a dog", None, two_images)
+    assert scores.scores == pytest.approx([-0.1 - -2.4, -1.5 - -0.3])  # log-odds of yes over no ("No" is a no)
+    assert [r["path"] for r in server.requests] == ["/v1/rerank", "/v1/chat/completions", "/v1/chat/completions"]
+    assert "Answer yes or no." in str(server.requests[1]["json"]["messages"])
+    # The server said it has no rerank route: later calls go straight to chat.
+    backend.pointwise_scores("a dog", None, two_images[:1])
+    assert server.requests[-1]["path"] == "/v1/chat/completions"
+
+
+def test_pointwise_for_a_composed_query_asks_chat_with_the_reference_first(serve, two_images):
+    yes = _first_token_logprobs("yes", -0.1, [("yes", -0.1), ("no", -2.4)])
+    server, backend = serve(Reply(body=completion("yes", logprobs=yes)))
+    backend.pointwise_scores("make it blue", two_images[0], two_images[1:])
+    (request,) = server.requests
+    assert request["path"] == "/v1/chat/completions"
+    parts = request["json"]["messages"][-1]["content"]
+    assert [p["type"] for p in parts][:2] == ["image_url", "image_url"]

@@ -39,6 +39,17 @@ class TokenScores:
     seconds: float
 
 
+@dataclass(frozen=True)
+class PairScores:
+    """Pointwise relevance, one score per candidate (higher is better), and what computing them cost."""
+
+    scores: list[float]
+    calls: int  # forward passes or requests
+    prompt_tokens: int | None
+    visual_tokens: int | None
+    seconds: float
+
+
 class BackendError(RuntimeError):
     """The model call failed or timed out; the message says why in words a user understands.
 
@@ -61,4 +72,10 @@ class RerankBackend(Protocol):
         self, prompt: Prompt, images: Sequence[Image.Image], candidates: Sequence[str]
     ) -> TokenScores:
         """Log-probability of each candidate mark as the first answer token, from one forward pass."""
+        ...
+
+    def pointwise_scores(self, query: str, reference: Image.Image | None,
+                         candidates: Sequence[Image.Image]) -> PairScores:
+        """Each candidate's relevance to the query on its own: the log-odds of "yes" over "no" as the answer
+        (prompts.pointwise_prompt), or a served reranker's relevance score. No decoding."""
         ...

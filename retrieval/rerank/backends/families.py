@@ -19,19 +19,23 @@ from retrieval.rerank.backends.messages import qwen_messages
 from retrieval.rerank.chat import ImageRef, Prompt
 
 
-def _qwen_inputs(processor: Any, prompt: Prompt, images: Sequence[Image.Image], max_pixels: int) -> Any:
-    messages = qwen_messages(prompt, images, max_pixels)
-    text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+def _qwen_inputs(processor: Any, prompts: Sequence[Prompt], images: Sequence[Sequence[Image.Image]],
+                 max_pixels: int) -> Any:
+    conversations = [qwen_messages(prompt, shown, max_pixels) for prompt, shown in zip(prompts, images)]
+    texts = [processor.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
     # qwen-vl-utils already resized each image to the patch grid: the processor must not resize again.
-    image_inputs, _ = process_vision_info(messages, image_patch_size=processor.image_processor.patch_size)
-    return processor(text=[text], images=image_inputs, do_resize=False, return_tensors="pt")
+    image_inputs, _ = process_vision_info(conversations, image_patch_size=processor.image_processor.patch_size)
+    return processor(text=texts, images=image_inputs, do_resize=False, padding=True, return_tensors="pt")
 
 
-def _internvl_inputs(processor: Any, prompt: Prompt, images: Sequence[Image.Image], max_pixels: int) -> Any:
-    messages = qwen_messages(prompt, images, max_pixels)
-    text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    shown = [_fit(images[part.index], max_pixels) for part in prompt.user_parts if isinstance(part, ImageRef)]
-    return processor(text=[text], images=shown or None, return_tensors="pt")
+def _internvl_inputs(processor: Any, prompts: Sequence[Prompt], images: Sequence[Sequence[Image.Image]],
+                     max_pixels: int) -> Any:
+    texts, shown = [], []
+    for prompt, given in zip(prompts, images):
+        texts.append(processor.apply_chat_template(qwen_messages(prompt, given, max_pixels), tokenize=False,
+                                                   add_generation_prompt=True))
+        shown += [_fit(given[part.index], max_pixels) for part in prompt.user_parts if isinstance(part, ImageRef)]
+    return processor(text=texts, images=shown or None, padding=True, return_tensors="pt")
 
 
 def _fit(image: Image.Image, max_pixels: int) -> Image.Image:
@@ -47,7 +51,8 @@ def _fit(image: Image.Image, max_pixels: int) -> Image.Image:
 class ModelFamily:
     name: str  # as users know it
     model_types: tuple[str, ...]  # config.json's model_type values
-    inputs: Callable[[Any, Prompt, Sequence[Image.Image], int], Any]
+    # (processor, prompts, each prompt's images, max_pixels) -> one batch of model inputs, padded on the left
+    inputs: Callable[[Any, Sequence[Prompt], Sequence[Sequence[Image.Image]], int], Any]
 
 
 FAMILIES: tuple[ModelFamily, ...] = (

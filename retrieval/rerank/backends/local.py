@@ -16,13 +16,17 @@ from PIL import Image
 from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
 
 from retrieval.models.devices import resolve_device
-from retrieval.rerank.backends.base import BackendError, Generation, TokenScores
+from retrieval.rerank.backends.base import BackendError, Generation, PairScores, TokenScores
 from retrieval.rerank.backends.families import ModelFamily, family_of, supported_families
 from retrieval.rerank.chat import Prompt
+from retrieval.rerank.prompts import POINTWISE_LABELS, POINTWISE_SPELLINGS, pointwise_prompt
 
 # 1024 visual tokens (28 x 28 px each for Qwen2-VL) per image: a 3x3 grid of 224 px cells
 # (672 x 672 px, 576 tokens) passes unshrunk, while a huge photo cannot flood the context.
 DEFAULT_MAX_PIXELS = 1024 * 28 * 28
+
+# Pairs per forward pass of pointwise scoring: K = 20 candidates cost 3 forwards.
+POINTWISE_BATCH = 8
 
 _DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 
@@ -62,11 +66,13 @@ class LocalBackend:
         device: str = "auto",
         dtype: str = "auto",
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        pointwise_batch: int = POINTWISE_BATCH,
     ) -> None:
         self.model_name = str(model)
         self.device = resolve_device(device)
         self.dtype = _resolve_dtype(dtype, self.device)
         self.max_pixels = max_pixels
+        self.pointwise_batch = pointwise_batch
         self._loaded: _Loaded | None = None
         self._load_lock = threading.Lock()  # the web UI may send the first queries concurrently
 
@@ -89,12 +95,18 @@ class LocalBackend:
                 except (OSError, ValueError) as e:
                     note = _offline_note()
                     raise BackendError(f"could not load the reranker model {self.model_name!r}{note}: {e}") from e
+                # Batched scoring reads each row's last position: pad on the left.
+                processor.tokenizer.padding_side = "left"
                 self._loaded = _Loaded(processor, model.to(self.device).eval(), family)
             return self._loaded
 
     def _inputs(self, loaded: _Loaded, prompt: Prompt, images: Sequence[Image.Image]) -> Any:
+        return self._batch_inputs(loaded, [prompt], [images])
+
+    def _batch_inputs(self, loaded: _Loaded, prompts: Sequence[Prompt], images: Sequence[Sequence[Image.Image]]
+                      ) -> Any:
         try:
-            inputs = loaded.family.inputs(loaded.processor, prompt, images, self.max_pixels)
+            inputs = loaded.family.inputs(loaded.processor, prompts, images, self.max_pixels)
         except ValueError as e:  # e.g. an image too thin to resize (aspect ratio over 200)
             raise BackendError(f"could not prepare the images for {self.model_name!r}: {e}") from e
         return inputs.to(self.device)
@@ -150,3 +162,35 @@ class LocalBackend:
             visual_tokens=_count(inputs["input_ids"], loaded.model.config.image_token_id),
             seconds=time.perf_counter() - start,
         )
+
+    def pointwise_scores(self, query: str, reference: Image.Image | None,
+                         candidates: Sequence[Image.Image]) -> PairScores:
+        """Log-odds of "yes" over "no" as the answer token for each candidate alone: batched forward passes of
+        `pointwise_batch` pairs, the last position's logits only, no decoding."""
+        loaded = self._load()
+        start = time.perf_counter()
+        # Each spelling's first token stands for it (Qwen's tokenizers spell each as one token); a label's
+        # probability sums its spellings.
+        tokenizer = loaded.processor.tokenizer
+        yes, no = (sorted({tokenizer.encode(spelling, add_special_tokens=False)[0]
+                           for spelling in POINTWISE_SPELLINGS[label]}) for label in POINTWISE_LABELS)
+        if set(yes) & set(no):
+            raise BackendError(f"{self.model_name!r} spells 'yes' and 'no' with the same first token: pointwise "
+                               "scoring cannot tell them apart")
+        prompt = pointwise_prompt(query, composed=reference is not None)
+        scores: list[float] = []
+        calls = prompt_tokens = visual_tokens = 0
+        for first in range(0, len(candidates), self.pointwise_batch):
+            batch = candidates[first:first + self.pointwise_batch]
+            inputs = self._batch_inputs(loaded, [prompt] * len(batch),
+                                        [[reference, c] if reference is not None else [c] for c in batch])
+            try:
+                with torch.inference_mode():
+                    logits = loaded.model(**inputs, logits_to_keep=1).logits[:, -1].float()
+            except RuntimeError as e:
+                raise BackendError(f"the reranker model {self.model_name!r} failed in its forward pass: {e}") from e
+            scores += (torch.logsumexp(logits[:, yes], -1) - torch.logsumexp(logits[:, no], -1)).tolist()
+            calls += 1
+            prompt_tokens += int(inputs["attention_mask"].sum())
+            visual_tokens += _count(inputs["input_ids"], loaded.model.config.image_token_id)
+        return PairScores(scores, calls, prompt_tokens, visual_tokens, time.perf_counter() - start)

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from retrieval.rerank.backends.base import BackendError, Generation, LogprobsUnavailable, TokenScores
-from retrieval.rerank.backends.messages import openai_messages
+from retrieval.rerank.backends.base import BackendError, Generation, LogprobsUnavailable, PairScores, TokenScores
+from retrieval.rerank.backends.messages import image_data_url, openai_messages
 from retrieval.rerank.chat import Prompt
+from retrieval.rerank.prompts import POINTWISE_LABELS, POINTWISE_SPELLINGS, pointwise_prompt
 
 # Busy or restarting servers answer these; a later try may succeed.
 _RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -56,8 +58,33 @@ class _Choice(_Answer):
 
 
 class _Completion(_Answer):
+    """chat-completions JSON: choices, usage."""
+
     choices: list[_Choice] = Field(min_length=1)
     usage: _Usage | None = None
+
+
+class _RerankResult(_Answer):
+    index: int = Field(ge=0)
+    relevance_score: float
+
+
+class _RerankUsage(_Answer):
+    total_tokens: int | None = Field(None, ge=0)
+
+
+class _Reranked(_Answer):
+    """rerank JSON (Cohere's form, as vLLM serves it): results of index and relevance_score."""
+
+    results: list[_RerankResult]
+    usage: _RerankUsage | None = None
+
+
+_A = TypeVar("_A", bound=_Answer)
+
+
+class _NoEndpoint(BackendError):
+    """The server has no such route (HTTP 404 or 405)."""
 
 
 def _snippet(text: str, limit: int = 200) -> str:
@@ -79,6 +106,9 @@ class ServerBackend:
         image_format: str = "JPEG",
     ) -> None:
         self.url = base_url.rstrip("/") + "/chat/completions"
+        # A served pointwise reranker (Qwen3-VL-Reranker on vLLM) answers here; None once the server said it has no
+        # such route, so later calls go straight to chat logprobs.
+        self.rerank_url: str | None = base_url.rstrip("/") + "/rerank"
         self.model = model
         self.timeout_s = timeout_s
         self.retries = retries
@@ -90,14 +120,16 @@ class ServerBackend:
     def close(self) -> None:
         self._client.close()
 
-    def _post(self, body: dict[str, Any]) -> _Completion:
-        """POST with retries and exponential backoff; the validated answer or BackendError."""
+    def _post(self, body: dict[str, Any], url: str | None = None, answer: type[_A] = _Completion) -> _A:
+        """POST (to the chat-completions URL unless another is given) with retries and exponential backoff;
+        the validated answer or BackendError (_NoEndpoint when the server has no such route)."""
+        url = url or self.url
         cause = ""
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(self.backoff_s * 2 ** (attempt - 1))
             try:
-                response = self._client.post(self.url, json=body)
+                response = self._client.post(url, json=body)
             except httpx.TimeoutException:
                 cause = f"no answer within {self.timeout_s:g} s"
                 continue
@@ -107,20 +139,22 @@ class ServerBackend:
             if response.status_code in _RETRY_STATUSES:
                 cause = f"HTTP {response.status_code}: {_snippet(response.text)}"
                 continue
+            if response.status_code in (404, 405):
+                raise _NoEndpoint(f"reranker server has no {url}: HTTP {response.status_code}")
             if response.is_error:
                 raise BackendError(
-                    f"reranker server {self.url} refused the request: "
+                    f"reranker server {url} refused the request: "
                     f"HTTP {response.status_code}: {_snippet(response.text)}"
                 )
             try:
-                return _Completion.model_validate_json(response.content)
+                return answer.model_validate_json(response.content)
             except ValidationError as e:
                 raise BackendError(
-                    f"reranker server {self.url} did not answer with chat-completions JSON ({_problems(e)}): "
+                    f"reranker server {url} did not answer with {answer.__doc__.split(':')[0]} ({_problems(e)}): "
                     f"{_snippet(response.text)!r}"
                 ) from None
         tries = self.retries + 1
-        raise BackendError(f"reranker server {self.url} failed after {tries} tr{'y' if tries == 1 else 'ies'}: {cause}")
+        raise BackendError(f"reranker server {url} failed after {tries} tr{'y' if tries == 1 else 'ies'}: {cause}")
 
     def _body(self, prompt: Prompt, images: Sequence[Image.Image], max_tokens: int) -> dict[str, Any]:
         return {
@@ -159,6 +193,40 @@ class ServerBackend:
             visual_tokens=None,
             seconds=time.perf_counter() - start,
         )
+
+    def pointwise_scores(self, query: str, reference: Image.Image | None,
+                         candidates: Sequence[Image.Image]) -> PairScores:
+        """The server's rerank endpoint when it has one (text queries: its documents are the images), else the
+        log-odds of "yes" over "no" as the first answer token of a chat completion per candidate."""
+        start = time.perf_counter()
+        if reference is None and self.rerank_url is not None:
+            body = {"model": self.model, "query": query,
+                    "documents": {"content": [{"type": "image_url", "image_url": {"url": image_data_url(image,
+                                  self.image_format)}} for image in candidates]}}
+            try:
+                answer = self._post(body, self.rerank_url, _Reranked)
+            except _NoEndpoint:
+                self.rerank_url = None
+            else:
+                scores = [-math.inf] * len(candidates)
+                for result in answer.results:
+                    if result.index < len(scores):
+                        scores[result.index] = result.relevance_score
+                tokens = answer.usage.total_tokens if answer.usage else None
+                return PairScores(scores, 1, tokens, None, time.perf_counter() - start)
+        prompt = pointwise_prompt(query, composed=reference is not None)
+        scores, prompt_tokens = [], []
+        spellings = [spelling for variants in POINTWISE_SPELLINGS.values() for spelling in variants]
+        for candidate in candidates:
+            answer = self.first_token_logprobs(prompt, [reference, candidate] if reference is not None else
+                                               [candidate], spellings)
+            yes, no = (functools.reduce(_logaddexp, (answer.logprobs[s] for s in POINTWISE_SPELLINGS[label]))
+                       for label in POINTWISE_LABELS)
+            # Neither among the top logprobs says nothing: 0, between a sure yes and a sure no.
+            scores.append(0.0 if yes == no == -math.inf else yes - no)
+            prompt_tokens.append(answer.prompt_tokens)
+        total = None if None in prompt_tokens else sum(prompt_tokens)
+        return PairScores(scores, len(candidates), total, None, time.perf_counter() - start)
 
     def _first_token_alternatives(self, choice: _Choice) -> dict[str, float]:
         """Token text -> logprob for the first answer position, the chosen token included."""
