@@ -137,6 +137,13 @@ def index(
         "--ray", metavar="ADDRESS", help="Decode and embed on a Ray cluster: auto (from a cluster node), "
         "ray://HOST:10001, or local (a Ray instance on this machine). Needs pip install 'gridrank\\[distributed]'. "
         "One actor per GPU, or --workers CPU actors on a cluster without GPUs; this machine writes the index.")] = None,
+    query_bank: Annotated[Optional[Path], typer.Option(
+        "--query-bank", help="A text file of typical queries, one per line (past searches, captions): the bank "
+        "that hubness correction (search --hub-norm qbnorm|dbnorm) normalises with. Stored with the index; later "
+        "runs keep it up to date.")] = None,
+    hub_norm: Annotated[Optional[str], typer.Option(
+        "--hub-norm", help="none, qbnorm or dbnorm: this index's default hubness correction for searches (it "
+        "needs --query-bank once).")] = None,
 ) -> None:
     """Index (or update the index of) a media folder. Re-runs only embed what changed."""
     from retrieval.settings import load_settings
@@ -155,19 +162,25 @@ def index(
     except OSError as e:
         _fail(f"cannot write the index folder {index_dir}: {e.strerror}. Pass --index DIR on a writable disk")
     try:
+        if query_bank is not None and not query_bank.is_file():
+            _fail(f"query bank not found: {query_bank} (a text file, one query per line)")
         _index(root, index_dir, rebuild, retry_skipped, ray,
                load_settings(None if rebuild else index_dir, **_model_flags(tiny, model, pretrained, device),
                              batch_size=batch_size, workers=workers, frames_per_video=frames_per_video,
-                             seconds_per_frame=seconds_per_frame))
+                             seconds_per_frame=seconds_per_frame, hub_norm=hub_norm), query_bank)
     finally:
         if created and index_dir.is_dir() and not any(index_dir.iterdir()):
             index_dir.rmdir()  # nothing was indexed (a model that would not load, a bad setting): leave no trace
 
 
-def _index(root: Path, index_dir: Path, rebuild: bool, retry_skipped: bool, ray: str | None, settings) -> None:
+def _index(root: Path, index_dir: Path, rebuild: bool, retry_skipped: bool, ray: str | None, settings,
+           query_bank: Path | None = None) -> None:
     from app.index_report import summary_line
     from indexer import ray_embedding
+    from indexer.banks import check_bank
     from indexer.pipeline import IndexProgress, run_index
+
+    check_bank(index_dir, query_bank, settings.hub_norm)  # before any embedding
 
     if ray is not None:
         with err_console.status(f"connecting to Ray at {ray}..."):
@@ -189,6 +202,17 @@ def _index(root: Path, index_dir: Path, rebuild: bool, retry_skipped: bool, ray:
         bar.update(task, current="")
     last_index.remember(index_dir)
     console.print(summary_line(summary))
+    if not summary.interrupted:
+        from indexer.banks import refresh_banks
+
+        with err_console.status("hubness banks..."):
+            banks = refresh_banks(index_dir, encoder, query_bank, settings.hub_norm)
+        if banks is not None:
+            console.print(f"hubness banks for search --hub-norm: {banks}", highlight=False, soft_wrap=True)
+        if "hub_norm" in settings.model_fields_set:
+            from retrieval.settings import record_setting
+
+            record_setting(index_dir, "hub_norm", settings.hub_norm)  # this index's searches default to it
     if summary.interrupted and summary.replaced:
         console.print("interrupted: the rebuild was dropped and the previous index is unchanged; run the same "
                       "command again to rebuild")
@@ -234,6 +258,9 @@ def search(
     min_score: Annotated[Optional[float], typer.Option(
         "--min-score", min=-1, max=1, help="Drop results below this cosine similarity (CLIP text-image scores "
         "are typically 0.1-0.35; image-image 0.5-1). Default: the min_score setting (off).")] = None,
+    hub_norm: Annotated[Optional[str], typer.Option(
+        "--hub-norm", help="Hubness correction of the first stage: none, qbnorm (QB-Norm) or dbnorm (DBNorm), with "
+        "the banks `gridrank index --query-bank` stored. Default: the index's hub_norm setting (none).")] = None,
     collapse: Annotated[bool, _flag(
         "--collapse/--no-collapse", help="Collapse near-duplicates (cosine >= near_duplicate_threshold) into one "
         "result with a count; identical files always collapse.")] = True,
@@ -278,8 +305,8 @@ def search(
     from app import serve_link
     from app.search_args import SearchArgs
 
-    args = SearchArgs(text, weights, like, k, page, kind.value, under, after, before, ext, min_score, collapse,
-                      None if rerank.value == "none" else rerank.value, rerank_k, fuse.value if fuse else None)
+    args = SearchArgs(text, weights, like, k, page, kind.value, under, after, before, ext, min_score, hub_norm,
+                      collapse, None if rerank.value == "none" else rerank.value, rerank_k, fuse.value if fuse else None)
     chosen = _index_for_query(index)
     here_only = [name for name, given in (("--image", image is not None), ("--explain", explain), ("--tiny", tiny),
                                           ("--model", model), ("--pretrained", pretrained), ("--device", device),
@@ -502,6 +529,14 @@ def evaluate(
     chart: Annotated[Optional[bool], _flag(
         "--chart/--no-chart", help="Also draw recall_at_1.png (R@1 per method). Default: with --dataset yes, "
         "with --sims no (matplotlib takes longer to load than a precomputed run takes).")] = None,
+    hub_norm: Annotated[Optional[str], typer.Option(
+        help="With --sims: comma-separated hub corrections to compare, qbnorm (QB-Norm) and/or dbnorm (DBNorm): a "
+        "row NAME+qbnorm beside each retriever. Needs --query-bank-sims (and for dbnorm --gallery-bank-sims).")] = None,
+    query_bank_sims: Annotated[Optional[str], typer.Option(
+        help="For --hub-norm: comma-separated .npy, one per --sims matrix: a bank of other queries (e.g. the "
+        "training split's captions) x the same items.")] = None,
+    gallery_bank_sims: Annotated[Optional[str], typer.Option(
+        help="For --hub-norm dbnorm: comma-separated .npy, one per --sims matrix: bank items x the items.")] = None,
     preset: Annotated[Optional[str], typer.Option(
         help="Run one published table row: its benchmark, methods, models and settings, with the paper's "
         "numbers beside the measured ones in the report. Give the benchmark's folder with --root; "
@@ -552,7 +587,9 @@ def evaluate(
         _fail("give either --dataset NAME --root DIR (a benchmark) or --sims A.npy[,B.npy] --gt GT.csv")
     if dataset is not None and gt is not None:
         _fail("--gt is for --sims without --dataset: a --dataset brings its own ground truth")
-    sim_paths = tuple(Path(p.strip()) for p in (sims or "").split(",") if p.strip())
+    if dataset is not None and hub_norm:
+        _fail("--hub-norm in eval compares precomputed matrices: use it with --sims and --gt (and --query-bank-sims)")
+    sim_paths = _paths(sims)
     methods = dict(rerank=parse_list(rerank, RERANK_CHOICES, "--rerank"), fuse=parse_list(fuse, FUSION_METHODS, "--fuse"))
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("eta"), TimeRemainingColumn(), console=err_console) as bar:
@@ -567,7 +604,9 @@ def evaluate(
             if task is None or gt is None:
                 _fail("--sims needs --task (t2i, cir or t2v) and --gt GT.csv, or a --dataset whose queries and "
                       "media its rows and columns are")
-            options = EvalOptions(**methods, out=out or Path("gridrank-eval") / "precomputed", limit=limit)
+            options = EvalOptions(**methods, out=out or Path("gridrank-eval") / "precomputed", limit=limit,
+                                  hub_norm=tuple(parse_list(hub_norm, ("qbnorm", "dbnorm"), "--hub-norm")),
+                                  query_bank_sims=_paths(query_bank_sims), gallery_bank_sims=_paths(gallery_bank_sims))
         else:
             if root is None:
                 _fail(f"--dataset {dataset} needs --root, the folder of the benchmark")
@@ -596,6 +635,11 @@ def evaluate(
         console.print(f"wrote {path}", highlight=False, soft_wrap=True)
     console.print((options.out / "report.md").read_text(encoding="utf-8"), markup=False, highlight=False,
                   soft_wrap=True)
+
+
+def _paths(value: str | None) -> tuple[Path, ...]:
+    """A comma-separated option's paths."""
+    return tuple(Path(p.strip()) for p in (value or "").split(",") if p.strip())
 
 
 def _print_presets(presets) -> None:

@@ -29,6 +29,7 @@ class SearchArgs:
     before: str | None = None
     ext: str | None = None
     min_score: float | None = None
+    hub_norm: str | None = None
     collapse: bool = True
     rerank: str | None = None
     rerank_k: int | None = None
@@ -53,4 +54,4 @@ def to_request(args: SearchArgs, searcher: Searcher, max_pixels: int, image: Ima
              build_query(searcher, args.text, image, args.weights, allow_files=True, max_pixels=max_pixels))
     return SearchRequest(query, k=args.k, kind=args.kind, rerank=args.rerank,  # type: ignore[arg-type]
                          rerank_k=args.rerank_k, fuse=args.fuse, filter=media_filter, min_score=args.min_score,
-                         collapse=args.collapse, page=args.page)
+                         hub_norm=args.hub_norm, collapse=args.collapse, page=args.page)

@@ -56,6 +56,9 @@ from retrieval.store.index_choice import IndexPlan, plan_index  # noqa: E402
 from retrieval.store.recall import exact_sample, recall_at_k, tune_and_measure  # noqa: E402
 from retrieval.settings import Settings  # noqa: E402
 from retrieval.store.vector_index import VectorIndex  # noqa: E402
+from retrieval.query.hub_banks import HUB_POOL, compute, sample_gallery  # noqa: E402
+
+GOAL_HUB_MS = 5.0  # issue 14: hub normalisation adds under 5 ms to a warm query at 100k items
 
 DIM = 512
 TOP = 100
@@ -80,6 +83,8 @@ class Figures:
     recall_at_100: float
     others_cores_build: float
     others_cores_search: float
+    # --hub-norm: p50 ms of the same queries, side by side: plain top-100, and top-HUB_POOL reordered by each method
+    hub_p50_ms: dict[str, float] | None = None
 
 
 def unit(x: np.ndarray) -> np.ndarray:
@@ -154,8 +159,27 @@ def latency(index: VectorIndex, queries: np.ndarray, max_wait_s: float, repeats:
     return min(runs)
 
 
+def hub_cost(index: VectorIndex, queries: np.ndarray, bank: np.ndarray, max_wait_s: float) -> dict[str, float]:
+    """p50 ms per query, interleaved so that load hits all alike: the plain top-TOP search, and the search a
+    hub-normalised query makes (top-HUB_POOL, reordered by QB-Norm's or DBNorm's scores: Searcher does this)."""
+    stored = compute(bank, sample_gallery(index), index)
+    wait_until_idle(max_wait_s)
+    times: dict[str, list[float]] = {"plain": [], "qbnorm": [], "dbnorm": []}
+    for q in queries[:20]:  # warm-up
+        stored.reorder(index.search(q, HUB_POOL), "dbnorm")
+    for q in queries:
+        t0 = time.perf_counter()
+        index.search(q, TOP)
+        times["plain"].append(time.perf_counter() - t0)
+        for method in ("qbnorm", "dbnorm"):
+            t0 = time.perf_counter()
+            stored.reorder(index.search(q, HUB_POOL), method)
+            times[method].append(time.perf_counter() - t0)
+    return {name: percentile_ms(values, 50) for name, values in times.items()}
+
+
 def measure(kind: str, base: np.ndarray, queries: np.ndarray, plan: IndexPlan, max_wait_s: float,
-            repeats: int) -> Figures:
+            repeats: int, hub_bank: np.ndarray | None = None) -> Figures:
     n = len(base)
     ids = np.arange(1, n + 1, dtype=np.int64) << 12  # the id layout gridrank uses (media id, frame 0)
     rng = np.random.default_rng(1)
@@ -173,9 +197,10 @@ def measure(kind: str, base: np.ndarray, queries: np.ndarray, plan: IndexPlan, m
     _, exact_rows = faiss.knn(queries, base, TOP, metric=faiss.METRIC_INNER_PRODUCT)
     _, found = index.search_batch(queries, TOP)
     truth = ids[exact_rows]
+    hub = hub_cost(index, queries, hub_bank, max_wait_s) if hub_bank is not None else None
     return Figures(kind, n, plan.factory, index.nprobe, index.ef_search, build_s, tune_s,
                    tuned.recall_at_10 if tuned else 1.0, index_bytes, file_bytes, p50, p95,
-                   recall_at_k(found, truth, 10), recall_at_k(found, truth, TOP), others_build, others_search)
+                   recall_at_k(found, truth, 10), recall_at_k(found, truth, TOP), others_build, others_search, hub)
 
 
 def describe(f: Figures) -> str:
@@ -185,6 +210,20 @@ def describe(f: Figures) -> str:
             f"others {f.others_cores_build:.2f} cores), index {f.index_bytes / 1e9:.3f} GB in memory "
             f"({f.file_bytes / 1e9:.3f} GB file), top-{TOP} p50 {f.p50_ms:.2f} ms p95 {f.p95_ms:.2f} ms "
             f"(others {f.others_cores_search:.2f} cores), recall@10 {f.recall_at_10:.3f} @100 {f.recall_at_100:.3f}")
+
+
+def hub_lines(f: Figures) -> list[str]:
+    if f.hub_p50_ms is None:
+        return []
+    plain = f.hub_p50_ms["plain"]
+    lines = []
+    for method in ("qbnorm", "dbnorm"):
+        added = f.hub_p50_ms[method] - plain
+        goal = (f"; goal < {GOAL_HUB_MS:g} ms at 100k: {'met' if added < GOAL_HUB_MS else 'NOT met'}"
+                if f.n == 100_000 else "")
+        lines.append(f"{f.data} {f.n:,} {f.factory} --hub-norm {method}: p50 {f.hub_p50_ms[method]:.2f} ms (top-"
+                     f"{HUB_POOL} reordered) vs {plain:.2f} ms plain top-{TOP}, side by side: +{added:.2f} ms{goal}")
+    return lines
 
 
 def goal_lines(f: Figures) -> list[str]:
@@ -210,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wait-idle", type=float, default=120.0,
                         help="before each latency measurement, wait up to this many seconds for other processes "
                         "to leave the CPUs idle (shared machines)")
+    parser.add_argument("--hub-norm", action="store_true",
+                        help="also time hub-normalised searches (QB-Norm, DBNorm) against plain ones, with a bank of "
+                        "1000 queries from the same distribution (the automatic index choice only)")
     parser.add_argument("--out", type=Path, default=Path("search_latency.json"), help="JSON results")
     args = parser.parse_args(argv)
     faiss.omp_set_num_threads(args.threads)
@@ -225,9 +267,11 @@ def main(argv: list[str] | None = None) -> int:
             plans = [plan_index(n, DIM, budget, args.factory)]
             if n == 100_000:  # exact search, and exhaustive search over float16 codes, for comparison
                 plans += [plan_index(n, DIM, budget, forced) for forced in ("Flat", "SQfp16")]
+            bank = generate(kind, 1000, seed=2 * 10**9 + n, collection_size=n) if args.hub_norm else None
             for plan in plans:
-                results.append(measure(kind, base, queries, plan, args.wait_idle, args.repeats))
-                for line in [describe(results[-1]), *goal_lines(results[-1])]:
+                results.append(measure(kind, base, queries, plan, args.wait_idle, args.repeats,
+                                       bank if plan is plans[0] else None))
+                for line in [describe(results[-1]), *goal_lines(results[-1]), *hub_lines(results[-1])]:
                     print(line, flush=True)
             del base
     args.out.write_text(json.dumps({"results": [asdict(r) for r in results],

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
+from typing import Literal
 
 import tomlkit
 from platformdirs import user_cache_dir
@@ -97,6 +98,9 @@ class Settings(BaseSettings):
     min_score: float | None = Field(
         None, ge=-1, le=1, description="Drop search results below this cosine similarity (--min-score)."
     )
+    hub_norm: Literal["none", "qbnorm", "dbnorm"] = Field(
+        "none", description="Hubness correction of the first stage: QB-Norm or DBNorm with the index's banks "
+        "(built by `gridrank index --query-bank FILE`).")
     segment_gap_s: float = Field(
         5.0, ge=0, description="Matching video frames at most this many seconds apart merge into one moment."
     )
@@ -191,6 +195,18 @@ def record_model_settings(index_dir: Path, settings: Settings) -> None:
             document[key] = wanted[key]
         elif key in document:
             del document[key]
+    _write(path, document)
+
+
+def record_setting(index_dir: Path, key: str, value: object) -> None:
+    """Keep one setting in the index's settings file (a default its searches use), the user's other keys kept."""
+    path = index_dir / SETTINGS_FILE
+    document = tomlkit.parse(path.read_text()) if path.is_file() else tomlkit.document()
+    document[key] = value
+    _write(path, document)
+
+
+def _write(path: Path, document: tomlkit.TOMLDocument) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(tomlkit.dumps(document))
     os.replace(tmp, path)

@@ -112,7 +112,7 @@ def _top_lists(task: RankingTask, masks: _Masks) -> DenseLists:
         position[masks.excluded] = -1  # they sort last: in the list only when it holds every item
         return position
 
-    matrices = list(task.retrievers.values())
+    matrices = task.fusion_inputs
     # The sorts dominate, and numpy sorts without the GIL: one thread per core.
     with ThreadPoolExecutor(max_workers=min(len(matrices), os.cpu_count() or 1)) as pool:
         positions = list(pool.map(positions_of, matrices))

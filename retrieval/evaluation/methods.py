@@ -80,7 +80,7 @@ class ModelRanking(Protocol):
 
 def retriever_lists(task: RankingTask, row: int) -> list[RankedList]:
     lists = []
-    for scores in task.retrievers.values():
+    for scores in task.fusion_inputs:
         top = pessimistic_order(scores[row], task.relevant[row], task.excluded[row])[:FUSION_DEPTH]
         lists.append(RankedList(top.tolist(), scores[row][top].tolist()))
     return lists

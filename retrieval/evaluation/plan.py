@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from retrieval.errors import EvalInputError
 from retrieval.evaluation.methods import Method
 from retrieval.rerank.names import FUSION_INFO, RERANK_METHODS, RERANKER_INFO
@@ -18,8 +20,9 @@ def parse_list(value: str | None, allowed: tuple[str, ...], option: str) -> list
 
 
 def plan_methods(retrievers: list[str], rerank: list[str], fuse: list[str], *, forward: bool, has_media: bool,
-                 media: str = "image", composed: bool = False) -> list[Method]:
-    """`retrievers`: the first-stage retrievers' names, the main one first.
+                 media: str = "image", composed: bool = False, derived: Sequence[str] = ()) -> list[Method]:
+    """`retrievers`: the first-stage retrievers' names, the main one first; `derived`: rows computed from them
+    (hub-normalised scores), compared beside them but never fused.
 
     First-stage retrievers always (they are the baseline), then fusions, then rerankers.
 
@@ -43,7 +46,7 @@ def plan_methods(retrievers: list[str], rerank: list[str], fuse: list[str], *, f
     if fuse and len(retrievers) < 2:
         raise EvalInputError(f"--fuse needs several first-stage retrievers; this run has one ({retrievers[0]}). "
                          "Pass several --sims matrices, or use --task t2v (best-frame and mean-pooled retrievers)")
-    methods = [Method(name, "retriever", name) for name in retrievers]
+    methods = [Method(name, "retriever", name) for name in [*retrievers, *derived]]
     methods += [Method(f, "fusion", f) for f in score_fusions]
     if forward:
         rerankers = [m for m in rerank if m != "none"]

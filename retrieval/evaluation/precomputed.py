@@ -17,6 +17,8 @@ from retrieval.evaluation.plan import plan_methods
 from retrieval.evaluation.runner import (EvalOptions, EvalReport, PlannedTask, Progress, common_settings, method_names,
                                          run_tasks)
 from retrieval.evaluation.tasks import RankingTask, reverse_task
+from retrieval.query.hub_names import HUB_NORMS
+from retrieval.query.hubness import bank_sums, normalize
 
 GT_FORMAT = "a CSV with the header `query,item` and one 0-based (row, column) pair per line"
 REVERSE = {"t2i": "i2t", "t2v": "v2t"}
@@ -64,12 +66,16 @@ def read_ground_truth(path: Path, n_queries: int, n_items: int) -> list[tuple[in
     return [tuple(r) for r in relevant]
 
 
-def precomputed_tasks(task: str, matrices: dict[str, np.ndarray], gt_path: Path, limit: int | None) -> list[RankingTask]:
-    """The forward task (queries with ground truth), and the reverse one for t2i/t2v."""
+def precomputed_tasks(task: str, matrices: dict[str, np.ndarray], gt_path: Path, limit: int | None,
+                      derived: dict[str, np.ndarray] | None = None) -> list[RankingTask]:
+    """The forward task (queries with ground truth; with the `derived` rows, hub-normalised, whose banks are
+    the forward direction's), and the reverse one for t2i/t2v."""
     n_queries, n_items = next(iter(matrices.values())).shape
     relevant = read_ground_truth(gt_path, n_queries, n_items)
     full = RankingTask(task, matrices, relevant, [()] * n_queries)
-    tasks = [_with_ground_truth(full, limit)]
+    forward = RankingTask(task, {**matrices, **(derived or {})}, relevant, [()] * n_queries,
+                          derived=tuple(derived or ()))
+    tasks = [_with_ground_truth(forward, limit)]
     if task in REVERSE:
         tasks.append(_with_ground_truth(reverse_task(full, REVERSE[task]), limit))
     return tasks
@@ -81,17 +87,51 @@ def _with_ground_truth(task: RankingTask, limit: int | None) -> RankingTask:
         raise EvalInputError(f"{task.direction}: no query has a ground-truth row")
     rows = slice(0, len(keep)) if keep[-1] == len(keep) - 1 else keep  # a prefix: a view, not a copy
     return RankingTask(task.direction, {n: s[rows] for n, s in task.retrievers.items()},
-                       [task.relevant[q] for q in keep], [task.excluded[q] for q in keep])
+                       [task.relevant[q] for q in keep], [task.excluded[q] for q in keep], derived=task.derived)
+
+
+def hub_normalized(matrices: dict[str, np.ndarray], options: EvalOptions) -> dict[str, np.ndarray]:
+    """`name+qbnorm` (and `+dbnorm`) rows: each retriever's scores renormalised with its own banks."""
+    if not options.hub_norm:
+        return {}
+    unknown = [h for h in options.hub_norm if h not in HUB_NORMS or h == "none"]
+    if unknown:
+        raise EvalInputError(f"--hub-norm: unknown {', '.join(unknown)}; choose from qbnorm, dbnorm")
+    n_items = next(iter(matrices.values())).shape[1]
+    if len(options.query_bank_sims) != len(matrices):
+        raise EvalInputError(f"--hub-norm needs one --query-bank-sims matrix per --sims matrix (bank queries x items, "
+                             f"{len(matrices)} given in --sims order), got {len(options.query_bank_sims)}")
+    galleries: list[Path | None] = list(options.gallery_bank_sims) or [None] * len(matrices)
+    if "dbnorm" in options.hub_norm and (len(galleries) != len(matrices) or None in galleries):
+        raise EvalInputError("--hub-norm dbnorm needs one --gallery-bank-sims matrix per --sims matrix "
+                             "(bank items x items)")
+    rows = {}
+    for (name, scores), query_bank, gallery_bank in zip(matrices.items(), options.query_bank_sims, galleries):
+        banks = bank_sums(_bank(query_bank, n_items), _bank(gallery_bank, n_items) if gallery_bank else None)
+        rows |= {f"{name}+{method}": normalize(scores, banks, method) for method in options.hub_norm}
+    return rows
+
+
+def _bank(path: Path, n_items: int) -> np.ndarray:
+    (matrix,) = load_similarities([path]).values()
+    if matrix.shape[1] != n_items:
+        raise EvalInputError(f"{path}: a bank's columns are the gallery's {n_items} items, got shape {matrix.shape}")
+    return matrix
 
 
 def run_precomputed(task: str, sims: list[Path], gt: Path, options: EvalOptions,
                     progress: Progress) -> EvalReport:
     matrices = load_similarities(sims)
-    tasks = precomputed_tasks(task, matrices, gt, options.limit)
-    planned = [PlannedTask(t, plan_methods(list(t.retrievers), options.rerank, options.fuse, forward=i == 0,
-                                           has_media=False))
+    derived = hub_normalized(matrices, options)
+    tasks = precomputed_tasks(task, matrices, gt, options.limit, derived)
+    planned = [PlannedTask(t, plan_methods(list(matrices), options.rerank, options.fuse, forward=i == 0,
+                                           has_media=False, derived=list(t.derived)))
                for i, t in enumerate(tasks)]
     settings = {**common_settings(task, options), "mode": "precomputed",
                 "sims": [str(p.resolve()) for p in sims], "shape": list(next(iter(matrices.values())).shape),
                 "gt": str(gt.resolve()), "methods": method_names(planned)}
+    if options.hub_norm:
+        settings |= {"hub_norm": list(options.hub_norm), "query_bank_sims": [str(p.resolve()) for p in
+                                                                             options.query_bank_sims],
+                     "gallery_bank_sims": [str(p.resolve()) for p in options.gallery_bank_sims]}
     return run_tasks(planned, options.out, settings, None, progress)

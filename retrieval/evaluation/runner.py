@@ -39,6 +39,9 @@ class EvalOptions:
     limit: int | None = None  # evaluate the first N queries of each direction
     sims: tuple[Path, ...] = ()  # with a dataset: precomputed first stages in place of CLIP's
     preset: Preset | None = None  # a published table row: its numbers go beside the measured ones
+    hub_norm: tuple[str, ...] = ()  # --sims: hub corrections to compare (query/hubness.py), each a row per retriever
+    query_bank_sims: tuple[Path, ...] = ()  # one per --sims matrix: bank queries x items
+    gallery_bank_sims: tuple[Path, ...] = ()  # one per --sims matrix: bank items x items (dbnorm)
 
 
 def common_settings(task: str, options: EvalOptions) -> dict[str, Any]:

@@ -22,6 +22,8 @@ class RankingTask:
     # Model runs of composed queries: the query and item vectors, for SQAF's caption blending when reranking.
     query_vectors: np.ndarray | None = None
     item_vectors: np.ndarray | None = None
+    # Retriever rows computed from the others (hub-normalised scores): compared as rows, never fused.
+    derived: tuple[str, ...] = ()
     ground_truth: bool = True  # False: a test split (its server has the ground truth); no metrics
     keep_top: int = 0  # record each query's top this many items, for a test server's submission file
 
@@ -35,6 +37,11 @@ class RankingTask:
     @property
     def main_retriever(self) -> str:
         return next(iter(self.retrievers))
+
+    @property
+    def fusion_inputs(self) -> list[np.ndarray]:
+        """The first stages a fusion combines: every retriever but the derived rows."""
+        return [scores for name, scores in self.retrievers.items() if name not in self.derived]
 
     @property
     def n_queries(self) -> int:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from retrieval.errors import BadQueryError
 from retrieval.query.filters import MediaFilter
+from retrieval.query.hub_names import HUB_NORMS
 from retrieval.query.kinds import KINDS, SearchKind
 from retrieval.query.types import Query
 from retrieval.rerank.names import fusion_info, reranker_info
@@ -26,6 +27,7 @@ class SearchRequest:
     fuse: str | None = None  # videos: fuse best-frame, mean-pooled and subtitle retrievers
     filter: MediaFilter = field(default_factory=MediaFilter)  # folder, dates, extensions (the kind is `kind`)
     min_score: float | None = None  # None: the settings' min_score
+    hub_norm: str | None = None  # none, qbnorm or dbnorm (query/hubness.py); None: the settings' hub_norm
     collapse: bool = True  # identical files, and near-duplicates above the threshold, into one result
     page: int = 1  # 1-based; k results per page
 
@@ -44,6 +46,8 @@ class SearchRequest:
                 raise BadQueryError("fusion combines video retrievers: use it with kind video")
         if self.min_score is not None and not (math.isfinite(self.min_score) and -1 <= self.min_score <= 1):
             raise BadQueryError(f"minimum score must be between -1 and 1 (a cosine similarity), not {self.min_score}")
+        if self.hub_norm is not None and self.hub_norm not in HUB_NORMS:
+            raise BadQueryError(f"hub_norm must be one of {', '.join(HUB_NORMS)}, not {self.hub_norm!r}")
         if self.needs_model and (self.query.terms or self.query.like is not None):
             raise BadQueryError("the reranker needs a text or image query: mixed and more-like-this queries are "
                                 "not reranked (drop the rerank method)")

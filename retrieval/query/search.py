@@ -14,7 +14,9 @@ from retrieval.errors import BadQueryError, UnknownItemError
 from retrieval.query.kinds import SearchKind
 from retrieval.query.types import (Query, QueryTerm, ResultShape, SearchHit, SearchResponse, Segment, StageTimings)
 from retrieval.models.encoder import ClipEncoder
+from retrieval.query import hub_banks
 from retrieval.query.filters import MediaFilter, matches
+from retrieval.query.hub_banks import HUB_POOL
 from retrieval.query.grouping import group_duplicates, merge_segments, original_of
 from retrieval.store.catalog import MediaRecord
 from retrieval.store.ids import kind_of, media_id_of
@@ -60,6 +62,7 @@ class Searcher:
         self.composed_text_weight = composed_text_weight
         self.default_shape = default_shape or ResultShape()  # the settings' collapsing, cutoff and moments
         self._allowed_cache: tuple[tuple[int, MediaFilter], np.ndarray] | None = None
+        self._hub_banks: tuple[int, hub_banks.StoredBanks] | None = None  # (the file's mtime, its banks)
 
     @classmethod
     def open(cls, index_dir: Path, settings: Settings, encoder: ClipEncoder | None = None,
@@ -161,6 +164,8 @@ class Searcher:
         frames = self.store.frames
         allowed = self._allowed_vector_ids(media_filter) if media_filter.active else None
         n = k if kind == "image" else 4 * k
+        if shape.hub_norm != "none":  # hubs sit high in the raw list: reorder a pool well below them
+            n = max(n, HUB_POOL)
         while True:
             if allowed is None:
                 neighbours = frames.search(vector, n, media_filter.kind)
@@ -169,6 +174,7 @@ class Searcher:
             # Many frames of few videos, or duplicates, can crowd the top n: widen until k results
             # or the index (or the part above the score cutoff) runs out.
             exhausted = len(neighbours.ids) < n or n >= len(frames)
+            neighbours = self._hub_normalized(neighbours, shape.hub_norm)
             if shape.min_score is not None:
                 keep = neighbours.scores >= shape.min_score
                 exhausted = exhausted or not bool(keep.all())
@@ -177,6 +183,18 @@ class Searcher:
             if len(hits) >= k or exhausted:
                 return hits[:k]
             n *= 4
+
+    def _hub_normalized(self, neighbours: Neighbours, method: str) -> Neighbours:
+        if method == "none":
+            return neighbours
+        path = self.store.index_dir / hub_banks.HUB_FILE
+        if not path.is_file():
+            raise BadQueryError(f"hub_norm {method} needs the index's hubness banks, and this index has none: run "
+                                f"gridrank index ROOT --query-bank QUERIES.txt (one typical query per line)")
+        stamp = path.stat().st_mtime_ns  # an index run rewrites the banks for the vectors it added
+        if self._hub_banks is None or self._hub_banks[0] != stamp:
+            self._hub_banks = (stamp, hub_banks.load(self.store.index_dir))
+        return self._hub_banks[1].reorder(neighbours, method)
 
     def _grouped(self, neighbours: Neighbours, vector: np.ndarray, shape: ResultShape) -> list[SearchHit]:
         """Best frame per media, video frames merged into moments, duplicates collapsed into groups."""

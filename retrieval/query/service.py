@@ -135,7 +135,8 @@ class SearchService:
         s = self.settings
         return dataclasses.replace(
             ResultShape.from_settings(s), filter=request.filter, pinned=request.query.like, collapse=request.collapse,
-            min_score=s.min_score if request.min_score is None else request.min_score)
+            min_score=s.min_score if request.min_score is None else request.min_score,
+            hub_norm=s.hub_norm if request.hub_norm is None else request.hub_norm)
 
     # -- SQAF -----------------------------------------------------------------------------------
 

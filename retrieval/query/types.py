@@ -79,11 +79,12 @@ class ResultShape:
     near_duplicate_threshold: float | None = None  # and items at least this similar; None: identical files only
     segment_gap_s: float = 5.0
     pinned: int | None = None  # a media id that comes first whatever its score (more-like-this)
+    hub_norm: str = "none"  # rank by QB-Norm's or DBNorm's scores (query/hubness.py), with the index's banks
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ResultShape:
         return cls(min_score=settings.min_score, near_duplicate_threshold=settings.near_duplicate_threshold,
-                   segment_gap_s=settings.segment_gap_s)
+                   segment_gap_s=settings.segment_gap_s, hub_norm=settings.hub_norm)
 
 
 @dataclass(frozen=True)
