@@ -530,13 +530,17 @@ def evaluate(
         "--chart/--no-chart", help="Also draw recall_at_1.png (R@1 per method). Default: with --dataset yes, "
         "with --sims no (matplotlib takes longer to load than a precomputed run takes).")] = None,
     hub_norm: Annotated[Optional[str], typer.Option(
-        help="With --sims: comma-separated hub corrections to compare, qbnorm (QB-Norm) and/or dbnorm (DBNorm): a "
-        "row NAME+qbnorm beside each retriever. Needs --query-bank-sims (and for dbnorm --gallery-bank-sims).")] = None,
+        help="Comma-separated hub corrections to compare, qbnorm (QB-Norm) and/or dbnorm (DBNorm): a row NAME+qbnorm "
+        "beside each retriever of the forward direction. With --sims: give --query-bank-sims (and for dbnorm "
+        "--gallery-bank-sims); with --dataset: --query-bank.")] = None,
     query_bank_sims: Annotated[Optional[str], typer.Option(
         help="For --hub-norm: comma-separated .npy, one per --sims matrix: a bank of other queries (e.g. the "
         "training split's captions) x the same items.")] = None,
     gallery_bank_sims: Annotated[Optional[str], typer.Option(
         help="For --hub-norm dbnorm: comma-separated .npy, one per --sims matrix: bank items x the items.")] = None,
+    query_bank: Annotated[Optional[Path], typer.Option(
+        help="For --hub-norm with --dataset: a text file of other queries (e.g. the training split's captions), one "
+        "per line; the gallery bank is a sample of the benchmark's own items.")] = None,
     preset: Annotated[Optional[str], typer.Option(
         help="Run one published table row: its benchmark, methods, models and settings, with the paper's "
         "numbers beside the measured ones in the report. Give the benchmark's folder with --root; "
@@ -587,8 +591,6 @@ def evaluate(
         _fail("give either --dataset NAME --root DIR (a benchmark) or --sims A.npy[,B.npy] --gt GT.csv")
     if dataset is not None and gt is not None:
         _fail("--gt is for --sims without --dataset: a --dataset brings its own ground truth")
-    if dataset is not None and hub_norm:
-        _fail("--hub-norm in eval compares precomputed matrices: use it with --sims and --gt (and --query-bank-sims)")
     sim_paths = _paths(sims)
     methods = dict(rerank=parse_list(rerank, RERANK_CHOICES, "--rerank"), fuse=parse_list(fuse, FUSION_METHODS, "--fuse"))
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -614,7 +616,9 @@ def evaluate(
 
             default_split = DATASETS[dataset].default_split if dataset in DATASETS else "default"
             options = EvalOptions(**methods, out=out or Path("gridrank-eval") / f"{dataset}-{split or default_split}",
-                                  limit=limit, sims=sim_paths, preset=chosen_preset)
+                                  limit=limit, sims=sim_paths, preset=chosen_preset,
+                                  hub_norm=tuple(parse_list(hub_norm, ("qbnorm", "dbnorm"), "--hub-norm")),
+                                  query_bank=query_bank)
         try:
             if dataset is None:
                 report = run_precomputed(task, list(sim_paths), gt, options, show)

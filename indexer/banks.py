@@ -14,18 +14,8 @@ import numpy as np
 from retrieval.errors import SettingsError
 from retrieval.models.encoder import ClipEncoder
 from retrieval.query import hub_banks
+from retrieval.query.hub_banks import read_query_bank
 from retrieval.store.index_store import IndexStore
-
-
-def read_query_bank(path: Path) -> list[str]:
-    """One query per line; blank lines are skipped."""
-    try:
-        texts = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    except (OSError, UnicodeDecodeError) as e:
-        raise SettingsError(f"cannot read the query bank {path}: {e}; give a UTF-8 text file, one query per line")
-    if not texts:
-        raise SettingsError(f"the query bank {path} holds no query: give a text file with one query per line")
-    return texts
 
 
 def check_bank(index_dir: Path, query_bank: Path | None, hub_norm: str) -> None:

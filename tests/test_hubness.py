@@ -153,3 +153,37 @@ def test_hub_norm_without_a_bank_is_an_error_at_index_time_and_at_search_time(tm
     result = run_cli("search", "a cat", "--index", str(media_dir / ".gridrank"), "--hub-norm", "qbnorm",
                      "--server", "never")
     assert result.code == 2 and "--query-bank QUERIES.txt" in " ".join(result.err.split())
+
+
+@pytest.mark.parametrize("make, dataset, rows", [
+    ("make_flickr30k", "flickr30k", {"clip+qbnorm", "clip+dbnorm"}),
+    ("make_msrvtt", "msrvtt", {"clip+qbnorm", "clip+dbnorm", "clip-mean+qbnorm", "clip-mean+dbnorm"}),
+])
+def test_eval_on_a_benchmark_adds_hub_rows_from_a_query_bank_file(tmp_path, run_cli, make, dataset, rows):
+    import json
+
+    import benchmark_layouts
+
+    root = getattr(benchmark_layouts, make)(tmp_path / dataset)
+    bank = tmp_path / "bank.txt"
+    bank.write_text("a photo of a cat\na cup of coffee\na ball\nthe sun rising\na blue square\n")
+    out = tmp_path / "out"
+    result = run_cli("eval", "--tiny", "--dataset", dataset, "--root", str(root), "--hub-norm", "qbnorm,dbnorm",
+                     "--query-bank", str(bank), "--fuse", "rrf" if dataset == "msrvtt" else "", "--out", str(out))
+    assert result.code == 0, result.err
+    report = json.loads((out / "report.json").read_text())
+    forward = {r["method"] for r in report["results"] if r["direction"] in ("t2i", "t2v")}
+    assert rows <= forward
+    assert not any("+" in r["method"] for r in report["results"] if r["direction"] in ("i2t", "v2t"))
+    assert report["settings"]["query_bank"] == str(bank.resolve())
+
+
+def test_eval_hub_norm_on_composed_queries_or_without_a_bank_is_refused(tmp_path, run_cli):
+    from benchmark_layouts import make_cirr, make_flickr30k
+
+    result = run_cli("eval", "--tiny", "--dataset", "cirr", "--root", str(make_cirr(tmp_path / "c")), "--hub-norm",
+                     "qbnorm", "--query-bank", str(tmp_path), "--out", str(tmp_path / "o1"))
+    assert result.code == 2 and "composed queries" in result.err
+    result = run_cli("eval", "--tiny", "--dataset", "flickr30k", "--root", str(make_flickr30k(tmp_path / "f")),
+                     "--hub-norm", "qbnorm", "--out", str(tmp_path / "o2"))
+    assert result.code == 2 and "needs --query-bank QUERIES.txt" in result.err

@@ -13,13 +13,14 @@ from retrieval.errors import EvalInputError
 from retrieval.datasets import DATASETS, read_dataset
 from retrieval.models.encoder import ClipEncoder
 from retrieval.evaluation.depths import plan_depths
-from retrieval.evaluation.dataset_tasks import RETRIEVERS, dataset_tasks, precomputed_dataset_tasks
+from retrieval.evaluation.dataset_tasks import RETRIEVERS, HubRows, dataset_tasks, precomputed_dataset_tasks
 from retrieval.evaluation.precomputed import load_similarities
 from retrieval.evaluation.plan import plan_methods
 from retrieval.evaluation.reranking import Reranking
 from retrieval.evaluation.runner import (EvalOptions, EvalReport, PlannedTask, Progress, common_settings, method_names,
                                          outcome_log, run_tasks)
 from retrieval.evaluation.submission import SERVERS, write_submissions
+from retrieval.query.hub_banks import read_query_bank
 from retrieval.settings import Settings
 
 log = logging.getLogger("gridrank.eval")
@@ -58,18 +59,32 @@ def run_dataset(name: str, root: Path, split: str | None, task: str | None, opti
                 "queries": len(dataset.queries)}
     encoder = None
     if matrices:
+        if options.hub_norm:
+            raise EvalInputError("--hub-norm with --dataset and --sims: the banks would have to match each matrix; "
+                                 "use --sims with --gt and --query-bank-sims, or --dataset alone with --query-bank")
         tasks = precomputed_dataset_tasks(dataset, matrices, options.limit)
         recorded["sims"] = [str(p.resolve()) for p in options.sims]
     else:
+        hub = None
+        if options.hub_norm:
+            if dataset.task == "cir":
+                raise EvalInputError("--hub-norm: composed queries (a reference image and a change) have no query "
+                                     "bank here; use it with t2i and t2v benchmarks")
+            if options.query_bank is None:
+                raise EvalInputError("--hub-norm with --dataset needs --query-bank QUERIES.txt: other queries (e.g. "
+                                     "the training split's captions), one per line")
+            hub = HubRows(options.hub_norm, read_query_bank(options.query_bank))
+            recorded |= {"hub_norm": list(options.hub_norm), "query_bank": str(options.query_bank.resolve())}
         encoder = load_encoder(settings)
-        tasks = dataset_tasks(dataset, encoder, settings, options.out, options.limit, progress)
+        tasks = dataset_tasks(dataset, encoder, settings, options.out, options.limit, progress, hub)
         recorded["clip_model"], recorded["clip_pretrained"] = settings.model_identity
         if dataset.task == "cir":
             recorded["composed_text_weight"] = settings.composed_text_weight
         if dataset.media == "video":
             recorded["frames_per_video"] = settings.frames_per_video
-    planned = [PlannedTask(t, plan_methods(list(t.retrievers), options.rerank, options.fuse, forward=i == 0,
-                                           has_media=True, media=dataset.media, composed=t.direction == "cir"))
+    planned = [PlannedTask(t, plan_methods([n for n in t.retrievers if n not in t.derived], options.rerank,
+                                           options.fuse, forward=i == 0, has_media=True, media=dataset.media,
+                                           composed=t.direction == "cir", derived=list(t.derived)))
                for i, t in enumerate(tasks)]
     recorded["methods"] = method_names(planned)
     reranking = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,8 @@ from retrieval.evaluation.embeddings import (EmbeddingCache, Progress, VideoEmbe
                                              embed_videos)
 from retrieval.evaluation.submission import SERVERS, SUBMISSION_DEPTH
 from retrieval.evaluation.tasks import RankingTask, reverse_task
+from retrieval.query.hub_banks import GALLERY_BANK_SIZE
+from retrieval.query.hubness import bank_sums, normalize
 from retrieval.query.search import blend
 from retrieval.settings import Settings
 
@@ -20,9 +24,18 @@ from retrieval.settings import Settings
 RETRIEVERS = {"image": ["clip"], "video": ["clip", "clip-mean"]}
 
 
+@dataclass(frozen=True)
+class HubRows:
+    """Hub-normalised rows to add beside the forward task's retrievers (query/hubness.py)."""
+
+    methods: tuple[str, ...]  # qbnorm, dbnorm
+    bank_texts: list[str]  # the query bank: other queries, e.g. a training split's captions
+
+
 def dataset_tasks(dataset: RetrievalDataset, encoder: ClipEncoder, settings: Settings, out: Path,
-                  limit: int | None, progress: Progress) -> list[RankingTask]:
-    """The forward task (t2i, cir, t2v) on the first `limit` queries, and i2t / v2t where they exist."""
+                  limit: int | None, progress: Progress, hub: HubRows | None = None) -> list[RankingTask]:
+    """The forward task (t2i, cir, t2v) on the first `limit` queries, and i2t / v2t where they exist. With
+    `hub` (t2i and t2v), the forward task also ranks by each retriever's hub-normalised scores (NAME+qbnorm)."""
     cache = EmbeddingCache(out, settings.model_identity, dataset.name, dataset.split)
     texts = [q.text for q in dataset.queries]
     text_vectors = cache.get("captions", texts, lambda: {
@@ -37,17 +50,30 @@ def dataset_tasks(dataset: RetrievalDataset, encoder: ClipEncoder, settings: Set
             embed_videos(encoder, paths, settings.frames_per_video, progress)))
         videos = VideoEmbeddings(stored["frames"], stored["starts"])
         best_frame, mean_pooled = RETRIEVERS["video"]
-        retrievers = {best_frame: videos.best_frame_scores(text_vectors),
-                      mean_pooled: text_vectors @ videos.mean_pooled().T}
+        means = videos.mean_pooled()
+        retrievers = {best_frame: videos.best_frame_scores(text_vectors), mean_pooled: text_vectors @ means.T}
         full = RankingTask("t2v", retrievers, relevant, [()] * len(relevant))
-        return [_prefix(full, limit), reverse_task(full, "v2t", limit)]
+        derived = {}
+        if hub is not None:
+            bank = embed_texts(encoder, hub.bank_texts, settings.batch_size, progress)
+            # The gallery bank is a sample of the videos, as mean-pooled vectors, for both retrievers.
+            gallery = _gallery_sample(means) @ means.T
+            derived = _hub_rows(retrievers, {best_frame: videos.best_frame_scores(bank), mean_pooled: bank @ means.T},
+                                gallery, hub.methods)
+        return [_prefix(_with_rows(full, derived), limit), reverse_task(full, "v2t", limit)]
 
     image_vectors = cache.get("images", ids, lambda: {"vectors": embed_images(
         encoder, paths, settings.batch_size, settings.max_image_pixels, progress)})["vectors"]
     if dataset.task == "t2i":
         (clip,) = RETRIEVERS["image"]
-        full = RankingTask("t2i", {clip: text_vectors @ image_vectors.T}, relevant, [()] * len(relevant))
-        return [_prefix(full, limit), reverse_task(full, "i2t", limit)]
+        retrievers = {clip: text_vectors @ image_vectors.T}
+        full = RankingTask("t2i", retrievers, relevant, [()] * len(relevant))
+        derived = {}
+        if hub is not None:
+            bank = embed_texts(encoder, hub.bank_texts, settings.batch_size, progress)
+            derived = _hub_rows(retrievers, {clip: bank @ image_vectors.T},
+                                _gallery_sample(image_vectors) @ image_vectors.T, hub.methods)
+        return [_prefix(_with_rows(full, derived), limit), reverse_task(full, "i2t", limit)]
 
     # Composed: normalize((1-a) * reference + a * text), the same query the search uses.
     query_vectors = np.stack([blend(image_vectors[q.reference], text_vectors[n], settings.composed_text_weight)
@@ -80,8 +106,29 @@ def precomputed_dataset_tasks(dataset: RetrievalDataset, matrices: dict[str, np.
     return tasks
 
 
+def _gallery_sample(items: np.ndarray, size: int = GALLERY_BANK_SIZE) -> np.ndarray:
+    """DBNorm's gallery bank: up to `size` of the gallery's own items, a fixed random sample."""
+    rows = np.random.default_rng(0).choice(len(items), min(size, len(items)), replace=False)
+    return items[np.sort(rows)]
+
+
+def _hub_rows(retrievers: dict[str, np.ndarray], bank_scores: dict[str, np.ndarray], gallery_scores: np.ndarray,
+              methods: tuple[str, ...]) -> dict[str, np.ndarray]:
+    rows = {}
+    for name, scores in retrievers.items():
+        banks = bank_sums(bank_scores[name], gallery_scores)
+        rows |= {f"{name}+{method}": normalize(scores, banks, method) for method in methods}
+    return rows
+
+
+def _with_rows(task: RankingTask, derived: dict[str, np.ndarray]) -> RankingTask:
+    if not derived:
+        return task
+    return dataclasses.replace(task, retrievers={**task.retrievers, **derived}, derived=tuple(derived))
+
+
 def _prefix(task: RankingTask, limit: int | None) -> RankingTask:
     rows = slice(0, limit)
     return RankingTask(task.direction, {n: s[rows] for n, s in task.retrievers.items()}, task.relevant[rows],
                        task.excluded[rows], task.subsets[rows] if task.subsets else None,
-                       task.targets[rows] if task.targets else None)
+                       task.targets[rows] if task.targets else None, derived=task.derived)

@@ -42,6 +42,7 @@ class EvalOptions:
     hub_norm: tuple[str, ...] = ()  # --sims: hub corrections to compare (query/hubness.py), each a row per retriever
     query_bank_sims: tuple[Path, ...] = ()  # one per --sims matrix: bank queries x items
     gallery_bank_sims: tuple[Path, ...] = ()  # one per --sims matrix: bank items x items (dbnorm)
+    query_bank: Path | None = None  # --dataset with hub_norm: a text file of other queries, one per line
 
 
 def common_settings(task: str, options: EvalOptions) -> dict[str, Any]:

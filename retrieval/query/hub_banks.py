@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.errors import BadQueryError
+from retrieval.errors import BadQueryError, SettingsError
 from retrieval.query.hubness import DB_BETA_GALLERY, DB_BETA_QUERY, QB_BETA, HubBanks, log_sums, normalize
 from retrieval.store.vector_index import Neighbours, VectorIndex
 
@@ -82,6 +82,17 @@ def sample_gallery(frames: VectorIndex, size: int = GALLERY_BANK_SIZE, seed: int
     ids = np.sort(frames.ids())
     chosen = np.random.default_rng(seed).choice(ids, min(size, len(ids)), replace=False) if len(ids) else ids
     return frames.vectors(np.sort(chosen))
+
+
+def read_query_bank(path: Path) -> list[str]:
+    """One query per line; blank lines are skipped."""
+    try:
+        texts = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as e:
+        raise SettingsError(f"cannot read the query bank {path}: {e}; give a UTF-8 text file, one query per line")
+    if not texts:
+        raise SettingsError(f"the query bank {path} holds no query: give a text file with one query per line")
+    return texts
 
 
 def save(index_dir: Path, stored: StoredBanks) -> Path:
