@@ -88,6 +88,9 @@ def test_flickr30k_with_grid_reranking_records_latency_and_tokens(tmp_path, run_
     # The pointwise baseline: its 3 pairs in one batched forward, nothing decoded.
     assert rows[("t2i", "clip+pointwise")]["cost"]["mean_calls"] == 1
     assert rows[("t2i", "clip+pointwise")]["cost"]["mean_completion_tokens"] == 0
+    report = (out / "report.md").read_text()
+    line = next(x for x in report.splitlines() if x.startswith("R@1 against the pointwise baseline (clip+pointwise"))
+    assert "clip+grid " in line and "clip+first " in line and "clip+pointwise " not in line.split(":", 1)[1]
 
 
 def test_a_limited_run_resumed_without_limit_equals_a_full_run(tmp_path, run_cli):

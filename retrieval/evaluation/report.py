@@ -84,7 +84,21 @@ def markdown(report: EvalReport) -> str:
         if depths:
             lines += ["", f"† The cutoff lies beyond the reranked depth ({'; '.join(depths)}): below it the order "
                           "is the first stage's, so the value is first stage only below that rank."]
+        lines += _against_pointwise(rows)
     return "\n".join(lines) + "\n"
+
+
+def _against_pointwise(rows: list[MethodScores]) -> list[str]:
+    """Each listwise reranker's R@1 against the pointwise baseline that reranked the same first stage."""
+    lines = []
+    for baseline in (s for s in rows if s.method.endswith("+pointwise")):
+        stage = baseline.method.removesuffix("pointwise")
+        rivals = [s for s in rows if s.method.startswith(stage) and s is not baseline and s.depth is not None]
+        if rivals and not math.isnan(baseline.metrics["R@1"]):
+            deltas = "; ".join(f"{s.method} {100 * (s.metrics['R@1'] - baseline.metrics['R@1']):+.1f}" for s in rivals)
+            lines += ["", f"R@1 against the pointwise baseline ({baseline.method}, the bar every listwise method must "
+                          f"clear), in points: {deltas}."]
+    return lines
 
 
 def _published_section(settings: dict, scores: list[MethodScores]) -> list[str]:
