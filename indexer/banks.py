@@ -42,6 +42,8 @@ def refresh_banks(index_dir: Path, encoder: ClipEncoder, query_bank: Path | None
         return None
     store = IndexStore.open(index_dir)
     try:
+        if query_bank is None and stored is not None and np.array_equal(stored.ids, np.sort(store.frames.ids())):
+            return index_dir / hub_banks.HUB_FILE  # nothing added or removed: the stored sums still hold
         gallery = stored.gallery_bank if stored is not None else hub_banks.sample_gallery(store.frames)
         return hub_banks.save(index_dir, hub_banks.compute(bank, gallery, store.frames))
     finally:
