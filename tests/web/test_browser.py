@@ -175,6 +175,25 @@ def test_a_reranked_search_shows_moves_and_what_the_model_saw(page):
     assert page.locator("#search-rerank input").input_value() == "none"
 
 
+def test_the_pointwise_baseline_reranks_from_the_search_tab(page):
+    page.locator("#search-rerank input").click()
+    page.get_by_role("option", name="pointwise", exact=True).click()
+    _set_k(page, "search", 4)
+    _set_k(page, "search-rerank", 4)
+    _text_box(page, "search-query").fill("a cup of coffee")
+    page.click("#search-button")
+    page.wait_for_function("/^(✓ Reranked|⚠)/.test(document.querySelector('#search-status').innerText.trim())")
+    _gallery_count(page, "search", 4)
+    panel = page.locator("#search-saw")
+    panel.locator(".label-wrap").first.click()
+    page.wait_for_selector("#search-saw-images img")
+    assert "What the model saw · pointwise yes/no · 1 call" in panel.inner_text()  # 4 pairs, one batched forward
+    panel.locator(".label-wrap").first.click()
+    page.locator("#search-rerank input").click()
+    page.get_by_role("option", name="none", exact=True).click()
+    assert page.locator("#search-rerank input").input_value() == "none"
+
+
 def test_composed_search_with_an_uploaded_image(page, tmp_path):
     page.get_by_role("tab", name="Composed").click()
     fake = tmp_path / "not_a_photo.png"
