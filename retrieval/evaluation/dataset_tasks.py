@@ -15,7 +15,7 @@ from retrieval.evaluation.embeddings import (EmbeddingCache, Progress, VideoEmbe
                                              embed_videos)
 from retrieval.evaluation.submission import SERVERS, SUBMISSION_DEPTH
 from retrieval.evaluation.tasks import RankingTask, reverse_task
-from retrieval.query.hub_banks import GALLERY_BANK_SIZE
+from retrieval.query.hub_banks import gallery_rows
 from retrieval.query.hubness import bank_sums, normalize
 from retrieval.query.search import blend
 from retrieval.settings import Settings
@@ -57,7 +57,7 @@ def dataset_tasks(dataset: RetrievalDataset, encoder: ClipEncoder, settings: Set
         if hub is not None:
             bank = embed_texts(encoder, hub.bank_texts, settings.batch_size, progress)
             # The gallery bank is a sample of the videos, as mean-pooled vectors, for both retrievers.
-            gallery = _gallery_sample(means) @ means.T
+            gallery = means[gallery_rows(len(means))] @ means.T
             derived = _hub_rows(retrievers, {best_frame: videos.best_frame_scores(bank), mean_pooled: bank @ means.T},
                                 gallery, hub.methods)
         return [_prefix(_with_rows(full, derived), limit), reverse_task(full, "v2t", limit)]
@@ -72,7 +72,7 @@ def dataset_tasks(dataset: RetrievalDataset, encoder: ClipEncoder, settings: Set
         if hub is not None:
             bank = embed_texts(encoder, hub.bank_texts, settings.batch_size, progress)
             derived = _hub_rows(retrievers, {clip: bank @ image_vectors.T},
-                                _gallery_sample(image_vectors) @ image_vectors.T, hub.methods)
+                                image_vectors[gallery_rows(len(image_vectors))] @ image_vectors.T, hub.methods)
         return [_prefix(_with_rows(full, derived), limit), reverse_task(full, "i2t", limit)]
 
     # Composed: normalize((1-a) * reference + a * text), the same query the search uses.
@@ -104,12 +104,6 @@ def precomputed_dataset_tasks(dataset: RetrievalDataset, matrices: dict[str, np.
     if dataset.reverse_direction:
         tasks.append(reverse_task(full, dataset.reverse_direction, limit))
     return tasks
-
-
-def _gallery_sample(items: np.ndarray, size: int = GALLERY_BANK_SIZE) -> np.ndarray:
-    """DBNorm's gallery bank: up to `size` of the gallery's own items, a fixed random sample."""
-    rows = np.random.default_rng(0).choice(len(items), min(size, len(items)), replace=False)
-    return items[np.sort(rows)]
 
 
 def _hub_rows(retrievers: dict[str, np.ndarray], bank_scores: dict[str, np.ndarray], gallery_scores: np.ndarray,

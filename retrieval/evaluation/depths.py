@@ -135,8 +135,8 @@ def plan_depths(direction: str, methods: list[Method], candidates: int, rerank_k
         else:
             window = rerank_window or paper.window
             step = rerank_step or paper.step
-        window = max(2, min(window, depth))
-        step = min(step, window - 1) if window > 1 else 1
+        window = max(2, min(window, depth))  # a call ranks at least two
+        step = min(step, window - 1)
         planned = MethodDepth(depth, window, step, source)
         if paper.step is None and planned.calls_needed > 1:
             why = (f"--rerank-window {rerank_window}" if rerank_window is not None

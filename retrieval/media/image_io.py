@@ -58,6 +58,15 @@ def load_rgb(path: Path, max_pixels: int, draft_size: int | None = None) -> Load
     return LoadedImage(rgb, width, height, _exif_date(exif))
 
 
+def fit_pixels(image: Image.Image, max_pixels: int) -> Image.Image:
+    """The image scaled down (aspect kept, bicubic) to at most max_pixels; unchanged when it already fits."""
+    if image.width * image.height <= max_pixels:
+        return image
+    scale = (max_pixels / (image.width * image.height)) ** 0.5
+    return image.resize((max(1, int(image.width * scale)), max(1, int(image.height * scale))),
+                        Image.Resampling.BICUBIC)
+
+
 def _exif_date(exif: Image.Exif) -> str | None:
     raw = exif.get_ifd(_EXIF_IFD).get(_DATETIME_ORIGINAL) or exif.get(_DATETIME)
     if not isinstance(raw, str) or len(raw) < 19:

@@ -78,10 +78,14 @@ def compute(query_bank: np.ndarray, gallery_bank: np.ndarray, frames: VectorInde
     return StoredBanks(ids, banks, query_bank.astype(np.float32), gallery_bank.astype(np.float32))
 
 
-def sample_gallery(frames: VectorIndex, size: int = GALLERY_BANK_SIZE, seed: int = 0) -> np.ndarray:
+def gallery_rows(count: int, size: int = GALLERY_BANK_SIZE, seed: int = 0) -> np.ndarray:
+    """DBNorm's gallery bank: which of `count` gallery items, a fixed random sample of up to `size`, in order."""
+    return np.sort(np.random.default_rng(seed).choice(count, min(size, count), replace=False))
+
+
+def sample_gallery(frames: VectorIndex) -> np.ndarray:
     ids = np.sort(frames.ids())
-    chosen = np.random.default_rng(seed).choice(ids, min(size, len(ids)), replace=False) if len(ids) else ids
-    return frames.vectors(np.sort(chosen))
+    return frames.vectors(ids[gallery_rows(len(ids))])
 
 
 def read_query_bank(path: Path) -> list[str]:

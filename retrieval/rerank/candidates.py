@@ -10,7 +10,7 @@ from typing import Literal
 from PIL import Image, ImageDraw
 
 from retrieval.store.ids import MediaKind
-from retrieval.media.image_io import load_rgb
+from retrieval.media.image_io import fit_pixels, load_rgb
 from retrieval.rerank.grids import make_vic_sgrid, make_video_sgrid
 from retrieval.media.video_frames import read_uniform_frames
 
@@ -50,11 +50,7 @@ def media_image(path: Path, kind: MediaKind, options: CandidateOptions) -> Image
             if options.photo_pixels is None:
                 return load_rgb(path, options.max_image_pixels, draft_size=options.cell_size).image
             photo = load_rgb(path, options.max_image_pixels, draft_size=math.isqrt(options.photo_pixels)).image
-            scale = math.sqrt(options.photo_pixels / (photo.width * photo.height))
-            if scale < 1:
-                photo = photo.resize((max(1, int(photo.width * scale)), max(1, int(photo.height * scale))),
-                                     Image.Resampling.BICUBIC)
-            return photo
+            return fit_pixels(photo, options.photo_pixels)
         return video_sgrid(path, options)
     except Exception as e:  # moved, deleted or broken since it was indexed
         return unavailable_image(options.cell_size, type(e).__name__)

@@ -15,6 +15,7 @@ from typing import Any
 from PIL import Image
 from qwen_vl_utils import process_vision_info
 
+from retrieval.media.image_io import fit_pixels
 from retrieval.rerank.backends.messages import qwen_messages
 from retrieval.rerank.chat import ImageRef, Prompt
 
@@ -34,17 +35,8 @@ def _internvl_inputs(processor: Any, prompts: Sequence[Prompt], images: Sequence
     for prompt, given in zip(prompts, images):
         texts.append(processor.apply_chat_template(qwen_messages(prompt, given, max_pixels), tokenize=False,
                                                    add_generation_prompt=True))
-        shown += [_fit(given[part.index], max_pixels) for part in prompt.user_parts if isinstance(part, ImageRef)]
+        shown += [fit_pixels(given[part.index], max_pixels) for part in prompt.user_parts if isinstance(part, ImageRef)]
     return processor(text=texts, images=shown or None, padding=True, return_tensors="pt")
-
-
-def _fit(image: Image.Image, max_pixels: int) -> Image.Image:
-    """At most max_pixels (the tiling then costs at most that many tiles' worth), aspect kept."""
-    if image.width * image.height <= max_pixels:
-        return image
-    scale = (max_pixels / (image.width * image.height)) ** 0.5
-    return image.resize((max(1, int(image.width * scale)), max(1, int(image.height * scale))),
-                        Image.Resampling.BICUBIC)
 
 
 @dataclass(frozen=True)
