@@ -85,6 +85,7 @@ class Refine:
     collapse: bool = True
     like: str | None = None  # more like this indexed item (path relative to the root)
     page: int = 1
+    hub_norm: str | None = None  # none, qbnorm, dbnorm; None: the index's hub_norm setting
 
 
 
@@ -296,8 +297,8 @@ class WebBackend:
                              rerank=None if (rerank or "none") == "none" else rerank,
                              rerank_k=None if rerank_k is None else _whole_number(rerank_k, "candidates reranked"),
                              fuse=None if (fuse or "none") == "none" else fuse, filter=media_filter,
-                             min_score=_min_score(refine.min_score), collapse=bool(refine.collapse),
-                             page=_whole_number(refine.page, "page"))
+                             min_score=_min_score(refine.min_score), hub_norm=refine.hub_norm or None,
+                             collapse=bool(refine.collapse), page=_whole_number(refine.page, "page"))
 
     def load_upload(self, path: str | Path | None) -> Image.Image:
         """Decode an uploaded reference image with the indexer's guard; UploadRejected says why not."""
@@ -361,12 +362,12 @@ class WebBackend:
                    rerank_k: int | None = None, fuse: str = "none", under: str | None = None,
                    after: str | None = None, before: str | None = None, ext: str | None = None,
                    min_score: float | None = None, collapse: bool = True, like: str | None = None,
-                   page: int = 1) -> dict:
+                   page: int = 1, hub_norm: str | None = None) -> dict:
         """The API's `search`: the same JSON as `gridrank search --json` (paths are absolute strings).
 
         The images the model saw come as paths in the thumbnail cache (fetchable from the server).
         """
-        refine = Refine(under, after, before, ext, min_score, collapse, like, page)
+        refine = Refine(under, after, before, ext, min_score, collapse, like, page, hub_norm)
         response = self.search(query, None, k, kind, rerank, rerank_k, fuse, refine=refine)
         saved = self.thumbnails.model_inputs(response.rerank.images_sent) if response.rerank else []
         return json.loads(json.dumps(response_dict(response, saved), default=str))

@@ -23,6 +23,7 @@ from app.web.formatting import relative, timings_line, timings_table
 from app.web.indexing import IndexJobError, IndexJobs, JobSnapshot
 from app.web.views import ModelView
 from retrieval.errors import GridrankError
+from retrieval.query.hub_names import HUB_NORMS
 from retrieval.query.kinds import KINDS
 from retrieval.query.types import SearchHit
 from retrieval.rerank.marks import MAX_CANDIDATES
@@ -130,7 +131,7 @@ def build_ui(backend: WebBackend, jobs: IndexJobs | None) -> gr.Blocks:
         gr.Markdown("API: `Client(URL, download_files=False).predict(\"a cat\", 10, \"any\", \"grid\", "
                     "api_name=\"/search\")` (query, top-K, kind, rerank) returns the same JSON as "
                     "`gridrank search --json`; keyword arguments under, after, before, ext, min_score, collapse, "
-                    "like and page narrow it as the CLI flags do.", elem_id="gr-footer")
+                    "like, page and hub_norm narrow it as the CLI flags do.", elem_id="gr-footer")
         gr.api(_user_errors_quiet(backend.api_search), api_name="search",
                api_description="Search the index by text: the same results as `gridrank search --json`. "
                                f"rerank: none, {', '.join(ALL_RERANK_METHODS)}; rerank_k: candidates reranked "
@@ -138,7 +139,8 @@ def build_ui(backend: WebBackend, jobs: IndexJobs | None) -> gr.Blocks:
                                "'beach +dog -people', "
                                "'2:beach', 'img:PATH' (an indexed item). under: folder; after/before: YYYY-MM-DD; "
                                "ext: jpg,png; min_score: cosine cutoff; collapse: near-duplicates; like: an "
-                               "indexed item's path (more like it); page: 1-based, k per page.")
+                               "indexed item's path (more like it); page: 1-based, k per page; hub_norm: none, qbnorm "
+                               "or dbnorm (the index needs its banks: gridrank index --query-bank).")
         demo.load(backend.status_markdown, outputs=status, api_visibility="private", show_progress="hidden")
         demo.load(lambda: search_area.newest(backend), outputs=search_area.lists, api_visibility="private",
                   show_progress="hidden")
@@ -390,6 +392,9 @@ def _search_tab(backend: WebBackend) -> ResultsArea:
                                    elem_id="search-min-score", max_lines=1)
             collapse = gr.Checkbox(value=True, label="Collapse near-duplicates", scale=1, elem_id="search-collapse",
                                    info="identical files always collapse")
+            hub_norm = gr.Dropdown(list(HUB_NORMS), value=backend.settings.hub_norm, label="Hubness correction",
+                                   scale=1, elem_id="search-hub-norm",
+                                   info="qbnorm / dbnorm: needs gridrank index --query-bank")
             gr.Markdown(SCORE_NOTE, elem_id="search-score-note", elem_classes="gr-timings")
     buttons: list[gr.Button] = []
     area = _results_area("search", lambda: buttons.append(
@@ -400,9 +405,10 @@ def _search_tab(backend: WebBackend) -> ResultsArea:
 
     def run(text: str, kind_value: str, k_value: int, rerank_value: str, rerank_k_value: int, under_value: str,
             after_value: str, before_value: str, ext_value: str, min_score_value, collapse_value: bool,
-            like: str | None = None):
+            hub_norm_value: str, like: str | None = None):
         label = f"more like `{like}`" if like else _quoted(text)
-        refine = Refine(under_value, after_value, before_value, ext_value, min_score_value, collapse_value, like)
+        refine = Refine(under_value, after_value, before_value, ext_value, min_score_value, collapse_value, like,
+                        hub_norm=hub_norm_value)
         try:
             # A generator: with a reranker, the first-stage results and a status come first.
             for update in backend.search_stream(None if like else text, None, k_value, kind_value,
@@ -415,7 +421,7 @@ def _search_tab(backend: WebBackend) -> ResultsArea:
     def run_like(selected_path: str | None, *values):
         yield from run("", *values, like=selected_path)
 
-    options = [kind, k, rerank, rerank_k, under, after, before, ext, min_score, collapse]
+    options = [kind, k, rerank, rerank_k, under, after, before, ext, min_score, collapse, hub_norm]
     outputs = [*area.outputs(), selected, like_button]
     for trigger in (button.click, query.submit):
         trigger(run, [query, *options], outputs, api_visibility="private", concurrency_id="search")

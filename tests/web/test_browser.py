@@ -194,6 +194,19 @@ def test_the_pointwise_baseline_reranks_from_the_search_tab(page):
     assert page.locator("#search-rerank input").input_value() == "none"
 
 
+def test_a_hub_correction_on_an_index_without_banks_says_how_to_build_them(page):
+    page.locator("#search-filters .label-wrap").first.click()  # open the accordion
+    page.locator("#search-hub-norm input").click()
+    page.get_by_role("option", name="qbnorm", exact=True).click()
+    _text_box(page, "search-query").fill("a cup of coffee")
+    page.click("#search-button")
+    page.wait_for_function("document.querySelector('#search-summary').innerText.includes('--query-bank')")
+    assert "needs the index's hubness banks" in page.inner_text("#search-summary")
+    page.locator("#search-hub-norm input").click()
+    page.get_by_role("option", name="none", exact=True).click()
+    page.locator("#search-filters .label-wrap").first.click()  # closed again for the next tests
+
+
 def test_composed_search_with_an_uploaded_image(page, tmp_path):
     page.get_by_role("tab", name="Composed").click()
     fake = tmp_path / "not_a_photo.png"
@@ -313,6 +326,12 @@ def test_every_tab_works_at_phone_width(phone_page):
     for tab in ("Search", "Composed", "Video", "Index"):
         assert page.get_by_role("tab", name=tab).is_visible(), tab
     wide_enough = "el => el.getBoundingClientRect().width >= 230"  # the button wraps below the text box
+    # The Search tab's filters, hub correction included, fit the phone's width when open.
+    page.locator("#search-filters .label-wrap").first.click()
+    page.wait_for_selector("#search-hub-norm input")
+    assert page.locator("#search-hub-norm input").is_visible()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "Search filters"
+    page.locator("#search-filters .label-wrap").first.click()
 
     page.get_by_role("tab", name="Composed").click()
     page.set_input_files("#composed-reference input[type=file]", str(SAMPLE / "photos" / "cat_chelsea.jpg"))
