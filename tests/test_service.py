@@ -102,7 +102,7 @@ def test_first_ranks_by_the_logits_over_the_marks(tiny_service):
     assert [h.path for h in response.hits] == [first_stage[i].path for i in expected]
 
 
-@pytest.mark.parametrize("method", ["sgrid", "sgrid-vic"])
+@pytest.mark.parametrize("method", ["sgrid", "sgrid-vic", "pointwise"])
 def test_sgrid_on_videos(tiny_service, method):
     response = tiny_service.run(SearchRequest(Query("a ball"), k=4, kind="video", rerank=method))
     assert response.hits

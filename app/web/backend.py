@@ -43,7 +43,9 @@ MAX_K = 100  # results per query in the UI and the API: a gallery, not an export
 
 # What the menus offer, from the method registry; the names go to SearchRequest.rerank / .fuse ("none": None).
 RERANK_METHODS: tuple[str, ...] = ("none", *rerankers_for("image"))  # Search and Composed tabs: photos
-VIDEO_RERANK_METHODS: tuple[str, ...] = ("none", *(n for n, s in RERANKER_INFO.items() if s.media == ("video",)))
+# Video tab: the S-Grid methods, and the pointwise baseline (each video's S-Grid scored alone).
+VIDEO_RERANK_METHODS: tuple[str, ...] = ("none", *(n for n, s in RERANKER_INFO.items()
+                                                   if s.media == ("video",) or (not s.listwise and "video" in s.media)))
 FUSION_METHODS: tuple[str, ...] = ("none", *ALL_FUSION_METHODS)  # Video tab
 API_RERANK_METHODS: tuple[str, ...] = ("none", *ALL_RERANK_METHODS)  # the API takes every CLI method
 

@@ -98,7 +98,7 @@ def test_the_rerank_menus_offer_the_methods_of_the_core():
     from retrieval.rerank.names import FUSION_METHODS as CORE_FUSION, RERANK_METHODS as CORE
 
     assert RERANK_METHODS == ("none", "grid", "cot", "first", "pointwise")
-    assert VIDEO_RERANK_METHODS == ("none", "sgrid", "sgrid-vic")
+    assert VIDEO_RERANK_METHODS == ("none", "sgrid", "pointwise", "sgrid-vic")
     assert FUSION_METHODS == ("none", *CORE_FUSION)
     assert API_RERANK_METHODS == ("none", *CORE)
 
