@@ -194,8 +194,16 @@ def test_the_pointwise_baseline_reranks_from_the_search_tab(page):
     assert page.locator("#search-rerank input").input_value() == "none"
 
 
+def _show_filters(page, shown: bool) -> None:
+    """Open or close the Search tab's filters accordion, whatever state an earlier test left it in."""
+    if page.locator("#search-hub-norm").is_visible() != shown:
+        page.locator("#search-filters .label-wrap").first.click()
+        page.locator("#search-hub-norm").wait_for(state="visible" if shown else "hidden")
+
+
 def test_a_hub_correction_on_an_index_without_banks_says_how_to_build_them(page):
-    page.locator("#search-filters .label-wrap").first.click()  # open the accordion
+    was_open = page.locator("#search-hub-norm").is_visible()
+    _show_filters(page, True)
     page.locator("#search-hub-norm input").click()
     page.get_by_role("option", name="qbnorm", exact=True).click()
     _text_box(page, "search-query").fill("a cup of coffee")
@@ -204,7 +212,7 @@ def test_a_hub_correction_on_an_index_without_banks_says_how_to_build_them(page)
     assert "needs the index's hubness banks" in page.inner_text("#search-summary")
     page.locator("#search-hub-norm input").click()
     page.get_by_role("option", name="none", exact=True).click()
-    page.locator("#search-filters .label-wrap").first.click()  # closed again for the next tests
+    _show_filters(page, was_open)  # as the earlier tests left it
 
 
 def test_composed_search_with_an_uploaded_image(page, tmp_path):
@@ -327,11 +335,10 @@ def test_every_tab_works_at_phone_width(phone_page):
         assert page.get_by_role("tab", name=tab).is_visible(), tab
     wide_enough = "el => el.getBoundingClientRect().width >= 230"  # the button wraps below the text box
     # The Search tab's filters, hub correction included, fit the phone's width when open.
-    page.locator("#search-filters .label-wrap").first.click()
-    page.wait_for_selector("#search-hub-norm input")
+    _show_filters(page, True)
     assert page.locator("#search-hub-norm input").is_visible()
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "Search filters"
-    page.locator("#search-filters .label-wrap").first.click()
+    _show_filters(page, False)
 
     page.get_by_role("tab", name="Composed").click()
     page.set_input_files("#composed-reference input[type=file]", str(SAMPLE / "photos" / "cat_chelsea.jpg"))
