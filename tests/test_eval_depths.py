@@ -101,3 +101,6 @@ def test_the_pointwise_baseline_reaches_20_deep_and_needs_no_windows():
     assert plan_depths("t2i", methods, candidates=1000).depths["t2i clip+pointwise"].depth == 20
     deep = plan_depths("t2i", methods, candidates=1000, rerank_k=50)
     assert deep.depths["t2i clip+pointwise"].depth == 50 and deep.notes == []  # scored alone: no sliding
+    small = plan_depths("t2i", methods, candidates=6)  # no paper to name: the note says whose depth it is
+    assert small.notes == ["t2i clip+pointwise: the baseline by default reranks 20, this benchmark has 6 items per "
+                           "query: reranks all 6"]

@@ -113,7 +113,8 @@ def plan_depths(direction: str, methods: list[Method], candidates: int, rerank_k
         depth = rerank_k if rerank_k is not None else paper.depth
         source = paper.source if rerank_k is None else f"--rerank-k {rerank_k} (paper: {paper.depth}; {paper.source})"
         if depth > candidates:
-            notes.append(f"{name}: the paper reranks {depth}, this benchmark has {candidates} items per "
+            whose = "the paper" if RERANKER_INFO[method.target].listwise else "the baseline by default"
+            notes.append(f"{name}: {whose} reranks {depth}, this benchmark has {candidates} items per "
                          f"query: reranks all {candidates}")
             depth = candidates
         if key == "vic" or direction in CAPTION_DIRECTIONS:
