@@ -206,7 +206,7 @@ def _index(root: Path, index_dir: Path, rebuild: bool, retry_skipped: bool, ray:
         from indexer.banks import refresh_banks
 
         with err_console.status("hubness banks..."):
-            banks = refresh_banks(index_dir, encoder, query_bank, settings.hub_norm)
+            banks = refresh_banks(index_dir, encoder, query_bank)
         if banks is not None:
             console.print(f"hubness banks for search --hub-norm: {banks}", highlight=False, soft_wrap=True)
         if "hub_norm" in settings.model_fields_set:

@@ -27,10 +27,10 @@ def check_bank(index_dir: Path, query_bank: Path | None, hub_norm: str) -> None:
                             "QUERIES.txt (one typical query per line, e.g. past searches or captions)")
 
 
-def refresh_banks(index_dir: Path, encoder: ClipEncoder, query_bank: Path | None, hub_norm: str,
+def refresh_banks(index_dir: Path, encoder: ClipEncoder, query_bank: Path | None,
                   batch_size: int = 256) -> Path | None:
-    """Write INDEX/hub_banks.npz for the index's vectors now; None when the index has no banks and needs none."""
-    check_bank(index_dir, query_bank, hub_norm)
+    """Write INDEX/hub_banks.npz for the index's vectors now; None when the index has no banks and needs none.
+    (check_bank ran before the index run.)"""
     stored = hub_banks.load(index_dir)
     if query_bank is not None:
         texts = read_query_bank(query_bank)

@@ -14,9 +14,9 @@ from retrieval.models.encoder import ClipEncoder
 from retrieval.evaluation.embeddings import (EmbeddingCache, Progress, VideoEmbeddings, embed_images, embed_texts,
                                              embed_videos)
 from retrieval.evaluation.submission import SERVERS, SUBMISSION_DEPTH
-from retrieval.evaluation.tasks import RankingTask, reverse_task
+from retrieval.evaluation.tasks import RankingTask, hub_normalized_rows, reverse_task
 from retrieval.query.hub_banks import gallery_rows
-from retrieval.query.hubness import bank_sums, normalize
+from retrieval.query.hubness import bank_sums
 from retrieval.query.search import blend
 from retrieval.settings import Settings
 
@@ -108,11 +108,9 @@ def precomputed_dataset_tasks(dataset: RetrievalDataset, matrices: dict[str, np.
 
 def _hub_rows(retrievers: dict[str, np.ndarray], bank_scores: dict[str, np.ndarray], gallery_scores: np.ndarray,
               methods: tuple[str, ...]) -> dict[str, np.ndarray]:
-    rows = {}
-    for name, scores in retrievers.items():
-        banks = bank_sums(bank_scores[name], gallery_scores)
-        rows |= {f"{name}+{method}": normalize(scores, banks, method) for method in methods}
-    return rows
+    """The benchmark's gallery sample is every retriever's gallery bank."""
+    banks = {name: bank_sums(bank_scores[name], gallery_scores) for name in retrievers}
+    return hub_normalized_rows(retrievers, banks, methods)
 
 
 def _with_rows(task: RankingTask, derived: dict[str, np.ndarray]) -> RankingTask:

@@ -16,9 +16,9 @@ from retrieval.errors import EvalInputError
 from retrieval.evaluation.plan import plan_methods
 from retrieval.evaluation.runner import (EvalOptions, EvalReport, PlannedTask, Progress, common_settings, method_names,
                                          run_tasks)
-from retrieval.evaluation.tasks import RankingTask, reverse_task
+from retrieval.evaluation.tasks import RankingTask, hub_normalized_rows, reverse_task
 from retrieval.query.hub_names import HUB_NORMS
-from retrieval.query.hubness import bank_sums, normalize
+from retrieval.query.hubness import bank_sums
 
 GT_FORMAT = "a CSV with the header `query,item` and one 0-based (row, column) pair per line"
 REVERSE = {"t2i": "i2t", "t2v": "v2t"}
@@ -105,11 +105,9 @@ def hub_normalized(matrices: dict[str, np.ndarray], options: EvalOptions) -> dic
     if "dbnorm" in options.hub_norm and (len(galleries) != len(matrices) or None in galleries):
         raise EvalInputError("--hub-norm dbnorm needs one --gallery-bank-sims matrix per --sims matrix "
                              "(bank items x items)")
-    rows = {}
-    for (name, scores), query_bank, gallery_bank in zip(matrices.items(), options.query_bank_sims, galleries):
-        banks = bank_sums(_bank(query_bank, n_items), _bank(gallery_bank, n_items) if gallery_bank else None)
-        rows |= {f"{name}+{method}": normalize(scores, banks, method) for method in options.hub_norm}
-    return rows
+    banks = {name: bank_sums(_bank(query_bank, n_items), _bank(gallery_bank, n_items) if gallery_bank else None)
+             for name, query_bank, gallery_bank in zip(matrices, options.query_bank_sims, galleries)}
+    return hub_normalized_rows(matrices, banks, options.hub_norm)
 
 
 def _bank(path: Path, n_items: int) -> np.ndarray:

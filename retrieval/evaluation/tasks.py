@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from retrieval.errors import EvalInputError
+from retrieval.query.hubness import HubBanks, normalize
 
 
 @dataclass(frozen=True)
@@ -71,3 +72,11 @@ def reverse_task(task: RankingTask, direction: str, limit: int | None = None) ->
     rows = slice(0, limit)
     return RankingTask(direction, {name: scores.T[rows] for name, scores in task.retrievers.items()},
                        relevant[rows], [()] * len(relevant[rows]))
+
+
+def hub_normalized_rows(retrievers: dict[str, np.ndarray], banks: dict[str, HubBanks], methods: Sequence[str]
+                        ) -> dict[str, np.ndarray]:
+    """Rows NAME+qbnorm (and +dbnorm): each retriever's scores renormalised with its own banks (query/hubness.py),
+    to be compared beside it as derived rows."""
+    return {f"{name}+{method}": normalize(scores, banks[name], method)
+            for name, scores in retrievers.items() for method in methods}

@@ -9,6 +9,7 @@ for the vectors it added, from the stored banks.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -40,17 +41,19 @@ class StoredBanks:
         known = self.ids[positions] == neighbours.ids
         banks = self.banks.take(positions)
         if not known.all():  # added since the banks were last computed: the typical item's normalisers
-            banks = _fill(banks, known, self.banks)
+            qb, db_query, db_gallery = self._typical
+            banks = HubBanks(np.where(known, banks.qb_log_sums, qb), banks.activated & known,
+                             np.where(known, banks.db_query_log_sums, db_query),
+                             None if db_gallery is None else np.where(known, banks.db_gallery_log_sums, db_gallery))
         order = np.argsort(-normalize(neighbours.scores, banks, method), kind="stable")
         return Neighbours(neighbours.ids[order], neighbours.scores[order])
 
-
-def _fill(banks: HubBanks, known: np.ndarray, everyone: HubBanks) -> HubBanks:
-    def filled(values: np.ndarray | None, typical: np.ndarray | None):
-        return None if values is None else np.where(known, values, np.median(typical))
-    return HubBanks(filled(banks.qb_log_sums, everyone.qb_log_sums), banks.activated & known,
-                    filled(banks.db_query_log_sums, everyone.db_query_log_sums),
-                    filled(banks.db_gallery_log_sums, everyone.db_gallery_log_sums))
+    @cached_property
+    def _typical(self) -> tuple[float, float, float | None]:
+        """The median item's normalisers, once (a search must not take medians over millions of items)."""
+        b = self.banks
+        gallery = None if b.db_gallery_log_sums is None else float(np.median(b.db_gallery_log_sums))
+        return float(np.median(b.qb_log_sums)), float(np.median(b.db_query_log_sums)), gallery
 
 
 def compute(query_bank: np.ndarray, gallery_bank: np.ndarray, frames: VectorIndex) -> StoredBanks:
@@ -69,8 +72,9 @@ def compute(query_bank: np.ndarray, gallery_bank: np.ndarray, frames: VectorInde
         db_gallery.append(log_sums(gallery_bank @ vectors.T, DB_BETA_GALLERY))
         # QB-Norm's activation: each bank query's top item over the whole index, not per block.
         block_best = scores.argmax(axis=1)
-        better = scores[np.arange(len(scores)), block_best] > best_score
-        best_score[better] = scores[np.arange(len(scores)), block_best][better]
+        top = scores[np.arange(len(scores)), block_best]
+        better = top > best_score
+        best_score[better] = top[better]
         best_at[better] = start + block_best[better]
     activated = np.zeros(len(ids), dtype=bool)
     activated[best_at] = True
