@@ -6,7 +6,7 @@ import functools
 import math
 import time
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 from PIL import Image
@@ -58,7 +58,7 @@ class _Choice(_Answer):
 
 
 class _Completion(_Answer):
-    """chat-completions JSON: choices, usage."""
+    kind: ClassVar[str] = "chat-completions JSON"  # how an error names what the server failed to send
 
     choices: list[_Choice] = Field(min_length=1)
     usage: _Usage | None = None
@@ -74,8 +74,9 @@ class _RerankUsage(_Answer):
 
 
 class _Reranked(_Answer):
-    """rerank JSON (Cohere's form, as vLLM serves it): results of index and relevance_score."""
+    """Cohere's rerank answer, as vLLM serves it: results of index and relevance_score."""
 
+    kind: ClassVar[str] = "rerank JSON"
     results: list[_RerankResult]
     usage: _RerankUsage | None = None
 
@@ -150,7 +151,7 @@ class ServerBackend:
                 return answer.model_validate_json(response.content)
             except ValidationError as e:
                 raise BackendError(
-                    f"reranker server {url} did not answer with {answer.__doc__.split(':')[0]} ({_problems(e)}): "
+                    f"reranker server {url} did not answer with {answer.kind} ({_problems(e)}): "
                     f"{_snippet(response.text)!r}"
                 ) from None
         tries = self.retries + 1
