@@ -1,12 +1,13 @@
 """Pure parts of search: the query-mixing syntax, filters, video moments, duplicate groups (no models)."""
 
 import datetime as dt
+import functools
 
 import numpy as np
 import pytest
 
-from retrieval.query.filters import MediaFilter, item_date, matches, normalize_under, parse_date, parse_exts
-from retrieval.store.catalog import FilterRow
+from retrieval.query.filters import MediaFilter, media_condition, normalize_under, parse_date, parse_exts
+from retrieval.store.catalog import Catalog, FrameRecord, MediaRecord
 from retrieval.query.grouping import group_duplicates, merge_segments, original_of
 from retrieval.query.types import Segment
 from retrieval.query.mix import MixTerm, mix, parse_query, parse_weights
@@ -69,23 +70,45 @@ def test_mix_is_the_normalized_weighted_sum():
 # -- filters ------------------------------------------------------------------------------------
 
 
-def _row(path, kind="image", date=(2024, 7, 1), taken_at=None):
-    mtime = dt.datetime(*date, 12).timestamp()
-    return FilterRow(1, path, kind, int(mtime * 1e9), taken_at)
+def _passes(tmp_path, path, f, kind="image", date=(2024, 7, 1), taken_at=None, frames=1):
+    """Whether the catalog's filter query passes one item (the filter runs in SQLite, as in a search)."""
+    catalog = Catalog(tmp_path / f"catalog-{len(list(tmp_path.iterdir()))}.sqlite")
+    catalog.create_schema()
+    catalog.begin()
+    media_id = catalog.reserve_media_id(path, kind)
+    mtime = int(dt.datetime(*date, 12).timestamp() * 1e9)
+    catalog.put_media(MediaRecord(media_id, path, kind, 1, mtime, "h", None, None, None, frames, taken_at, None),
+                      [FrameRecord((media_id << 12) + i, media_id, i, None) for i in range(frames)], [])
+    catalog.commit()
+    ids = catalog.media_ids_where(media_condition(f))
+    vector_ids = catalog.vector_ids_where(media_condition(f))
+    catalog.close()
+    assert len(vector_ids) == frames * len(ids)
+    return bool(len(ids))
 
 
-def test_filter_by_folder_kind_extension_and_date():
-    assert matches(_row("trips/2024/a.jpg"), MediaFilter(under="trips/2024"))
-    assert not matches(_row("trips/2024b/a.jpg"), MediaFilter(under="trips/2024"))  # a prefix of a name: no
-    assert not matches(_row("a.mp4", "video"), MediaFilter(kind="image"))
-    assert matches(_row("a.JPG"), MediaFilter(exts=("jpg", "png")))
-    assert not matches(_row("a.webp"), MediaFilter(exts=("jpg",)))
+def test_filter_by_folder_kind_extension_and_date(tmp_path):
+    passes = functools.partial(_passes, tmp_path)
+    assert passes("trips/2024/a.jpg", MediaFilter(under="trips/2024"))
+    assert not passes("trips/2024b/a.jpg", MediaFilter(under="trips/2024"))  # a prefix of a name: no
+    assert not passes("trips/20240/a.jpg", MediaFilter(under="trips/2024"))  # '0' sorts right after '/'
+    assert not passes("trips/2024.jpg", MediaFilter(under="trips/2024"))
+    assert passes("trips/2024/sub/a.jpg", MediaFilter(under="trips"))
+    assert not passes("a.mp4", MediaFilter(kind="image"), kind="video", frames=3)
+    assert passes("a.mp4", MediaFilter(kind="video", under=None, exts=("mp4",)), kind="video", frames=3)
+    assert passes("a.JPG", MediaFilter(exts=("jpg", "png")))
+    assert not passes("a.webp", MediaFilter(exts=("jpg",)))
+    assert not passes("a_jpg", MediaFilter(exts=("jpg",)))  # '_' is not a LIKE wildcard here
     june, sept = dt.date(2024, 6, 1), dt.date(2024, 9, 1)
-    assert matches(_row("a.jpg", date=(2024, 6, 1)), MediaFilter(after=june, before=sept))  # after: inclusive
-    assert not matches(_row("a.jpg", date=(2024, 9, 1)), MediaFilter(after=june, before=sept))  # before: exclusive
-    # the EXIF date wins over the file's modification date
-    assert matches(_row("a.jpg", date=(2024, 7, 1), taken_at="2019-05-04T10:00:00"), MediaFilter(before=june))
-    assert item_date("garbage", int(dt.datetime(2020, 1, 2, 12).timestamp() * 1e9)) == dt.date(2020, 1, 2)
+    assert passes("a.jpg", MediaFilter(after=june, before=sept), date=(2024, 6, 1))  # after: inclusive
+    assert not passes("a.jpg", MediaFilter(after=june, before=sept), date=(2024, 9, 1))  # before: exclusive
+    # the EXIF date wins over the file's modification date (local time, as the file browser shows it)
+    assert passes("a.jpg", MediaFilter(before=june), date=(2024, 7, 1), taken_at="2019-05-04T10:00:00")
+    # a nonsense EXIF date (or an impossible one) falls back to the file's date
+    for nonsense in ("garbage", "2019-02-30T10:00:00", "0000:00:00 00:00:00"):
+        assert passes("a.jpg", MediaFilter(after=june), date=(2024, 7, 1), taken_at=nonsense)
+        assert not passes("a.jpg", MediaFilter(before=june), date=(2024, 7, 1), taken_at=nonsense)
+    assert not passes("a.jpg", MediaFilter(under="trips"), frames=0)  # an item without vectors never passes
 
 
 def test_filter_values_from_the_user():

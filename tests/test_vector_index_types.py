@@ -6,7 +6,8 @@ import pytest
 
 from retrieval.store.ids import kind_of, media_id_range, vector_id
 from retrieval.store.recall import exact_sample, measure, recall_at_k, tune_and_measure
-from retrieval.store.vector_index import VectorIndex
+from retrieval.store import vector_index
+from retrieval.store.vector_index import IdSubset, VectorIndex
 
 DIM = 32
 FACTORIES = ["Flat", "SQfp16", "SQ8", "IVF8,Flat", "IVF8,SQfp16", "IVF8,PQ8x4", "IVF8,PQ16x4fs,Refine(SQ8)",
@@ -77,6 +78,37 @@ def test_an_ivf_search_passes_its_own_nprobe_with_a_selector(collection):
     exact = build("Flat", ids, vectors)
     for kind in ("image", "video", None):
         assert index.search(vectors[7], 10, kind).ids.tolist() == exact.search(vectors[7], 10, kind).ids.tolist()
+
+
+@pytest.mark.parametrize("factory", ["IVF8,Flat", "IVF8,PQ16x4fs,Refine(SQ8)"])
+def test_a_filtered_ivf_search_scans_more_lists_until_k_ids_pass(factory, collection, monkeypatch):
+    """One probed list holds few of a filter's ids: the search widens instead of returning fewer than k."""
+    ids, vectors = collection
+    index = build(factory, ids, vectors)
+    index.set_search_effort(nprobe=1)
+    exact = build("Flat", ids, vectors)
+    images, video_frames = ids[:100], ids[100:]
+    allowed = IdSubset(np.concatenate([images[::7], video_frames[::9]]))  # 15 images, 45 frames, in every list
+    monkeypatch.setattr(vector_index, "EXACT_SUBSET_MAX", 0)  # through the selector, not the exact path
+    for query in (vectors[3], vectors[250]):
+        _, one_list = index.search_batch(query[None], 30, index.search_parameters(allowed.selector))
+        assert (one_list >= 0).sum() < 30  # the probed list alone holds too few
+        hits = index.search_among(query, 30, allowed)
+        assert len(hits.ids) == 30 and set(hits.ids.tolist()) <= set(allowed.ids.tolist())
+        assert hits.ids[0] == exact.search_among(query, 1, allowed).ids[0]
+        assert len(index.search(query, 150, "video").ids) == 150  # a kind's id range widens the same way
+    assert index.nprobe == 1  # widened for that search only
+
+
+def test_a_small_filtered_subset_is_scored_exactly_from_the_stored_vectors(collection):
+    ids, vectors = collection
+    index = build("IVF8,PQ16x4fs,Refine(SQ8)", ids, vectors)
+    index.set_search_effort(nprobe=1)
+    allowed = IdSubset(ids[::40])
+    hits = index.search_among(vectors[0], 50, allowed)
+    stored = index.vectors(allowed.ids) @ vectors[0]
+    assert hits.ids.tolist() == allowed.ids[np.argsort(-stored, kind="stable")].tolist()  # all of them, in order
+    assert np.allclose(hits.scores, np.sort(stored)[::-1], atol=1e-6)
 
 
 def test_tuning_raises_nprobe_until_the_recall_target_is_met():

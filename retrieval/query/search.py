@@ -15,7 +15,7 @@ from retrieval.query.kinds import SearchKind
 from retrieval.query.types import (Query, QueryTerm, ResultShape, SearchHit, SearchResponse, Segment, StageTimings)
 from retrieval.models.encoder import ClipEncoder
 from retrieval.query import hub_banks
-from retrieval.query.filters import MediaFilter, matches
+from retrieval.query.filters import MediaFilter, media_condition
 from retrieval.query.hub_banks import HUB_POOL
 from retrieval.query.grouping import group_duplicates, merge_segments, original_of
 from retrieval.store.catalog import MediaRecord
@@ -23,7 +23,7 @@ from retrieval.store.ids import kind_of, media_id_of
 from retrieval.store.index_store import IndexStore
 from retrieval.settings import Settings
 from retrieval.query.mix import mix
-from retrieval.store.vector_index import Neighbours
+from retrieval.store.vector_index import IdSubset, Neighbours
 from retrieval.vectors import l2_normalize
 
 
@@ -61,7 +61,7 @@ class Searcher:
         self.encoder = encoder
         self.composed_text_weight = composed_text_weight
         self.default_shape = default_shape or ResultShape()  # the settings' collapsing, cutoff and moments
-        self._allowed_cache: tuple[tuple[int, MediaFilter], np.ndarray] | None = None
+        self._allowed_cache: tuple[tuple[int, MediaFilter], IdSubset] | None = None
         self._hub_banks: tuple[int, hub_banks.StoredBanks] | None = None  # (the file's mtime, its banks)
 
     @classmethod
@@ -128,15 +128,15 @@ class Searcher:
 
     # -- filters ------------------------------------------------------------------------------
 
-    def allowed_media_ids(self, media_filter: MediaFilter) -> set[int]:
-        rows = self.store.catalog.filter_rows()
-        return {r.media_id for r in rows if matches(r, media_filter)}
+    def allowed_media_ids(self, media_filter: MediaFilter) -> np.ndarray:
+        """The ids of the items media_filter passes, ascending."""
+        return self.store.catalog.media_ids_where(media_condition(media_filter))
 
-    def _allowed_vector_ids(self, media_filter: MediaFilter) -> np.ndarray:
+    def _allowed_vector_ids(self, media_filter: MediaFilter) -> IdSubset:
+        """The frame vectors media_filter passes; kept for the next query with the same filter and index."""
         key = (self.store.info.generation, media_filter)
         if self._allowed_cache is None or self._allowed_cache[0] != key:
-            ids = self.store.catalog.vector_ids_of(self.allowed_media_ids(media_filter))
-            self._allowed_cache = (key, np.array(sorted(ids), dtype=np.int64))
+            self._allowed_cache = (key, IdSubset(self.store.catalog.vector_ids_where(media_condition(media_filter))))
         return self._allowed_cache[1]
 
     # -- searching ------------------------------------------------------------------------------
@@ -250,7 +250,7 @@ class Searcher:
         media_filter = (shape or self.default_shape).filter
         if media_filter.active:
             allowed = self.allowed_media_ids(dataclasses.replace(media_filter, kind="video"))
-            neighbours = self.store.videos.search_among(vector, k, np.array(sorted(allowed), dtype=np.int64))
+            neighbours = self.store.videos.search_among(vector, k, IdSubset(allowed))
         else:
             neighbours = self.store.videos.search(vector, k)
         hits = self._hits([BestFrame(int(m), -1, float(s)) for m, s in zip(neighbours.ids, neighbours.scores)])

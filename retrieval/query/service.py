@@ -177,7 +177,7 @@ class SearchService:
                  RankedList([h.media_id for h in means], [h.score for h in means])]
         subtitle_scores = self._subtitle_scores(vector)
         if shape.filter.active and subtitle_scores:
-            allowed = self.searcher.allowed_media_ids(shape.filter)
+            allowed = set(self.searcher.allowed_media_ids(shape.filter).tolist())
             subtitle_scores = {m: v for m, v in subtitle_scores.items() if m in allowed}
         if subtitle_scores:
             ranked = sorted(subtitle_scores.items(), key=lambda item: -item[1])[:depth]

@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from retrieval.errors import IndexSchemaError
 from retrieval.store.ids import MediaKind
 
@@ -99,14 +101,11 @@ class SkipRecord:
 
 
 @dataclass(frozen=True)
-class FilterRow:
-    """What a filter looks at of one catalog item."""
+class MediaCondition:
+    """An SQL condition over the media table's columns, with its parameters (a search filter)."""
 
-    media_id: int
-    path: str  # relative to the root, '/'-separated
-    kind: MediaKind
-    mtime_ns: int
-    taken_at: str | None  # EXIF DateTimeOriginal in ISO 8601, when the file has one
+    where: str
+    params: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -203,11 +202,18 @@ class Catalog:
             rows = _select_in(db, f"SELECT {_MEDIA_COLUMNS} FROM media WHERE id IN", ids)
         return {r[0]: MediaRecord(*r) for r in rows}
 
-    def filter_rows(self) -> list[FilterRow]:
-        """What search filters look at, for every item with vectors."""
+    def media_ids_where(self, condition: MediaCondition) -> np.ndarray:
+        """The ids of the items that meet condition, ascending (int64)."""
         with self._read() as db:
-            rows = db.execute("SELECT id, path, kind, mtime_ns, taken_at FROM media WHERE frame_count > 0").fetchall()
-        return [FilterRow(*r) for r in rows]
+            rows = db.execute(f"SELECT id FROM media WHERE {condition.where} ORDER BY id", condition.params)
+            return np.fromiter((r[0] for r in rows), dtype=np.int64)
+
+    def vector_ids_where(self, condition: MediaCondition) -> np.ndarray:
+        """The frame vector ids of the items that meet condition, ascending (int64)."""
+        with self._read() as db:
+            rows = db.execute(f"SELECT frames.vector_id FROM frames JOIN media ON media.id = frames.media_id "
+                              f"WHERE {condition.where} ORDER BY frames.vector_id", condition.params)
+            return np.fromiter((r[0] for r in rows), dtype=np.int64)
 
     def newest_media(self, limit: int) -> list[MediaRecord]:
         """Items with vectors, the most recently changed first (what a first screen shows)."""
@@ -265,11 +271,6 @@ class Catalog:
             rows = _select_in(db, "SELECT vector_id, media_id, frame_index, timestamp FROM frames WHERE vector_id IN",
                               [int(v) for v in vector_ids])
         return {r[0]: FrameRecord(*r) for r in rows}
-
-    def vector_ids_of(self, media_ids: Iterable[int]) -> list[int]:
-        with self._read() as db:
-            rows = _select_in(db, "SELECT vector_id FROM frames WHERE media_id IN", list(media_ids))
-        return [r[0] for r in rows]
 
     def frames_of(self, media_id: int) -> list[FrameRecord]:
         with self._read() as db:

@@ -17,6 +17,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import faiss
@@ -30,6 +31,25 @@ from retrieval.store.index_choice import refined_parts
 RESCORE_CANDIDATES = 1000
 RESCORE_PER_HIT = 10
 _ZIP_MAGIC = b"PK"  # a refined index's file: a .npz of the two serialized FAISS indexes
+
+
+# A filter's subset of at most this many ids is scored exactly from the stored vectors rather than searched.
+EXACT_SUBSET_MAX = 20_000
+
+
+class IdSubset:
+    """The ids a search is restricted to, with their FAISS selector built once: for a filter that passes
+    millions of vectors, building the selector takes longer than the search."""
+
+    def __init__(self, ids: np.ndarray):
+        self.ids = np.unique(np.asarray(ids, dtype=np.int64))
+
+    @cached_property
+    def selector(self) -> faiss.IDSelectorBatch:
+        return faiss.IDSelectorBatch(self.ids)
+
+    def __len__(self) -> int:
+        return len(self.ids)
 
 
 @dataclass(frozen=True)
@@ -213,9 +233,19 @@ class VectorIndex:
             return Neighbours(np.empty(0, np.int64), np.empty(0, np.float32))
         sel = faiss.IDSelectorRange(*kind_id_range(kind)) if kind is not None else None
         with self._threads_for_one_query():
-            scores, ids = self.search_batch(query.reshape(1, -1), n, self.search_parameters(sel))
-        keep = ids[0] >= 0
-        return Neighbours(ids[0][keep], scores[0][keep])
+            return self._search_one(query, n, sel)
+
+    def _search_one(self, query: np.ndarray, n: int, sel: faiss.IDSelector | None) -> Neighbours:
+        """One query's top n; under a selector, an IVF index scans more lists until n ids pass (or all lists are
+        scanned): the lists a query probes may hold too few of a filter's ids, and a filtered search must still
+        give n results when the collection has them."""
+        params = self.search_parameters(sel)
+        while True:
+            scores, ids = self.search_batch(query.reshape(1, -1), n, params)
+            keep = ids[0] >= 0
+            if sel is None or self._ivf is None or keep.sum() >= n or params.nprobe >= self._ivf.nlist:
+                return Neighbours(ids[0][keep], scores[0][keep])
+            params = faiss.SearchParametersIVF(sel=sel, nprobe=min(self._ivf.nlist, 4 * params.nprobe))
 
     def search_batch(self, queries: np.ndarray, n: int,
                      params: faiss.SearchParameters | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -261,15 +291,20 @@ class VectorIndex:
         finally:
             faiss.omp_set_num_threads(threads)
 
-    def search_among(self, query: np.ndarray, n: int, ids: np.ndarray) -> Neighbours:
-        """Top-n neighbours among the given ids only (a filter applied inside the search)."""
-        n = min(n, len(self), len(ids))
+    def search_among(self, query: np.ndarray, n: int, subset: IdSubset) -> Neighbours:
+        """Top-n neighbours among subset's ids only (a filter applied inside the search).
+
+        A small subset of an approximate index is scored exactly from its stored vectors: cheaper than
+        scanning lists for its few members, and every one of them is a candidate.
+        """
+        n = min(n, len(self), len(subset))
         if n <= 0:
             return Neighbours(np.empty(0, np.int64), np.empty(0, np.float32))
-        sel = faiss.IDSelectorBatch(np.asarray(ids, dtype=np.int64))
-        scores, found = self.search_batch(query.reshape(1, -1), n, self.search_parameters(sel))
-        keep = found[0] >= 0
-        return Neighbours(found[0][keep], scores[0][keep])
+        if len(subset) <= EXACT_SUBSET_MAX and (self._ivf is not None or self._hnsw is not None):
+            scores = np.einsum("ij,j->i", self.vectors(subset.ids), np.asarray(query, np.float32))
+            best = np.argsort(-scores, kind="stable")[:n]
+            return Neighbours(subset.ids[best], scores[best])
+        return self._search_one(query, n, subset.selector)
 
     def write_atomic(self, path: Path) -> None:
         """Write to a temp file, fsync it, then rename: readers never see a partial file."""
