@@ -6,7 +6,7 @@ import pytest
 
 from retrieval.store.ids import kind_of, media_id_range, vector_id
 from retrieval.store.recall import exact_sample, measure, recall_at_k, tune_and_measure
-from retrieval.store import vector_index
+from retrieval.store import recall, vector_index
 from retrieval.store.vector_index import IdSubset, VectorIndex
 
 DIM = 32
@@ -111,13 +111,32 @@ def test_a_small_filtered_subset_is_scored_exactly_from_the_stored_vectors(colle
     assert np.allclose(hits.scores, np.sort(stored)[::-1], atol=1e-6)
 
 
+def test_the_exact_recall_sample_reads_the_collection_a_chunk_at_a_time(collection, monkeypatch):
+    ids, vectors = collection
+    flat = build("Flat", ids, vectors)
+    reads = []
+
+    def read(wanted):
+        reads.append(len(wanted))
+        return flat.vectors(wanted)
+
+    whole = exact_sample(ids, read, n_queries=50)
+    monkeypatch.setattr(recall, "READ_CHUNK", 64)
+    reads.clear()
+    chunked = exact_sample(ids, read, n_queries=50)
+    assert max(reads[1:]) == 64 and sum(reads[1:]) == len(ids)  # the first read is the 50 queries
+    assert np.array_equal(chunked.truth, whole.truth) and np.array_equal(chunked.query_ids, whole.query_ids)
+    _, rows = faiss.knn(vectors[np.searchsorted(ids, chunked.query_ids)], vectors, 11, metric=faiss.METRIC_INNER_PRODUCT)
+    assert (chunked.truth[:, 0] == ids[rows[:, 1]]).mean() > 0.9  # the nearest other vector (ties aside)
+
+
 def test_tuning_raises_nprobe_until_the_recall_target_is_met():
     n = 4000
     ids = np.arange(1, n + 1, dtype=np.int64) << 12
     vectors = clustered(n, seed=3)
     index = build("IVF64,SQfp16", ids, vectors)
     index.set_search_effort(nprobe=1)
-    sample = exact_sample(ids, vectors, n_queries=100)
+    sample = exact_sample(ids, build("Flat", ids, vectors).vectors, n_queries=100)
     before = measure(index, sample)
     report = tune_and_measure(index, sample, target=0.95)
     assert report.recall_at_10 >= 0.95 > before
@@ -182,7 +201,7 @@ def test_new_lists_for_a_refined_index_keep_its_stored_codes_as_they_are(collect
     ids, vectors = collection
     index = build("IVF8,PQ16x4fs,Refine(SQ8)", ids, vectors)
     stored = index.vectors(ids)
-    again = index.with_new_lists("IVF16,PQ16x4fs,Refine(SQ8)", stored, ids, stored)
+    again = index.with_new_lists("IVF16,PQ16x4fs,Refine(SQ8)", stored, [(ids[:200], stored[:200]), (ids[200:], stored[200:])])
     again.set_search_effort(nprobe=16)
     assert again.nlist == 16
     assert len(again) == len(ids)

@@ -6,6 +6,7 @@ and the approximate neighbour lists, so that finding itself earns nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import faiss
@@ -16,6 +17,9 @@ from retrieval.store.vector_index import VectorIndex
 
 RECALL_K = 10
 RECALL_QUERIES = 200
+READ_CHUNK = 131_072  # vectors decoded at a time: 256 MB of float32 at 512-d, whatever the collection's size
+
+ReadVectors = Callable[[np.ndarray], np.ndarray]  # ids -> their stored vectors (float32), e.g. VectorIndex.vectors
 
 
 @dataclass(frozen=True)
@@ -54,19 +58,33 @@ def drop_self(ids: np.ndarray, query_ids: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def exact_sample(ids: np.ndarray, vectors: np.ndarray, n_queries: int = RECALL_QUERIES, k: int = RECALL_K,
+def in_chunks(ids: np.ndarray, read: ReadVectors) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(ids, their vectors) READ_CHUNK at a time: a whole collection's float32 vectors may not fit in memory."""
+    for lo in range(0, len(ids), READ_CHUNK):
+        part = ids[lo : lo + READ_CHUNK]
+        yield part, read(part)
+
+
+def exact_sample(ids: np.ndarray, read: ReadVectors, n_queries: int = RECALL_QUERIES, k: int = RECALL_K,
                  seed: int = 0, gpu: bool = False) -> RecallSample:
-    """Draw n_queries stored vectors and find their exact top-k among all (ids, vectors)."""
+    """Draw n_queries of the stored ids and find their exact top-k among all of them, reading read(ids) a
+    chunk at a time."""
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(ids), size=min(n_queries, len(ids)), replace=False)
-    queries = np.ascontiguousarray(vectors[pick], dtype=np.float32)
-    base = np.ascontiguousarray(vectors, dtype=np.float32)
+    queries = np.ascontiguousarray(read(ids[pick]), dtype=np.float32)
     kk = min(k + 1, len(ids))
-    if gpu:
-        _, rows = faiss.knn_gpu(faiss.StandardGpuResources(), queries, base, kk, metric=faiss.METRIC_INNER_PRODUCT)
-    else:
-        _, rows = faiss.knn(queries, base, kk, metric=faiss.METRIC_INNER_PRODUCT)
-    return RecallSample(ids[pick], queries, drop_self(ids[rows], ids[pick], k))
+    resources = faiss.StandardGpuResources() if gpu else None
+    best_scores, best_ids = np.empty((len(pick), 0), np.float32), np.empty((len(pick), 0), np.int64)
+    for part, vectors in in_chunks(ids, read):
+        base, m = np.ascontiguousarray(vectors, dtype=np.float32), min(kk, len(part))
+        if gpu:
+            scores, rows = faiss.knn_gpu(resources, queries, base, m, metric=faiss.METRIC_INNER_PRODUCT)
+        else:
+            scores, rows = faiss.knn(queries, base, m, metric=faiss.METRIC_INNER_PRODUCT)
+        best_scores, best_ids = np.hstack([best_scores, scores]), np.hstack([best_ids, part[rows]])
+        keep = np.argsort(-best_scores, axis=1, kind="stable")[:, :kk]
+        best_scores, best_ids = np.take_along_axis(best_scores, keep, 1), np.take_along_axis(best_ids, keep, 1)
+    return RecallSample(ids[pick], queries, drop_self(best_ids, ids[pick], k))
 
 
 def measure(index: VectorIndex, sample: RecallSample, k: int = RECALL_K) -> float:

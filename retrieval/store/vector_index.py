@@ -14,7 +14,7 @@ remove vectors.) Both go into one file.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
@@ -104,16 +104,17 @@ class VectorIndex:
                 index.train(train_vectors)
         return cls(index)
 
-    def with_new_lists(self, factory: str, train_vectors: np.ndarray, ids: np.ndarray, vectors: np.ndarray,
-                       gpu: bool = False) -> VectorIndex:
+    def with_new_lists(self, factory: str, train_vectors: np.ndarray,
+                       chunks: Iterable[tuple[np.ndarray, np.ndarray]], gpu: bool = False) -> VectorIndex:
         """A refined index over a copy of this refined index's stored codes, with new candidate lists.
 
-        `factory` is the new refined factory; ids and vectors are this index's own (decoded), from
+        `factory` is the new refined factory; chunks are this index's own (ids, decoded vectors), from
         which the new fast-scan codes are made. The stored codes are kept as they are: encoding the
         decoded vectors again would round them a second time at every rebuild.
         """
         scan = VectorIndex.build(refined_parts(factory)[0], self.dim, train_vectors, gpu)._index
-        scan.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
+        for ids, vectors in chunks:
+            scan.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
         return VectorIndex(faiss.clone_index(self._index), scan)
 
     @classmethod
