@@ -144,6 +144,11 @@ def index(
     hub_norm: Annotated[Optional[str], typer.Option(
         "--hub-norm", help="none, qbnorm or dbnorm: this index's default hubness correction for searches (it "
         "needs --query-bank once).")] = None,
+    store: Annotated[Optional[str], typer.Option(
+        "--store", metavar="STORE", help="Where a new index keeps its vectors: faiss (default; files in the index "
+        "folder), milvus-lite:PATH (an embedded Milvus file, relative to the index folder) or milvus://HOST:PORT (a "
+        "Milvus server or cluster; needs pip install 'gridrank\\[milvus]'). An index keeps its store; with --rebuild "
+        "this moves it.")] = None,
 ) -> None:
     """Index (or update the index of) a media folder. Re-runs only embed what changed."""
     from retrieval.settings import load_settings
@@ -167,7 +172,7 @@ def index(
         _index(root, index_dir, rebuild, retry_skipped, ray,
                load_settings(None if rebuild else index_dir, **_model_flags(tiny, model, pretrained, device),
                              batch_size=batch_size, workers=workers, frames_per_video=frames_per_video,
-                             seconds_per_frame=seconds_per_frame, hub_norm=hub_norm), query_bank)
+                             seconds_per_frame=seconds_per_frame, hub_norm=hub_norm, vector_store=store), query_bank)
     finally:
         if created and index_dir.is_dir() and not any(index_dir.iterdir()):
             index_dir.rmdir()  # nothing was indexed (a model that would not load, a bad setting): leave no trace
@@ -386,7 +391,7 @@ def status(
     from app.render import to_json
     from retrieval.settings import load_settings
     from retrieval.store.index_choice import pending_rebuild
-    from retrieval.store.index_meta import frame_index_info, open_index_catalog, read_info
+    from retrieval.store.index_meta import STORE_KEY, frame_index_info, open_index_catalog, read_info
 
     # The catalog alone says all of it: the FAISS files (gigabytes at scale) are not read.
     index_dir = _index_for_query(index).path
@@ -396,7 +401,8 @@ def status(
     report = StatusReport(index_dir, info, counts, list(catalog.skipped_by_path().values()),
                           catalog.media_with_notes(), frame_index,
                           pending_rebuild(counts.frames, info.dim, frame_index.factory,
-                                          settings.index_memory_budget_mb, settings.index_factory))
+                                          settings.index_memory_budget_mb, settings.index_factory)
+                          if catalog.get_meta(STORE_KEY) in (None, "faiss") else None)  # Milvus builds its own
     if json_output:
         console.print_json(to_json(report))
     else:

@@ -37,6 +37,8 @@ def summary_line(summary: IndexSummary) -> str:
 def recall_text(info: FrameIndexInfo) -> str:
     if info.exact:
         return "exact search (recall@10 1.0 by construction)"
+    if not info.recall_queries:  # Milvus's own index
+        return f"{info.reason}; recall not measured by gridrank"
     effort = f", nprobe {info.nprobe}" if info.nprobe else f", efSearch {info.ef_search}" if info.ef_search else ""
     return (f"recall@10 {info.recall_at_10:.3f} against exact search on {info.recall_queries} of the "
             f"collection's own vectors (at {info.recall_vectors:,} vectors{effort})")

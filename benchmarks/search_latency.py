@@ -37,13 +37,16 @@ measurement is printed ("others N cores"): the machine this runs on is shared.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import faiss
@@ -52,8 +55,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.cpu_load import LoadClock, wait_until_idle  # noqa: E402
+from benchmarks.synthetic_collection import (FILTER_CASES, SYNTHETIC_ROOT, FilterCase, items_of, vector_ids,  # noqa: E402
+                                             write_catalog)
+from retrieval.query.search import Searcher  # noqa: E402
+from retrieval.query.types import ResultShape  # noqa: E402
 from retrieval.store.index_choice import IndexPlan, plan_index  # noqa: E402
-from retrieval.store.recall import exact_sample, recall_at_k, tune_and_measure  # noqa: E402
+from retrieval.store.index_meta import FrameIndexInfo  # noqa: E402
+from retrieval.store.index_store import IndexStore  # noqa: E402
+from retrieval.store.recall import RECALL_QUERIES, ExactTopK, exact_sample, recall_at_k, tune_and_measure  # noqa: E402
 from retrieval.settings import Settings  # noqa: E402
 from retrieval.store.vector_index import VectorIndex  # noqa: E402
 from retrieval.query.hub_banks import HUB_POOL, compute, sample_gallery  # noqa: E402
@@ -62,6 +71,7 @@ GOAL_HUB_MS = 5.0  # issue 14: hub normalisation adds under 5 ms to a warm query
 
 DIM = 512
 TOP = 100
+FILTER_QUERIES = 50  # filtered searches per filter (through Searcher, after one cold query)
 GOAL_1M_P50_MS, GOAL_1M_RECALL, GOAL_1M_MEMORY_GB, GOAL_100K_EXACT_P50_MS = 10.0, 0.95, 1.2, 15.0
 
 
@@ -85,6 +95,27 @@ class Figures:
     others_cores_search: float
     # --hub-norm: p50 ms of the same queries, side by side: plain top-100, and top-HUB_POOL reordered by each method
     hub_p50_ms: dict[str, float] | None = None
+    stages: list[Stage] = field(default_factory=list)
+    filters: list[FilterFigures] = field(default_factory=list)
+
+
+@dataclass
+class Stage:
+    name: str
+    seconds: float
+    resident_gb: float  # this process's resident memory after the stage
+    peak_gb: float  # its peak so far
+
+
+@dataclass
+class FilterFigures:
+    name: str
+    selected: int  # vectors the filter passes
+    cold_ms: float  # the first query: the catalog's filter query and the id selector, then the search
+    p50_ms: float  # the queries after it
+    fewest_results: int  # of any query; TOP asked
+    all_pass: bool  # every result met the filter
+    recall_at_10: float  # against exact search over the vectors the filter passes
 
 
 def unit(x: np.ndarray) -> np.ndarray:
@@ -92,24 +123,30 @@ def unit(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def generate(kind: str, count: int, seed: int, collection_size: int) -> np.ndarray:
-    """count normalized float32 vectors; clustered points come from the centres of a collection_size collection."""
+CHUNK = 100_000  # vectors generated (and added) at a time: 10M float32 vectors are 20 GB, never held at once
+
+
+def generate_chunks(kind: str, count: int, seed: int, collection_size: int) -> Iterator[np.ndarray]:
+    """count normalized float32 vectors, CHUNK at a time; clustered points come from the centres of a
+    collection_size collection."""
     rng = np.random.default_rng(seed)
-    out = np.empty((count, DIM), dtype=np.float32)
     if kind == "clustered":
         layout = np.random.default_rng(7)
         mean = unit(layout.standard_normal((1, DIM)).astype(np.float32))
         centres = unit(layout.standard_normal((max(10, collection_size // 500), DIM)).astype(np.float32))
-    for lo in range(0, count, 100_000):  # in chunks: float temporaries of 1M rows would take GBs
-        m = min(count, lo + 100_000) - lo
+    for lo in range(0, count, CHUNK):
+        m = min(count, lo + CHUNK) - lo
         noise = unit(rng.standard_normal((m, DIM)).astype(np.float32))
         if kind == "uniform":
-            out[lo:lo + m] = noise
+            yield noise
         else:
             # cosine of two random points ~ 0.45 (shared mean), of two points in one cluster ~ 0.7
             picks = centres[rng.integers(0, len(centres), m)]
-            out[lo:lo + m] = unit((np.sqrt(0.45) * mean + np.sqrt(0.25) * picks + np.sqrt(0.3) * noise).astype(np.float32))
-    return out
+            yield unit((np.sqrt(0.45) * mean + np.sqrt(0.25) * picks + np.sqrt(0.3) * noise).astype(np.float32))
+
+
+def generate(kind: str, count: int, seed: int, collection_size: int) -> np.ndarray:
+    return np.concatenate(list(generate_chunks(kind, count, seed, collection_size)))
 
 
 # A fresh process reads the index: its RSS growth is what a searching process pays for it.
@@ -126,15 +163,27 @@ print(rss() - before)
 """
 
 
-def reloaded(index: VectorIndex) -> tuple[VectorIndex, int, int]:
-    """The index as a searching process has it (written, then read), its resident size and file size."""
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "frames.faiss"
-        index.write_atomic(path)
-        del index
-        resident = int(subprocess.run([sys.executable, "-c", _LOAD_RSS, str(path), str(Path(__file__).resolve().parents[1])],
-                                      check=True, capture_output=True, text=True).stdout)
-        return VectorIndex.read(path), resident, path.stat().st_size
+def resident_bytes(path: Path) -> int:
+    """What a fresh process's RSS grows by while it reads the index file at path."""
+    return int(subprocess.run([sys.executable, "-c", _LOAD_RSS, str(path), str(Path(__file__).resolve().parents[1])],
+                              check=True, capture_output=True, text=True).stdout)
+
+
+class StageClock:
+    """Seconds, resident memory after, and peak memory so far, of each build stage of this process."""
+
+    def __init__(self):
+        self.stages: list[Stage] = []
+        self._t = time.perf_counter()
+
+    def done(self, name: str) -> None:
+        now = time.perf_counter()
+        with open("/proc/self/statm") as f:
+            rss = int(f.read().split()[1]) * resource.getpagesize()
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        self.stages.append(Stage(name, now - self._t, rss / 1e9, peak / 1e9))
+        print(f"  {name}: {now - self._t:.1f} s, resident {rss / 1e9:.2f} GB, peak {peak / 1e9:.2f} GB", flush=True)
+        self._t = now
 
 
 def percentile_ms(seconds: list[float], q: float) -> float:
@@ -178,29 +227,83 @@ def hub_cost(index: VectorIndex, queries: np.ndarray, bank: np.ndarray, max_wait
     return {name: percentile_ms(values, 50) for name, values in times.items()}
 
 
-def measure(kind: str, base: np.ndarray, queries: np.ndarray, plan: IndexPlan, max_wait_s: float,
-            repeats: int, hub_bank: np.ndarray | None = None) -> Figures:
-    n = len(base)
-    ids = np.arange(1, n + 1, dtype=np.int64) << 12  # the id layout gridrank uses (media id, frame 0)
-    rng = np.random.default_rng(1)
-    train = base[rng.choice(n, min(n, plan.train_size), replace=False)] if plan.train_size else base[:0]
-    clock = LoadClock().start()
+def measure(kind: str, n: int, queries: np.ndarray, plan: IndexPlan, max_wait_s: float, repeats: int,
+            hub_bank: np.ndarray | None = None, workdir: Path | None = None) -> Figures:
+    """Build the index of plan over n generated vectors a chunk at a time (the exact answers to the queries
+    and to the filtered queries are gathered on the way), write it with a synthetic catalog as an index
+    folder, and measure a searching process's memory, latency, recall and filters."""
+    stages, load = StageClock(), LoadClock().start()
+    ids = vector_ids(np.arange(n))
+    chunks = generate_chunks(kind, n, seed=n, collection_size=n)
+    first: list[np.ndarray] = []  # generated vectors are i.i.d.: the first ones are a random training sample
+    while sum(map(len, first)) < min(n, plan.train_size):
+        first.append(next(chunks))
+    train = np.concatenate(first)[: plan.train_size] if first else np.empty((0, DIM), np.float32)
     index = VectorIndex.build(plan.factory, DIM, train)
     index.set_search_effort(nprobe=plan.nprobe, ef_search=plan.ef_search)
-    index.add(ids, base)
-    build_s, others_build = clock.wall_s, clock.foreign_cores
+    del train
+    stages.done("generate + train")
+    truth = ExactTopK(queries, TOP)
+    filter_truth = [ExactTopK(queries[:FILTER_QUERIES], 10) for _ in FILTER_CASES]
+    lo = 0
+    for chunk in itertools.chain(first, chunks):
+        items = np.arange(lo, lo + len(chunk))
+        index.add(ids[items], chunk)
+        truth.add(ids[items], chunk)
+        for case, exact in zip(FILTER_CASES, filter_truth):
+            keep = case.passes(items)
+            exact.add(ids[items][keep], chunk[keep])
+        lo += len(chunk)
+    del first, chunk
+    stages.done("generate + add (+ exact answers)")
+    build_s, others_build = load.wall_s, load.foreign_cores
+    tuned = None if plan.exact else tune_and_measure(index, exact_sample(ids, index.vectors))
+    stages.done("tune nprobe (exact sample of 200 stored vectors)")
+    with tempfile.TemporaryDirectory(dir=workdir) as folder:
+        index_dir = Path(folder) / "index"
+        write_catalog(index_dir, n, DIM)
+        stages.done("write the catalog")
+        store = IndexStore.open_for_writing(index_dir, SYNTHETIC_ROOT, "synthetic", "none", DIM)
+        store.replace_frames(index, FrameIndexInfo(plan.factory, plan.reason, index.nprobe, index.ef_search,
+                                                   tuned.recall_at_10 if tuned else 1.0, RECALL_QUERIES, n))
+        store.close()
+        del store, index
+        stages.done("write the index file")
+        path = max(index_dir.glob("frames-*.faiss"), key=lambda p: int(p.stem.split("-")[1]))  # the newest generation
+        index_bytes, file_bytes = resident_bytes(path), path.stat().st_size
+        store = IndexStore.open(index_dir)
+        index = store.frames
+        stages.done("load for searching")
+        p50, p95, others_search = latency(index, queries, max_wait_s, repeats)
+        _, found = index.search_batch(queries, TOP)
+        hub = hub_cost(index, queries, hub_bank, max_wait_s) if hub_bank is not None else None
+        filters = [filtered(Searcher(store, None), case, queries[:FILTER_QUERIES], exact, n)
+                   for case, exact in zip(FILTER_CASES, filter_truth)]
+        store.close()
+    return Figures(kind, n, plan.factory, index.nprobe, index.ef_search, build_s,
+                   stages.stages[2].seconds, tuned.recall_at_10 if tuned else 1.0, index_bytes, file_bytes, p50, p95,
+                   recall_at_k(found, truth.ids, 10), recall_at_k(found, truth.ids, TOP), others_build,
+                   others_search, hub, stages.stages, filters)
+
+
+def filtered(searcher: Searcher, case: FilterCase, queries: np.ndarray, exact: ExactTopK, n: int) -> FilterFigures:
+    """gridrank's own filtered search (Searcher, catalog and all) for top-TOP under one filter: the first query
+    (which runs the catalog's filter query and builds the id selector) and the warm ones after it."""
+    shape = ResultShape(filter=case.media_filter)
     t0 = time.perf_counter()
-    tuned = tune_and_measure(index, exact_sample(ids, base)) if not plan.exact else None
-    tune_s = time.perf_counter() - t0
-    index, index_bytes, file_bytes = reloaded(index)
-    p50, p95, others_search = latency(index, queries, max_wait_s, repeats)
-    _, exact_rows = faiss.knn(queries, base, TOP, metric=faiss.METRIC_INNER_PRODUCT)
-    _, found = index.search_batch(queries, TOP)
-    truth = ids[exact_rows]
-    hub = hub_cost(index, queries, hub_bank, max_wait_s) if hub_bank is not None else None
-    return Figures(kind, n, plan.factory, index.nprobe, index.ef_search, build_s, tune_s,
-                   tuned.recall_at_10 if tuned else 1.0, index_bytes, file_bytes, p50, p95,
-                   recall_at_k(found, truth, 10), recall_at_k(found, truth, TOP), others_build, others_search, hub)
+    searcher.search_vector(queries[0], TOP, case.kind, shape)
+    cold_s = time.perf_counter() - t0
+    times, fewest, all_pass, found = [], TOP, True, []
+    for q in queries:
+        t0 = time.perf_counter()
+        hits = searcher.search_vector(q, TOP, case.kind, shape)
+        times.append(time.perf_counter() - t0)
+        items = np.array([h.media_id - 1 for h in hits])
+        fewest, all_pass = min(fewest, len(hits)), all_pass and bool(case.passes(items).all())
+        found.append(items[:10])
+    truth = items_of(exact.ids)
+    return FilterFigures(case.name, int(case.passes(np.arange(n)).sum()), cold_s * 1000, percentile_ms(times, 50),
+                         fewest, all_pass, recall_at_k(np.array(found), truth, 10))
 
 
 def describe(f: Figures) -> str:
@@ -226,6 +329,14 @@ def hub_lines(f: Figures) -> list[str]:
     return lines
 
 
+def filter_lines(f: Figures) -> list[str]:
+    return [f"{f.data} {f.n:,} filter {c.name}: {c.selected:,} vectors pass; top-{TOP} through Searcher: first query "
+            f"{c.cold_ms:.0f} ms, then p50 {c.p50_ms:.2f} ms; fewest results {c.fewest_results} of "
+            f"{min(TOP, c.selected)} possible"
+            f"{'' if c.all_pass else ' (SOME RESULTS FAIL THE FILTER)'}; recall@10 {c.recall_at_10:.3f} against "
+            f"exact search over the vectors that pass" for c in f.filters]
+
+
 def goal_lines(f: Figures) -> list[str]:
     if f.n == 100_000 and f.factory == "Flat":
         goals = [(f.p50_ms < GOAL_100K_EXACT_P50_MS, f"exact p50 {f.p50_ms:.2f} ms < {GOAL_100K_EXACT_P50_MS:.0f} ms")]
@@ -241,6 +352,9 @@ def goal_lines(f: Figures) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10000,100000,1000000", help="comma-separated collection sizes")
+    parser.add_argument("--n", type=int, default=None,
+                        help="one collection size instead of --sizes, e.g. 10000000 (about 7 GB of index and "
+                        "tens of minutes on 2 cores; vectors are generated and added a chunk at a time)")
     parser.add_argument("--data", default="uniform,clustered", help="uniform, clustered or both")
     parser.add_argument("--queries", type=int, default=500, help="latency / recall queries per size")
     parser.add_argument("--threads", type=int, default=2, help="FAISS OpenMP threads")
@@ -252,6 +366,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hub-norm", action="store_true",
                         help="also time hub-normalised searches (QB-Norm, DBNorm) against plain ones, with a bank of "
                         "1000 queries from the same distribution (the automatic index choice only)")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="where the index folder is written while it is measured (default: the system's temp "
+                        "folder; 10M vectors need about 7 GB there)")
     parser.add_argument("--out", type=Path, default=Path("search_latency.json"), help="JSON results")
     args = parser.parse_args(argv)
     faiss.omp_set_num_threads(args.threads)
@@ -260,20 +377,21 @@ def main(argv: list[str] | None = None) -> int:
           f"faiss {faiss.__version__}, memory budget {budget >> 20} MB, "
           f"load average {' '.join(open('/proc/loadavg').read().split()[:3])}")
     results: list[Figures] = []
+    sizes = [args.n] if args.n else [int(v) for v in args.sizes.split(",")]
     for kind in args.data.split(","):
-        for n in (int(v) for v in args.sizes.split(",")):
-            base = generate(kind, n, seed=n, collection_size=n)
+        for n in sizes:
             queries = generate(kind, args.queries, seed=10**9 + n, collection_size=n)
             plans = [plan_index(n, DIM, budget, args.factory)]
             if n == 100_000:  # exact search, and exhaustive search over float16 codes, for comparison
                 plans += [plan_index(n, DIM, budget, forced) for forced in ("Flat", "SQfp16")]
             bank = generate(kind, 1000, seed=2 * 10**9 + n, collection_size=n) if args.hub_norm else None
             for plan in plans:
-                results.append(measure(kind, base, queries, plan, args.wait_idle, args.repeats,
-                                       bank if plan is plans[0] else None))
-                for line in [describe(results[-1]), *goal_lines(results[-1]), *hub_lines(results[-1])]:
+                print(f"{kind} {n:,} {plan.factory}:", flush=True)
+                results.append(measure(kind, n, queries, plan, args.wait_idle, args.repeats,
+                                       bank if plan is plans[0] else None, args.workdir))
+                for line in [describe(results[-1]), *goal_lines(results[-1]), *filter_lines(results[-1]),
+                             *hub_lines(results[-1])]:
                     print(line, flush=True)
-            del base
     args.out.write_text(json.dumps({"results": [asdict(r) for r in results],
                                     "threads": args.threads, "faiss": faiss.__version__}, indent=2))
     print(f"wrote {args.out}")

@@ -28,6 +28,7 @@ from retrieval.store.catalog import FrameRecord, MediaRecord, SkipRecord
 from retrieval.models.encoder import ClipEncoder
 from retrieval.store.ids import vector_id
 from retrieval.store.index_rebuild import rebuild_if_needed
+from retrieval.store.store_spec import parse_store
 from retrieval.store.index_store import FrameIndexInfo, IndexStore
 from retrieval.settings import Settings, record_model_settings
 
@@ -91,7 +92,8 @@ def _init_decode_worker(_: int) -> None:
 
 
 def _die_with_parent() -> None:
-    """On Linux, have the kernel end this worker the moment the indexer dies, even by kill -9.
+    """On Linux, have the kernel end this worker the moment the process that made it dies, even by kill -9
+    (the indexer, or the forkserver that exits with it).
 
     Without it a worker lives on until torch's watchdog notices, seconds later.
     """
@@ -99,8 +101,8 @@ def _die_with_parent() -> None:
         return
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    parent = multiprocessing.parent_process()
-    if parent is not None and os.getppid() != parent.pid:  # the indexer died before the line above
+    parent = multiprocessing.parent_process()  # the indexer, whatever the start method
+    if parent is not None and not parent.is_alive():  # it died before the line above
         os._exit(1)
 
 
@@ -117,6 +119,9 @@ class LocalEmbedding:
             worker_init_fn=_init_decode_worker,
             # Enough decoded items queued to fill the next batch while the model runs the current one.
             prefetch_factor=max(2, math.ceil(settings.batch_size / settings.workers)) if settings.workers else None,
+            # A Milvus store's gRPC threads do not survive fork() (the indexer aborted in epoll_wait):
+            # then workers start from a fresh forkserver process instead.
+            multiprocessing_context="forkserver" if settings.workers and "grpc" in sys.modules else None,
         )
         self.pending: list[DecodedMedia] = []
         self.pending_frames = 0
@@ -248,7 +253,9 @@ def run_index(
         ray_embedding.connect(ray_address)  # fail before touching the index
     encoder = encoder or ClipEncoder.from_settings(settings)
     model, pretrained = settings.model_identity
-    store = IndexStore.open_for_writing(index_dir, root, model, pretrained, encoder.dim, replace=rebuild)
+    # The index's own store unless one was asked for (a new index, or a rebuild that moves it)
+    wanted = parse_store(settings.vector_store) if "vector_store" in settings.model_fields_set else None
+    store = IndexStore.open_for_writing(index_dir, root, model, pretrained, encoder.dim, replace=rebuild, store=wanted)
     try:
         if not rebuild:  # a rebuild records its model once the new index is committed
             record_model_settings(index_dir, settings)

@@ -21,6 +21,7 @@ from retrieval.models.profiles import PROFILES, ModelProfile
 from retrieval.rerank.marks import MAX_CANDIDATES
 from retrieval.rerank.windows import MAX_RERANK_K, MIN_RERANK_K
 from retrieval.store.index_choice import validate_factory
+from retrieval.store.store_spec import parse_store
 
 SETTINGS_FILE = "gridrank.toml"
 
@@ -88,8 +89,14 @@ class Settings(BaseSettings):
         None, description="Force a FAISS index (Flat, SQfp16, IVF4096,SQfp16, HNSW32,SQfp16...) instead of "
         "choosing one by collection size and index_memory_budget_mb."
     )
+    vector_store: str = Field(
+        "faiss", description="Where a new index keeps its vectors: faiss (files in the index folder), "
+        "milvus-lite:PATH (an embedded Milvus database file, relative to the index folder) or milvus://HOST:PORT "
+        "(a Milvus server or cluster). An existing index keeps its own; --rebuild moves it."
+    )
     index_memory_budget_mb: int = Field(
-        4096, ge=16, description="Memory the frame index may take; above it, smaller codes (SQ8, PQ) are chosen."
+        # 10M 512-d vectors take about 7 GB in the default codes (fast-scan PQ, rescored from 8-bit codes)
+        8192, ge=16, description="Memory the frame index may take; above it, smaller codes (SQ8, PQ) are chosen."
     )
     near_duplicate_threshold: float = Field(
         0.96, ge=0, le=1, description="Search results whose vectors have at least this cosine similarity collapse "
@@ -107,6 +114,11 @@ class Settings(BaseSettings):
     cache_dir: Path = Field(
         Path(user_cache_dir("gridrank")), description="Where tiny models and thumbnails are cached."
     )
+
+    @field_validator("vector_store")
+    @classmethod
+    def _known_store(cls, value: str) -> str:
+        return parse_store(value).text
 
     @field_validator("index_factory")
     @classmethod

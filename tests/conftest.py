@@ -36,6 +36,18 @@ def tiny_settings(isolated_environment):
     return load_settings(None, profile="tiny", workers=0)
 
 
+# The vector stores the shared search and index tests run against: FAISS files, and Milvus through milvus-lite.
+STORES = ["faiss", "milvus-lite:vectors.db"]
+
+
+@pytest.fixture(scope="session", params=STORES, ids=["faiss", "milvus-lite"])
+def store_settings(request, tiny_settings):
+    """The tiny settings with each vector store in turn."""
+    from retrieval.settings import load_settings
+
+    return load_settings(None, profile="tiny", workers=0, vector_store=request.param)
+
+
 @pytest.fixture(scope="session")
 def tiny_encoder(tiny_settings):
     from retrieval.models.encoder import ClipEncoder

@@ -25,6 +25,10 @@ def test_large_collections_get_a_refined_fast_scan_ivf_with_more_lists_as_they_g
     assert 0.70e9 < plans[1].estimated_bytes < 0.75e9
     assert plan_index(1_000_000, 768, 4 * GB).factory == "IVF256,PQ384x4fs,Refine(SQ8)"
     assert plans[1].train_size >= 65_536  # PQ codebooks; FAISS asks for 39 points per list too
+    # past LARGE_COLLECTION, short lists as for any IVF: a query on clustered data scans a few of them
+    ten_million = plan_index(10_000_000, 512, 8 * GB)
+    assert ten_million.factory == "IVF16384,PQ256x4fs,Refine(SQ8)"
+    assert 6.9e9 < ten_million.estimated_bytes < 7.2e9  # under the 8 GB the default budget allows
 
 
 def test_the_memory_budget_picks_smaller_codes():

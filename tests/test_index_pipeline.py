@@ -19,7 +19,7 @@ def _index(media_dir, settings, encoder, **kw):
 
 
 def _consistent(index_dir):
-    """The catalog and the FAISS files agree, and every media item has vectors."""
+    """The catalog and the vector store agree, and every media item has vectors."""
     store = IndexStore.open(index_dir)
     counts = store.catalog.counts()
     assert len(store.frames) == counts.frames
@@ -29,9 +29,9 @@ def _consistent(index_dir):
     return store
 
 
-def test_first_run_indexes_everything_and_second_run_touches_nothing(media_dir, tiny_settings, tiny_encoder):
+def test_first_run_indexes_everything_and_second_run_touches_nothing(media_dir, store_settings, tiny_encoder):
     files = scan(media_dir).files
-    summary = _index(media_dir, tiny_settings, tiny_encoder)
+    summary = _index(media_dir, store_settings, tiny_encoder)
     assert (summary.indexed, summary.skipped, summary.unchanged) == (len(files), 0, 0)
     store = _consistent(media_dir / ".gridrank")
     counts = store.catalog.counts()
@@ -40,13 +40,13 @@ def test_first_run_indexes_everything_and_second_run_touches_nothing(media_dir, 
     assert counts.frames > counts.images + counts.videos  # several frames per video
     generation = store.info.generation
 
-    again = _index(media_dir, tiny_settings, tiny_encoder)
+    again = _index(media_dir, store_settings, tiny_encoder)
     assert (again.indexed, again.unchanged, again.removed) == (0, len(files), 0)
     assert IndexStore.open(media_dir / ".gridrank").info.generation == generation  # nothing rewritten
 
 
-def test_add_change_touch_and_remove(media_dir, tiny_settings, tiny_encoder):
-    _index(media_dir, tiny_settings, tiny_encoder)
+def test_add_change_touch_and_remove(media_dir, store_settings, tiny_encoder):
+    _index(media_dir, store_settings, tiny_encoder)
     index_dir = media_dir / ".gridrank"
     before = IndexStore.open(index_dir).catalog.media_by_path()
     photos = sorted(p for p in before if p.endswith(".jpg"))
@@ -57,7 +57,7 @@ def test_add_change_touch_and_remove(media_dir, tiny_settings, tiny_encoder):
     (media_dir / removed).unlink()
     Image.new("RGB", (30, 30), "orange").save(media_dir / "new.png")
 
-    summary = _index(media_dir, tiny_settings, tiny_encoder)
+    summary = _index(media_dir, store_settings, tiny_encoder)
     assert (summary.indexed, summary.touched, summary.removed) == (2, 1, 1)
     store = _consistent(index_dir)
     after = store.catalog.media_by_path()

@@ -16,15 +16,15 @@ EVERY_ITEM = ResultShape(collapse=False)  # the sample's copies of a photo and a
 
 
 @pytest.fixture(scope="module")
-def searcher(tmp_path_factory, tiny_settings, tiny_encoder):
+def searcher(tmp_path_factory, store_settings, tiny_encoder):
     import shutil
 
     from sample_media import SAMPLE
 
     media = tmp_path_factory.mktemp("search") / "media"
     shutil.copytree(SAMPLE, media)
-    run_index(media, media / ".gridrank", tiny_settings, encoder=tiny_encoder)
-    return Searcher.open(media / ".gridrank", tiny_settings, encoder=tiny_encoder)
+    run_index(media, media / ".gridrank", store_settings, encoder=tiny_encoder)
+    return Searcher.open(media / ".gridrank", store_settings, encoder=tiny_encoder)
 
 
 def test_text_to_image(searcher):

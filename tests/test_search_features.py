@@ -33,7 +33,7 @@ def _exif_photo(source, target, taken: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def media(tmp_path_factory, tiny_settings, tiny_encoder):
+def media(tmp_path_factory, store_settings, tiny_encoder):
     """The sample media plus: one photo copied byte for byte into two folders, one photo with an EXIF
     date older than its file date; photos/ dated 2020, everything else 2024."""
     root = tmp_path_factory.mktemp("features") / "media"
@@ -46,7 +46,7 @@ def media(tmp_path_factory, tiny_settings, tiny_encoder):
         if path.is_file():
             stamp = OLD if path.parts[-2] in ("photos", "space") else NEW
             os.utime(path, (stamp, stamp))
-    run_index(root, root / ".gridrank", tiny_settings, encoder=tiny_encoder)
+    run_index(root, root / ".gridrank", store_settings, encoder=tiny_encoder)
     return root
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from retrieval.errors import BadQueryError
-from retrieval.store.catalog import MediaCondition
+from retrieval.store.catalog import ITEM_DATE_SQL, MediaCondition
 from retrieval.store.ids import MediaKind
 
 
@@ -30,14 +30,6 @@ class MediaFilter:
     def active(self) -> bool:
         """True when anything beyond the kind narrows the search (the kind alone is an id range)."""
         return bool(self.under or self.after or self.before or self.exts)
-
-
-# The date a filter uses: the EXIF date when the photo has a real one, else the local date of the
-# file's modification time. A real date comes back unchanged from date(d, '+0 days'); a camera's
-# nonsense one does not (NULL, or 2019-02-30 moved on to 2019-03-02).
-ITEM_DATE_SQL = ("CASE WHEN date(substr(taken_at, 1, 10), '+0 days') = substr(taken_at, 1, 10) "
-                 "THEN substr(taken_at, 1, 10) "
-                 "ELSE date(mtime_ns / 1000000000, 'unixepoch', 'localtime') END")
 
 
 def media_condition(f: MediaFilter) -> MediaCondition:
@@ -59,6 +51,28 @@ def media_condition(f: MediaFilter) -> MediaCondition:
         clauses.append(f"{ITEM_DATE_SQL} < ?")
         params.append(f.before.isoformat())
     return MediaCondition(" AND ".join(clauses), tuple(params))
+
+
+def milvus_expression(f: MediaFilter) -> str:
+    """The same filter as a Milvus scalar filter over the fields a Milvus store keeps (milvus_index.py)."""
+    clauses = []
+    if f.kind is not None:
+        clauses.append(f"kind == {_milvus_string(f.kind)}")
+    if f.under:  # LIKE's own wildcards in a folder name are matched literally
+        folder = re.sub(r"([%_\\])", r"\\\1", f.under)
+        clauses.append(f"path like {_milvus_string(folder + '/%')}")
+    if f.exts:
+        clauses.append(f"ext in [{', '.join(map(_milvus_string, f.exts))}]")
+    if f.after:
+        clauses.append(f"day >= {_milvus_string(f.after.isoformat())}")
+    if f.before:
+        clauses.append(f"day < {_milvus_string(f.before.isoformat())}")
+    return " and ".join(clauses)
+
+
+def _milvus_string(value: str) -> str:
+    """A Milvus expression string literal (double quotes; backslash and quote escaped)."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def parse_date(value: str | None, name: str) -> dt.date | None:

@@ -15,7 +15,7 @@ from retrieval.query.kinds import SearchKind
 from retrieval.query.types import (Query, QueryTerm, ResultShape, SearchHit, SearchResponse, Segment, StageTimings)
 from retrieval.models.encoder import ClipEncoder
 from retrieval.query import hub_banks
-from retrieval.query.filters import MediaFilter, media_condition
+from retrieval.query.filters import MediaFilter, media_condition, milvus_expression
 from retrieval.query.hub_banks import HUB_POOL
 from retrieval.query.grouping import group_duplicates, merge_segments, original_of
 from retrieval.store.catalog import MediaRecord
@@ -132,8 +132,11 @@ class Searcher:
         """The ids of the items media_filter passes, ascending."""
         return self.store.catalog.media_ids_where(media_condition(media_filter))
 
-    def _allowed_vector_ids(self, media_filter: MediaFilter) -> IdSubset:
-        """The frame vectors media_filter passes; kept for the next query with the same filter and index."""
+    def _allowed_vector_ids(self, media_filter: MediaFilter) -> IdSubset | str:
+        """The frame vectors media_filter passes; kept for the next query with the same filter and index.
+        A Milvus store filters by itself: the filter as a Milvus expression."""
+        if self.store.frames.filters_by_fields:
+            return milvus_expression(media_filter)
         key = (self.store.info.generation, media_filter)
         if self._allowed_cache is None or self._allowed_cache[0] != key:
             self._allowed_cache = (key, IdSubset(self.store.catalog.vector_ids_where(media_condition(media_filter))))
@@ -249,8 +252,10 @@ class Searcher:
         self.store.refresh()
         media_filter = (shape or self.default_shape).filter
         if media_filter.active:
-            allowed = self.allowed_media_ids(dataclasses.replace(media_filter, kind="video"))
-            neighbours = self.store.videos.search_among(vector, k, IdSubset(allowed))
+            video_filter = dataclasses.replace(media_filter, kind="video")
+            neighbours = self.store.videos.search_among(vector, k, milvus_expression(video_filter)
+                                                        if self.store.videos.filters_by_fields
+                                                        else IdSubset(self.allowed_media_ids(video_filter)))
         else:
             neighbours = self.store.videos.search(vector, k)
         hits = self._hits([BestFrame(int(m), -1, float(s)) for m, s in zip(neighbours.ids, neighbours.scores)])

@@ -13,11 +13,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from retrieval.errors import IndexSchemaError
 from retrieval.store.ids import MediaKind
+
+if TYPE_CHECKING:  # numpy loads only in the methods that return arrays: `gridrank status` and a served search skip it
+    import numpy as np
 
 SCHEMA_VERSION = "1"
 
@@ -98,6 +100,28 @@ class SkipRecord:
     size: int | None
     mtime_ns: int | None
     reason: str
+
+
+# The date a filter uses: the EXIF date when the photo has a real one, else the local date of the
+# file's modification time. A real date comes back unchanged from date(d, '+0 days'); a camera's
+# nonsense one does not (NULL, or 2019-02-30 moved on to 2019-03-02).
+ITEM_DATE_SQL = ("CASE WHEN date(substr(taken_at, 1, 10), '+0 days') = substr(taken_at, 1, 10) "
+                 "THEN substr(taken_at, 1, 10) ELSE date(mtime_ns / 1000000000, 'unixepoch', 'localtime') END")
+
+
+@dataclass(frozen=True)
+class ItemFields:
+    """What a vector store that filters by itself (Milvus) keeps of an item, for search filters."""
+
+    path: str
+    kind: MediaKind
+    day: str  # YYYY-MM-DD, by ITEM_DATE_SQL
+    ext: str  # lower case, without the dot; "" for none
+
+
+def extension_of(path: str) -> str:
+    name = path.rsplit("/", 1)[-1]
+    return name.rsplit(".", 1)[-1].lower() if "." in name else ""
 
 
 @dataclass(frozen=True)
@@ -204,16 +228,26 @@ class Catalog:
 
     def media_ids_where(self, condition: MediaCondition) -> np.ndarray:
         """The ids of the items that meet condition, ascending (int64)."""
+        import numpy as np
+
         with self._read() as db:
             rows = db.execute(f"SELECT id FROM media WHERE {condition.where} ORDER BY id", condition.params)
             return np.fromiter((r[0] for r in rows), dtype=np.int64)
 
     def vector_ids_where(self, condition: MediaCondition) -> np.ndarray:
         """The frame vector ids of the items that meet condition, ascending (int64)."""
+        import numpy as np
+
         with self._read() as db:
             rows = db.execute(f"SELECT frames.vector_id FROM frames JOIN media ON media.id = frames.media_id "
                               f"WHERE {condition.where} ORDER BY frames.vector_id", condition.params)
             return np.fromiter((r[0] for r in rows), dtype=np.int64)
+
+    def item_fields(self, media_ids: Iterable[int]) -> dict[int, ItemFields]:
+        """Each item's filter fields (in the open transaction: what is about to be committed)."""
+        with self._read() as db:
+            rows = _select_in(db, f"SELECT id, path, kind, {ITEM_DATE_SQL} FROM media WHERE id IN", list(set(media_ids)))
+        return {r[0]: ItemFields(r[1], r[2], r[3], extension_of(r[1])) for r in rows}
 
     def newest_media(self, limit: int) -> list[MediaRecord]:
         """Items with vectors, the most recently changed first (what a first screen shows)."""

@@ -31,6 +31,12 @@ MIN_NLIST, MAX_NLIST = 256, 65_536
 # Fast-scan lists: 16x fewer. Scanning one costs a lookup-table pass of its own, so long lists scan
 # all codes at nearly flat speed (one query over 300k vectors, 2 cores: 1.3 ms in 64 lists, 2.6 ms in 1024).
 FAST_SCAN_LIST_DIVISOR, FAST_SCAN_MIN_NLIST = 16, 64
+# From here on, scanning every code (what data without clusters needs) costs more than the 10 ms aimed at on
+# 2 cores anyway (about 7 ms at 1M), and few long lists cost clustered data dearly: at 10M in 4096 lists, a query
+# had to scan 256 of them (44 ms) for recall@10 0.96. So fast-scan lists follow the usual 4*sqrt(n) too: short
+# enough that a query on clustered data, as CLIP embeddings are, finds its neighbours in a few (2M vectors in
+# 4096 lists: 4 scanned for recall@10 0.96, 2.6 ms). benchmarks/search_latency.py --n 10000000 measures it.
+LARGE_COLLECTION = 4_000_000
 TRAIN_POINTS_PER_LIST = 40  # FAISS warns below 39 training points per list
 PQ_TRAIN_POINTS = 65_536  # PQ codebooks want more samples than a few lists give
 # recall@10 an approximate index's search parameters are tuned to reach on 200 of the collection's
@@ -107,10 +113,13 @@ def refined_codec(dim: int) -> str:
 
 
 def nlist_for(n: int, fast_scan: bool = False) -> int:
-    """About 4*sqrt(n) lists, as a power of two, within [MIN_NLIST, MAX_NLIST]; 16x fewer for fast-scan codes."""
+    """About 4*sqrt(n) lists, as a power of two, within [MIN_NLIST, MAX_NLIST]; 16x fewer for fast-scan codes
+    below LARGE_COLLECTION."""
     target = 4 * math.sqrt(max(n, 1))
     lists = int(min(MAX_NLIST, max(MIN_NLIST, 2 ** round(math.log2(target)))))
-    return max(FAST_SCAN_MIN_NLIST, lists // FAST_SCAN_LIST_DIVISOR) if fast_scan else lists
+    if fast_scan and n < LARGE_COLLECTION:
+        return max(FAST_SCAN_MIN_NLIST, lists // FAST_SCAN_LIST_DIVISOR)
+    return lists
 
 
 def default_nprobe(nlist: int) -> int:

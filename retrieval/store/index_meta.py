@@ -16,6 +16,8 @@ from retrieval.store.catalog import Catalog
 
 CATALOG_FILE = "catalog.sqlite"
 FRAME_INDEX_KEY = "frame_index"
+STORE_KEY = "vector_store"  # where the vectors live (store_spec.py); absent: FAISS files, as before it was recorded
+MILVUS_PREFIX_KEY = "milvus_prefix"  # the index's collections in a Milvus store
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,10 @@ from retrieval.store.vector_index import VectorIndex
 
 def rebuild_if_needed(store: IndexStore, settings: Settings,
                       on_stage: Callable[[str], None] = lambda stage: None) -> FrameIndexInfo | None:
-    """Rebuild the frame index of a store opened for writing if its size calls for another type."""
+    """Rebuild the frame index of a store opened for writing if its size calls for another type
+    (FAISS only: Milvus chooses and builds its own index)."""
+    if store.spec.kind != "faiss":
+        return None
     plan = pending_rebuild(len(store.frames), store.info.dim, store.frame_index_info().factory,
                            settings.index_memory_budget_mb, settings.index_factory)
     if plan is None:

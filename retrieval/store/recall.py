@@ -65,26 +65,38 @@ def in_chunks(ids: np.ndarray, read: ReadVectors) -> Iterator[tuple[np.ndarray, 
         yield part, read(part)
 
 
+class ExactTopK:
+    """Each query's exact top k (inner product) over a collection fed a chunk at a time."""
+
+    def __init__(self, queries: np.ndarray, k: int, gpu: bool = False):
+        self.queries, self.k = np.ascontiguousarray(queries, dtype=np.float32), k
+        self._resources = faiss.StandardGpuResources() if gpu else None
+        self.scores = np.empty((len(queries), 0), np.float32)
+        self.ids = np.empty((len(queries), 0), np.int64)
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        if not len(ids):
+            return
+        base, m = np.ascontiguousarray(vectors, dtype=np.float32), min(self.k, len(ids))
+        if self._resources is not None:
+            scores, rows = faiss.knn_gpu(self._resources, self.queries, base, m, metric=faiss.METRIC_INNER_PRODUCT)
+        else:
+            scores, rows = faiss.knn(self.queries, base, m, metric=faiss.METRIC_INNER_PRODUCT)
+        scores, found = np.hstack([self.scores, scores]), np.hstack([self.ids, ids[rows]])
+        keep = np.argsort(-scores, axis=1, kind="stable")[:, : self.k]
+        self.scores, self.ids = np.take_along_axis(scores, keep, 1), np.take_along_axis(found, keep, 1)
+
+
 def exact_sample(ids: np.ndarray, read: ReadVectors, n_queries: int = RECALL_QUERIES, k: int = RECALL_K,
                  seed: int = 0, gpu: bool = False) -> RecallSample:
     """Draw n_queries of the stored ids and find their exact top-k among all of them, reading read(ids) a
     chunk at a time."""
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(ids), size=min(n_queries, len(ids)), replace=False)
-    queries = np.ascontiguousarray(read(ids[pick]), dtype=np.float32)
-    kk = min(k + 1, len(ids))
-    resources = faiss.StandardGpuResources() if gpu else None
-    best_scores, best_ids = np.empty((len(pick), 0), np.float32), np.empty((len(pick), 0), np.int64)
+    exact = ExactTopK(read(ids[pick]), min(k + 1, len(ids)), gpu)
     for part, vectors in in_chunks(ids, read):
-        base, m = np.ascontiguousarray(vectors, dtype=np.float32), min(kk, len(part))
-        if gpu:
-            scores, rows = faiss.knn_gpu(resources, queries, base, m, metric=faiss.METRIC_INNER_PRODUCT)
-        else:
-            scores, rows = faiss.knn(queries, base, m, metric=faiss.METRIC_INNER_PRODUCT)
-        best_scores, best_ids = np.hstack([best_scores, scores]), np.hstack([best_ids, part[rows]])
-        keep = np.argsort(-best_scores, axis=1, kind="stable")[:, :kk]
-        best_scores, best_ids = np.take_along_axis(best_scores, keep, 1), np.take_along_axis(best_ids, keep, 1)
-    return RecallSample(ids[pick], queries, drop_self(best_ids, ids[pick], k))
+        exact.add(part, vectors)
+    return RecallSample(ids[pick], exact.queries, drop_self(exact.ids, ids[pick], k))
 
 
 def measure(index: VectorIndex, sample: RecallSample, k: int = RECALL_K) -> float:

@@ -66,6 +66,8 @@ _ENUMERATE_MAX = 1 << 16
 
 
 class VectorIndex:
+    filters_by_fields = False  # filtered searches pass the ids that may be returned (an IdSubset)
+
     def __init__(self, index: faiss.Index, candidates: faiss.Index | None = None):
         self._index = index  # every vector, by id
         self._candidates = candidates  # a refined index's fast-scan IVF, rescored from self._index
