@@ -195,3 +195,20 @@ def test_an_index_keeps_its_store_and_a_rebuild_moves_it(media_dir, tiny_setting
     run_index(media_dir, index_dir, load_settings(None, profile="tiny", workers=0, vector_store="faiss"),
               encoder=tiny_encoder, rebuild=True)
     assert state() == ("faiss", None, frames)
+
+
+def test_an_interrupted_rebuild_into_milvus_drops_its_collections_and_keeps_the_old_index(media_dir, tiny_settings,
+                                                                                           tiny_encoder):
+    index_dir = media_dir / ".gridrank"
+    run_index(media_dir, index_dir, tiny_settings, encoder=tiny_encoder)  # FAISS
+    stops = iter([False, False, True])  # a Ctrl-C / stop request part way
+    summary = run_index(media_dir, index_dir, _lite_settings(), encoder=tiny_encoder, rebuild=True,
+                        should_stop=lambda: next(stops, True))
+    assert summary.interrupted
+    store = IndexStore.open(index_dir)
+    assert store.catalog.get_meta(STORE_KEY) == "faiss" and len(store.frames) == store.catalog.counts().frames > 0
+    store.close()
+    assert not (index_dir / JOURNAL_FILE).exists()
+    client = MilvusClient(str(index_dir / "vectors.db"))
+    assert client.list_collections() == []
+    client.close()

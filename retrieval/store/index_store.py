@@ -103,6 +103,7 @@ class IndexStore:
         self.index_dir = index_dir
         self.catalog = catalog
         self.info = self._read_info()
+        self.spec: StoreSpec = FAISS  # where the vectors live: set from the catalog as they are loaded
         self._milvus: MilvusVectors | None = None  # the client, while the index lives in Milvus
         self._replacing: Journal | None = None  # a rebuild's new collections, until it commits
         self.frames, self.videos = self._load_vectors(self.info.generation)
@@ -224,6 +225,7 @@ class IndexStore:
                 self._milvus = MilvusVectors(self.spec, self.index_dir)
             return self._milvus.open_pair(self.catalog.get_meta(MILVUS_PREFIX_KEY) or "", self.info.model,
                                           self.info.pretrained, self.info.dim)
+        self._close_milvus()  # e.g. a rolled-back rebuild into Milvus: back to the FAISS files
         frames_path, videos_path = _faiss_paths(self.index_dir, generation)
         return VectorIndex.read(frames_path), VectorIndex.read(videos_path)
 
