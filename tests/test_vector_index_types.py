@@ -100,6 +100,18 @@ def test_a_filtered_ivf_search_scans_more_lists_until_k_ids_pass(factory, collec
     assert index.nprobe == 1  # widened for that search only
 
 
+def test_a_narrow_filter_scans_lists_in_proportion_to_how_few_pass(collection, monkeypatch):
+    """nprobe / share lists from the start: the filter's true nearest members, not just the first n found."""
+    ids, vectors = collection
+    index = build("IVF8,Flat", ids, vectors)
+    index.set_search_effort(nprobe=1)
+    exact = build("Flat", ids, vectors)
+    monkeypatch.setattr(vector_index, "EXACT_SUBSET_MAX", 0)
+    allowed = IdSubset(ids[::8])  # an eighth of the vectors: 8 of the 8 lists
+    for query in vectors[:20]:
+        assert index.search_among(query, 10, allowed).ids.tolist() == exact.search_among(query, 10, allowed).ids.tolist()
+
+
 def test_a_small_filtered_subset_is_scored_exactly_from_the_stored_vectors(collection):
     ids, vectors = collection
     index = build("IVF8,PQ16x4fs,Refine(SQ8)", ids, vectors)
@@ -128,6 +140,21 @@ def test_the_exact_recall_sample_reads_the_collection_a_chunk_at_a_time(collecti
     assert np.array_equal(chunked.truth, whole.truth) and np.array_equal(chunked.query_ids, whole.query_ids)
     _, rows = faiss.knn(vectors[np.searchsorted(ids, chunked.query_ids)], vectors, 11, metric=faiss.METRIC_INNER_PRODUCT)
     assert (chunked.truth[:, 0] == ids[rows[:, 1]]).mean() > 0.9  # the nearest other vector (ties aside)
+
+
+def test_tuning_stops_where_more_lists_no_longer_raise_recall():
+    """Coarse codes cap recall below the target: tuning keeps the cheapest setting on the plateau, not every list."""
+    n = 4000
+    ids = np.arange(1, n + 1, dtype=np.int64) << 12
+    vectors = clustered(n, seed=3)
+    index = build("IVF64,PQ4", ids, vectors)
+    index.set_search_effort(nprobe=1)
+    sample = exact_sample(ids, build("Flat", ids, vectors).vectors, n_queries=100)
+    ceiling = (index.set_search_effort(nprobe=64), measure(index, sample))[1]
+    assert ceiling < 0.9  # 4-byte codes: no nprobe reaches a 0.975 target
+    index.set_search_effort(nprobe=1)
+    report = tune_and_measure(index, sample)
+    assert report.nprobe < 64 and report.recall_at_10 > ceiling - 0.05
 
 
 def test_tuning_raises_nprobe_until_the_recall_target_is_met():
@@ -195,6 +222,11 @@ def test_a_refined_index_rescores_its_fast_scan_candidates_from_the_stored_vecto
     again = VectorIndex.read(path)
     assert (again.nlist, again.nprobe, len(again)) == (16, 16, n)
     assert np.array_equal(again.search_batch(queries, 10)[1], found)
+    # a file written by an earlier gridrank (the two parts serialized into a .npz) still reads
+    older = tmp_path / "older.faiss"
+    with open(older, "wb") as f:
+        np.savez(f, store=faiss.serialize_index(index._index), candidates=faiss.serialize_index(index._candidates))
+    assert np.array_equal(VectorIndex.read(older).search_batch(queries, 10)[1], found)
 
 
 def test_new_lists_for_a_refined_index_keep_its_stored_codes_as_they_are(collection):

@@ -17,6 +17,7 @@ from retrieval.store.vector_index import VectorIndex
 
 RECALL_K = 10
 RECALL_QUERIES = 200
+PLATEAU_GAIN = 0.002  # recall@10 a doubling of nprobe must add to be worth its cost (4 of 200 x 10 neighbours)
 READ_CHUNK = 131_072  # vectors decoded at a time: 256 MB of float32 at 512-d, whatever the collection's size
 
 ReadVectors = Callable[[np.ndarray], np.ndarray]  # ids -> their stored vectors (float32), e.g. VectorIndex.vectors
@@ -108,7 +109,9 @@ def tune_and_measure(index: VectorIndex, sample: RecallSample, target: float = R
     """The cheapest nprobe (IVF) or efSearch (HNSW) whose recall@10 reaches target, set on the index.
 
     From the index's current setting, doubles until the target is reached (or everything is
-    scanned), or halves while it still is; then reports the recall of the setting kept.
+    scanned, or a doubling gains less than PLATEAU_GAIN: past the 8-bit codes' own limit, scanning
+    every list of 10M vectors would cost 20x the time for nothing), or halves while it still is;
+    then reports the recall of the setting kept.
     """
     recall = measure(index, sample)
     if index.nprobe is not None:
@@ -124,9 +127,13 @@ def tune_and_measure(index: VectorIndex, sample: RecallSample, target: float = R
     else:
         return RecallReport(recall, len(sample.query_ids))
     while recall < target and effort < high:
-        effort = min(high, effort * 2)
-        set_effort(effort)
-        recall = measure(index, sample)
+        more = min(high, effort * 2)
+        set_effort(more)
+        better = measure(index, sample)
+        if better - recall < PLATEAU_GAIN:  # the stored codes, not the lists, bound recall now: more buys nothing
+            set_effort(effort)
+            break
+        effort, recall = more, better
     while recall >= target and effort // 2 >= low:
         set_effort(effort // 2)
         lower = measure(index, sample)

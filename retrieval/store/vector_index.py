@@ -13,6 +13,7 @@ remove vectors.) Both go into one file.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -30,7 +31,10 @@ from retrieval.store.index_choice import refined_parts
 # A refined index rescores this many candidates per query (at least RESCORE_PER_HIT per hit asked for).
 RESCORE_CANDIDATES = 1000
 RESCORE_PER_HIT = 10
-_ZIP_MAGIC = b"PK"  # a refined index's file: a .npz of the two serialized FAISS indexes
+# A refined index's file: this, then its stored codes and its candidate lists as FAISS writes them, streamed
+# (serializing them in memory first took 2.7x the index's size at the peak: 19.5 GB for 7 GB at 10M vectors).
+_REFINED_MAGIC = b"GRRI"
+_ZIP_MAGIC = b"PK"  # a refined index written before: a .npz of the two serialized FAISS indexes
 
 
 # A filter's subset of at most this many ids is scored exactly from the stored vectors rather than searched.
@@ -122,11 +126,14 @@ class VectorIndex:
     @classmethod
     def read(cls, path: Path) -> VectorIndex:
         with open(path, "rb") as f:
-            refined = f.read(len(_ZIP_MAGIC)) == _ZIP_MAGIC
-        if not refined:
-            return cls(faiss.read_index(str(path)))
-        with np.load(path) as parts:
-            return cls(faiss.deserialize_index(parts["store"]), faiss.deserialize_index(parts["candidates"]))
+            magic = f.read(len(_REFINED_MAGIC))
+            if magic == _REFINED_MAGIC:
+                reader = faiss.PyCallbackIOReader(f.read)
+                return cls(faiss.read_index(reader), faiss.read_index(reader))
+        if magic.startswith(_ZIP_MAGIC):
+            with np.load(path) as parts:
+                return cls(faiss.deserialize_index(parts["store"]), faiss.deserialize_index(parts["candidates"]))
+        return cls(faiss.read_index(str(path)))
 
     @property
     def dim(self) -> int:
@@ -238,11 +245,18 @@ class VectorIndex:
         with self._threads_for_one_query():
             return self._search_one(query, n, sel)
 
-    def _search_one(self, query: np.ndarray, n: int, sel: faiss.IDSelector | None) -> Neighbours:
+    def _search_one(self, query: np.ndarray, n: int, sel: faiss.IDSelector | None, share: float = 1.0) -> Neighbours:
         """One query's top n; under a selector, an IVF index scans more lists until n ids pass (or all lists are
         scanned): the lists a query probes may hold too few of a filter's ids, and a filtered search must still
-        give n results when the collection has them."""
+        give n results when the collection has them.
+
+        A filter passing `share` of the vectors starts from nprobe / share lists: its nearest members lie as far
+        out as that many unfiltered neighbours would (10M vectors, a 1% filter: recall@10 0.50 when the search
+        stopped at the first lists that held n members).
+        """
         params = self.search_parameters(sel)
+        if sel is not None and self._ivf is not None and share < 1:
+            params.nprobe = min(self._ivf.nlist, math.ceil(params.nprobe / max(share, 1e-9)))
         while True:
             scores, ids = self.search_batch(query.reshape(1, -1), n, params)
             keep = ids[0] >= 0
@@ -307,7 +321,7 @@ class VectorIndex:
             scores = np.einsum("ij,j->i", self.vectors(subset.ids), np.asarray(query, np.float32))
             best = np.argsort(-scores, kind="stable")[:n]
             return Neighbours(subset.ids[best], scores[best])
-        return self._search_one(query, n, subset.selector)
+        return self._search_one(query, n, subset.selector, len(subset) / max(1, len(self)))
 
     def write_atomic(self, path: Path) -> None:
         """Write to a temp file, fsync it, then rename: readers never see a partial file."""
@@ -317,8 +331,10 @@ class VectorIndex:
                 faiss.write_index(self._index, str(tmp))
             else:
                 with open(tmp, "wb") as f:
-                    np.savez(f, store=faiss.serialize_index(self._index),
-                             candidates=faiss.serialize_index(self._candidates))
+                    f.write(_REFINED_MAGIC)
+                    writer = faiss.PyCallbackIOWriter(f.write)
+                    faiss.write_index(self._index, writer)
+                    faiss.write_index(self._candidates, writer)
             fsync_path(tmp)
             os.replace(tmp, path)
         except (OSError, RuntimeError) as e:  # FAISS reports a short write (a full disk) as a RuntimeError
