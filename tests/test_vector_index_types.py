@@ -112,7 +112,11 @@ def test_a_narrow_filter_scans_lists_in_proportion_to_how_few_pass(collection, m
         assert index.search_among(query, 10, allowed).ids.tolist() == exact.search_among(query, 10, allowed).ids.tolist()
 
 
-def test_a_small_filtered_subset_is_scored_exactly_from_the_stored_vectors(collection):
+@pytest.mark.parametrize("limits", [{}, {"EXACT_SUBSET_MAX": 0}], ids=["few ids", "a small share of many"])
+def test_a_small_filtered_subset_is_scored_exactly_from_the_stored_vectors(collection, monkeypatch, limits):
+    for name, value in limits.items():
+        monkeypatch.setattr(vector_index, name, value)
+    monkeypatch.setattr(vector_index, "EXACT_SHARE", 0.03)  # ids[::40] below: 2.5% of them
     ids, vectors = collection
     index = build("IVF8,PQ16x4fs,Refine(SQ8)", ids, vectors)
     index.set_search_effort(nprobe=1)

@@ -37,8 +37,12 @@ _REFINED_MAGIC = b"GRRI"
 _ZIP_MAGIC = b"PK"  # a refined index written before: a .npz of the two serialized FAISS indexes
 
 
-# A filter's subset of at most this many ids is scored exactly from the stored vectors rather than searched.
+# A filter's subset is scored exactly from the stored vectors rather than searched when it holds at most
+# EXACT_SUBSET_MAX ids, or at most EXACT_SHARE of a large index's vectors (and EXACT_SUBSET_CAP ids): the
+# members of a narrow filter that ignores the data's clusters (a folder, a date) lie in every list, and the
+# lists found them poorly (10M vectors, a 1% folder filter: recall@10 0.73 from 800 of 16384 lists, 65 ms p50).
 EXACT_SUBSET_MAX = 20_000
+EXACT_SHARE, EXACT_SUBSET_CAP = 0.02, 262_144
 
 
 class IdSubset:
@@ -317,11 +321,15 @@ class VectorIndex:
         n = min(n, len(self), len(subset))
         if n <= 0:
             return Neighbours(np.empty(0, np.int64), np.empty(0, np.float32))
-        if len(subset) <= EXACT_SUBSET_MAX and (self._ivf is not None or self._hnsw is not None):
-            scores = np.einsum("ij,j->i", self.vectors(subset.ids), np.asarray(query, np.float32))
+        share = len(subset) / max(1, len(self))
+        narrow = len(subset) <= EXACT_SUBSET_MAX or (share <= EXACT_SHARE and len(subset) <= EXACT_SUBSET_CAP)
+        if narrow and (self._ivf is not None or self._hnsw is not None):
+            query = np.asarray(query, np.float32)
+            scores = np.concatenate([np.einsum("ij,j->i", self.vectors(part), query)
+                                     for part in np.array_split(subset.ids, max(1, len(subset) // 32_768))])
             best = np.argsort(-scores, kind="stable")[:n]
             return Neighbours(subset.ids[best], scores[best])
-        return self._search_one(query, n, subset.selector, len(subset) / max(1, len(self)))
+        return self._search_one(query, n, subset.selector, share)
 
     def write_atomic(self, path: Path) -> None:
         """Write to a temp file, fsync it, then rename: readers never see a partial file."""
