@@ -19,6 +19,7 @@ under a journal, then commits the catalog (milvus_vectors.py says how a crash is
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.errors import IndexBusyError, IndexSchemaError, ModelMismatchError, SettingsError
+from retrieval.errors import GridrankError, IndexBusyError, IndexSchemaError, ModelMismatchError, SettingsError
 from retrieval.store import milvus_vectors
 from retrieval.store.catalog import Catalog, FrameRecord, MediaRecord, SubtitleCue
 from retrieval.store.ids import media_id_range
@@ -39,11 +40,10 @@ from retrieval.store.milvus_index import INDEX_TYPE, MilvusIndex
 from retrieval.store.milvus_vectors import JOURNAL_FILE, Journal, MilvusVectors, new_prefix
 from retrieval.store.store_spec import StoreSpec, parse_store
 from retrieval.store.vector_index import VectorIndex
-
-FAISS = StoreSpec("faiss")
 from retrieval.vectors import l2_normalize
 
 LOCK_FILE = ".writer.lock"
+FAISS = StoreSpec("faiss")
 
 
 def _faiss_paths(index_dir: Path, generation: int) -> tuple[Path, Path]:
@@ -91,7 +91,8 @@ def _create(catalog: Catalog, index_dir: Path, root: Path, model: str, pretraine
     except BaseException:
         catalog.rollback()
         if milvus is not None:
-            milvus_vectors.recover(index_dir, catalog, None)
+            with contextlib.suppress(GridrankError):  # a store gone away: the journal stays for the next writer
+                milvus_vectors.recover(index_dir, catalog, None)
         raise
     finally:
         if milvus is not None:

@@ -315,8 +315,8 @@ class VectorIndex:
     def search_among(self, query: np.ndarray, n: int, subset: IdSubset) -> Neighbours:
         """Top-n neighbours among subset's ids only (a filter applied inside the search).
 
-        A small subset of an approximate index is scored exactly from its stored vectors: cheaper than
-        scanning lists for its few members, and every one of them is a candidate.
+        A subset of an approximate index that is small, or a small share of it, is scored exactly from its
+        stored vectors (EXACT_SUBSET_MAX, EXACT_SHARE): every member is a candidate, wherever its list.
         """
         n = min(n, len(self), len(subset))
         if n <= 0:
