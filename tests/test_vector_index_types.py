@@ -146,14 +146,19 @@ def test_the_exact_recall_sample_reads_the_collection_a_chunk_at_a_time(collecti
     assert (chunked.truth[:, 0] == ids[rows[:, 1]]).mean() > 0.9  # the nearest other vector (ties aside)
 
 
-def test_tuning_stops_where_more_lists_no_longer_raise_recall():
-    """Coarse codes cap recall below the target: tuning keeps the cheapest setting on the plateau, not every list."""
+def _tuning_case(factory: str):
+    """4000 clustered vectors in `factory` scanning one list, and an exact sample of 100 of them."""
     n = 4000
     ids = np.arange(1, n + 1, dtype=np.int64) << 12
     vectors = clustered(n, seed=3)
-    index = build("IVF64,PQ4", ids, vectors)
+    index = build(factory, ids, vectors)
     index.set_search_effort(nprobe=1)
-    sample = exact_sample(ids, build("Flat", ids, vectors).vectors, n_queries=100)
+    return index, exact_sample(ids, build("Flat", ids, vectors).vectors, n_queries=100)
+
+
+def test_tuning_stops_where_more_lists_no_longer_raise_recall():
+    """Coarse codes cap recall below the target: tuning keeps the cheapest setting on the plateau, not every list."""
+    index, sample = _tuning_case("IVF64,PQ4")
     ceiling = (index.set_search_effort(nprobe=64), measure(index, sample))[1]
     assert ceiling < 0.9  # 4-byte codes: no nprobe reaches a 0.975 target
     index.set_search_effort(nprobe=1)
@@ -162,12 +167,7 @@ def test_tuning_stops_where_more_lists_no_longer_raise_recall():
 
 
 def test_tuning_raises_nprobe_until_the_recall_target_is_met():
-    n = 4000
-    ids = np.arange(1, n + 1, dtype=np.int64) << 12
-    vectors = clustered(n, seed=3)
-    index = build("IVF64,SQfp16", ids, vectors)
-    index.set_search_effort(nprobe=1)
-    sample = exact_sample(ids, build("Flat", ids, vectors).vectors, n_queries=100)
+    index, sample = _tuning_case("IVF64,SQfp16")
     before = measure(index, sample)
     report = tune_and_measure(index, sample, target=0.95)
     assert report.recall_at_10 >= 0.95 > before
