@@ -39,7 +39,7 @@ MAX_HITS = 16_384
 WRITE_BATCH = 1_000  # rows per upsert call, ids per get / delete call
 PATH_CHARS = 4_096
 IDENTITY_PROPERTY = "gridrank.identity"  # a collection property: the model its vectors come from
-INDEX_TYPE = "AUTOINDEX"  # Milvus picks (HNSW on a server; milvus-lite keeps it flat and exact)
+INDEX_TYPE = "AUTOINDEX"  # Milvus picks the index type and its parameters (on a server, an HNSW-family index)
 
 
 class VectorStoreError(GridrankError):
