@@ -228,20 +228,19 @@ class Catalog:
 
     def media_ids_where(self, condition: MediaCondition) -> np.ndarray:
         """The ids of the items that meet condition, ascending (int64)."""
-        import numpy as np
-
-        with self._read() as db:
-            rows = db.execute(f"SELECT id FROM media WHERE {condition.where} ORDER BY id", condition.params)
-            return np.fromiter((r[0] for r in rows), dtype=np.int64)
+        return self._ids(f"SELECT id FROM media WHERE {condition.where} ORDER BY id", condition.params)
 
     def vector_ids_where(self, condition: MediaCondition) -> np.ndarray:
         """The frame vector ids of the items that meet condition, ascending (int64)."""
+        return self._ids(f"SELECT frames.vector_id FROM frames JOIN media ON media.id = frames.media_id "
+                         f"WHERE {condition.where} ORDER BY frames.vector_id", condition.params)
+
+    def _ids(self, sql: str, params: tuple) -> np.ndarray:
+        """The first column of a query's rows as int64, without a Python list of millions of tuples."""
         import numpy as np
 
         with self._read() as db:
-            rows = db.execute(f"SELECT frames.vector_id FROM frames JOIN media ON media.id = frames.media_id "
-                              f"WHERE {condition.where} ORDER BY frames.vector_id", condition.params)
-            return np.fromiter((r[0] for r in rows), dtype=np.int64)
+            return np.fromiter((r[0] for r in db.execute(sql, params)), dtype=np.int64)
 
     def item_fields(self, media_ids: Iterable[int]) -> dict[int, ItemFields]:
         """Each item's filter fields (in the open transaction: what is about to be committed)."""

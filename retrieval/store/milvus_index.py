@@ -125,11 +125,11 @@ class MilvusIndex:
 
     @classmethod
     def open(cls, client: MilvusClient, name: str, dim: int, identity: str, store_text: str) -> MilvusIndex:
-        """The collection name of an index; refused if missing or made for another model or dimension."""
+        """An index's collection `name`; refused if missing or made for another model or dimension."""
         if not _call(store_text, client.has_collection, name):
             raise VectorStoreError(f"the vector store {store_text} has no collection {name}, which this index's "
-                                   "catalog names: it was dropped, or --store points at another Milvus. Point it at the "
-                                   "right one, or rebuild: gridrank index ROOT --rebuild")
+                                   "catalog names: it was dropped, or another Milvus now answers at that address. "
+                                   "Rebuild the index's vectors: gridrank index ROOT --rebuild")
         described = _call(store_text, client.describe_collection, name)
         found = described.get("properties", {}).get(IDENTITY_PROPERTY, "")
         dims = [f["params"].get("dim") for f in described["fields"] if f["name"] == "vector"]
@@ -175,7 +175,8 @@ class MilvusIndex:
 
     def flush(self, fields_of: Callable[[list[int]], dict[int, ItemFields]]) -> None:
         """Send the buffered deletions, then the upserts; fields_of gives each upserted id's filter fields."""
-        self.delete_ranges(self._deleted_ranges + [(i, i + 1) for i in sorted(self._deleted_ids)])
+        delete_ranges(self._client, self.name, self._deleted_ranges + [(i, i + 1) for i in sorted(self._deleted_ids)],
+                      self._store_text)
         ids = sorted(self._upserts)
         for start in range(0, len(ids), WRITE_BATCH):
             batch = ids[start:start + WRITE_BATCH]
@@ -184,10 +185,6 @@ class MilvusIndex:
             _call(self._store_text, self._client.upsert, self.name, rows)
         self.discard()
 
-    def delete_ranges(self, ranges: list[tuple[int, int]]) -> None:
-        for start in range(0, len(ranges), WRITE_BATCH):
-            expression = " or ".join(f"(id >= {lo} and id < {hi})" for lo, hi in ranges[start:start + WRITE_BATCH])
-            _call(self._store_text, self._client.delete, self.name, filter=expression)
 
     def discard(self) -> None:
         self._upserts, self._deleted_ranges, self._deleted_ids = {}, [], set()
@@ -234,6 +231,13 @@ class MilvusIndex:
                      limit=n, filter=expression, search_params={"metric_type": "IP"})[0]
         return Neighbours(np.array([h["id"] for h in hits], dtype=np.int64),
                           np.array([h["distance"] for h in hits], dtype=np.float32))
+
+
+def delete_ranges(client: MilvusClient, name: str, ranges: list[tuple[int, int]], store_text: str) -> None:
+    """Delete the rows whose ids fall in any of the half-open ranges, WRITE_BATCH ranges per call."""
+    for start in range(0, len(ranges), WRITE_BATCH):
+        expression = " or ".join(f"(id >= {lo} and id < {hi})" for lo, hi in ranges[start:start + WRITE_BATCH])
+        _call(store_text, client.delete, name, filter=expression)
 
 
 def drop_collections(client: MilvusClient, names: tuple[str, ...], store_text: str) -> None:

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from retrieval.store.catalog import Catalog, ItemFields
 from retrieval.store.ids import media_id_of
-from retrieval.store.milvus_index import (MilvusIndex, collection_names, connect, disconnect, drop_collections,
-                                          identity_text)
+from retrieval.store.milvus_index import (MilvusIndex, collection_names, connect, delete_ranges, disconnect,
+                                          drop_collections, identity_text)
 from retrieval.store.store_spec import StoreSpec, parse_store
 
 JOURNAL_FILE = "milvus-journal.json"
@@ -124,9 +124,9 @@ def recover(index_dir: Path, catalog: Catalog, current_prefix: str | None) -> bo
             if unnamed and unnamed != current_prefix:
                 store.drop(unnamed)
         elif not committed and current_prefix:
-            frames, videos = (MilvusIndex(store.client, name, 0, journal.store) for name in collection_names(current_prefix))
-            frames.delete_ranges(journal.frame_ranges)
-            videos.delete_ranges(journal.video_ranges)
+            frames, videos = collection_names(current_prefix)
+            delete_ranges(store.client, frames, journal.frame_ranges, journal.store)
+            delete_ranges(store.client, videos, journal.video_ranges, journal.store)
             touched = {media_id_of(lo) for lo, _ in journal.frame_ranges} | {lo for lo, _ in journal.video_ranges}
             catalog.begin()
             for media_id in sorted(touched):
