@@ -132,9 +132,9 @@ class Searcher:
         """The ids of the items media_filter passes, ascending."""
         return self.store.catalog.media_ids_where(media_condition(media_filter))
 
-    def _allowed_vector_ids(self, media_filter: MediaFilter) -> IdSubset | str:
-        """The frame vectors media_filter passes; kept for the next query with the same filter and index.
-        A Milvus store filters by itself: the filter as a Milvus expression."""
+    def _frame_restriction(self, media_filter: MediaFilter) -> IdSubset | str:
+        """What restricts a frame search to media_filter: the ids it passes (kept for the next query with the
+        same filter and index), or, for a Milvus store, which filters by itself, the filter as its expression."""
         if self.store.frames.filters_by_fields:
             return milvus_expression(media_filter)
         key = (self.store.info.generation, media_filter)
@@ -165,7 +165,7 @@ class Searcher:
         media_filter = dataclasses.replace(shape.filter, kind=None if kind == "any" else kind)
         self.store.refresh()
         frames = self.store.frames
-        allowed = self._allowed_vector_ids(media_filter) if media_filter.active else None
+        allowed = self._frame_restriction(media_filter) if media_filter.active else None
         n = k if kind == "image" else 4 * k
         if shape.hub_norm != "none":  # hubs sit high in the raw list: reorder a pool well below them
             n = max(n, HUB_POOL)
