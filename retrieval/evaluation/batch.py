@@ -57,14 +57,20 @@ def pessimistic_orders(scores: np.ndarray, relevant: np.ndarray, excluded: np.nd
 
     float32 scores (what CLIP gives) and up to 2^20 items fold into one int64 key per item, so one
     quicksort replaces a three-key lexsort (half the time); the keys are distinct, so the order is the same.
+    The key is built in int32 where it can be and the two masks, which are sparse, are set by index:
+    building it had cost more than the sort.
     """
     n = scores.shape[1]
     if scores.dtype != np.float32 or n > 1 << 20:
         return np.lexsort((relevant, -scores.astype(np.float64), excluded), axis=-1)
-    bits = np.where(scores == 0, np.float32(0), scores).view(np.int32).astype(np.int64)  # -0.0 ties 0.0
-    ascending = bits ^ ((bits >> 31) & 0x7FFFFFFF)  # IEEE floats as integers in the same order
-    descending = (1 << 31) - 1 - ascending  # in [0, 2^32)
-    key = (excluded.astype(np.int64) << 53) | (descending << 21) | (relevant.astype(np.int64) << 20) | np.arange(n)
+    bits = (scores + np.float32(0)).view(np.int32)  # + 0 turns -0.0 into 0.0: they compare equal
+    # IEEE floats as integers in descending order: flip the magnitude bits of non-negative ones, and
+    # the sign bit of every one so that the order holds as unsigned numbers (in [0, 2^32)).
+    descending = (bits ^ (~(bits >> 31) & np.int32(0x7FFFFFFF))).view(np.uint32)
+    key = np.left_shift(descending, 21, dtype=np.int64)
+    key |= np.arange(n)
+    key[relevant] |= 1 << 20
+    key[excluded] |= 1 << 53
     return np.argsort(key, axis=-1)
 
 
@@ -87,7 +93,8 @@ def _ranks_before(primary: np.ndarray, secondary: np.ndarray, masks: _Masks, amo
 def _retriever_keys(scores: np.ndarray, masks: _Masks) -> tuple[np.ndarray, np.ndarray]:
     """Keys for the pessimistic rule: higher score first; on a tie irrelevant items first, then by index."""
     n = scores.shape[1]
-    return scores.astype(np.float64), masks.relevant * n + np.arange(n)
+    # The scores as given (float32 compares as float64 would); int32 indices: half the memory to gather.
+    return scores, masks.relevant * np.int32(n) + np.arange(n, dtype=np.int32)
 
 
 def _fusion_keys(task: RankingTask, method: Method, top_lists: DenseLists, masks: _Masks
@@ -105,18 +112,19 @@ def _fusion_keys(task: RankingTask, method: Method, top_lists: DenseLists, masks
 def _top_lists(task: RankingTask, masks: _Masks) -> DenseLists:
     """Each retriever's top FUSION_DEPTH per query, pessimistic on ties, excluded items never listed: where
     each list places each item (its scores are the matrix itself)."""
-    def positions_of(matrix: np.ndarray) -> np.ndarray:
-        top = pessimistic_orders(matrix, masks.relevant, masks.excluded)[:, :FUSION_DEPTH]
-        position = np.full(matrix.shape, -1, dtype=np.int64)
-        np.put_along_axis(position, top, np.arange(top.shape[1]), axis=-1)
-        position[masks.excluded] = -1  # they sort last: in the list only when it holds every item
-        return position
-
     matrices = task.fusion_inputs
+    # int32: half the memory of int64 to fill, and a gallery holds fewer than 2^31 items.
+    position = np.full((len(matrices), *masks.relevant.shape), -1, dtype=np.int32)
+
+    def place(k: int) -> None:
+        top = pessimistic_orders(matrices[k], masks.relevant, masks.excluded)[:, :FUSION_DEPTH]
+        np.put_along_axis(position[k], top, np.arange(top.shape[1], dtype=np.int32), axis=-1)
+        position[k][masks.excluded] = -1  # they sort last: in the list only when it holds every item
+
     # The sorts dominate, and numpy sorts without the GIL: one thread per core.
     with ThreadPoolExecutor(max_workers=min(len(matrices), os.cpu_count() or 1)) as pool:
-        positions = list(pool.map(positions_of, matrices))
-    return DenseLists(np.stack(positions), np.stack(matrices))
+        list(pool.map(place, range(len(matrices))))
+    return DenseLists(position, np.stack(matrices))
 
 
 def outcomes(task: RankingTask, methods: list[Method]) -> dict[str, list[QueryOutcome]]:

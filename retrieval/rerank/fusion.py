@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -51,6 +52,22 @@ class DenseLists:
     position: np.ndarray  # (K, Q, n) 0-based place of the item in list k; -1 where list k does not hold it
     scores: np.ndarray  # (K, Q, n) list k's score of the item (read only where it holds it)
 
+    # What every fusion of the same lists shares, computed once (eval runs several on one benchmark).
+    @cached_property
+    def listed(self) -> np.ndarray:
+        """(K, Q, n) list k holds the item."""
+        return self.position >= 0
+
+    @cached_property
+    def first_seen(self) -> np.ndarray:
+        """(Q, n) round-robin position of the item's first appearance (rank 1 of every list in list order,
+        then rank 2, ...): the tie-break; int64 max where no list holds it."""
+        n_lists = len(self.position)
+        first = np.full(self.position.shape[1:], np.iinfo(np.int64).max, dtype=np.int64)
+        for k in range(n_lists):
+            np.minimum(first, np.multiply(self.position[k], n_lists, dtype=np.int64) + k, out=first, where=self.listed[k])
+        return first
+
 
 @dataclass(frozen=True)
 class FusedScores:
@@ -63,24 +80,25 @@ class FusedScores:
         return np.lexsort((self.first_seen, -self.totals, ~self.present), axis=-1)
 
 
+# (scores, valid) -> float64 scores normalised over each row's valid entries, 0 where not valid.
 Normalizer = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def minmax_normalize(scores: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Each row scaled to [0, 1] over its valid entries; all-equal rows carry no signal and become zeros."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        low = np.where(valid, scores, np.inf).min(axis=-1, keepdims=True, initial=np.inf)
-        span = np.where(valid, scores, -np.inf).max(axis=-1, keepdims=True, initial=-np.inf) - low
-        scaled = np.where(span > 0, (scores - low) / np.where(span > 0, span, 1.0), 0.0)
-    return np.where(valid, scaled, 0.0)
+    low = np.min(scores, axis=-1, keepdims=True, initial=np.inf, where=valid).astype(np.float64)
+    span = np.max(scores, axis=-1, keepdims=True, initial=-np.inf, where=valid).astype(np.float64) - low
+    span[~(span > 0)] = np.inf  # all equal, or no valid entry: dividing by inf gives the zeros
+    return np.divide(scores - low, span, out=np.zeros(scores.shape), where=valid)
 
 
 def zscore_normalize(scores: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """(s - mean) / std over each row's valid entries, std the population one floored at 1e-9 (ranx's zmuv_norm)."""
     n = np.maximum(valid.sum(axis=-1, keepdims=True), 1)
-    mean = np.where(valid, scores, 0.0).sum(axis=-1, keepdims=True) / n
-    std = np.sqrt((np.where(valid, scores - mean, 0.0) ** 2).sum(axis=-1, keepdims=True) / n)
-    return np.where(valid, (scores - mean) / np.maximum(std, 1e-9), 0.0)
+    mean = np.sum(scores, axis=-1, keepdims=True, dtype=np.float64, where=valid) / n
+    centered = np.subtract(scores, mean, out=np.zeros(scores.shape), where=valid)
+    std = np.sqrt(np.sum(centered * centered, axis=-1, keepdims=True) / n)
+    return np.divide(centered, np.maximum(std, 1e-9), out=centered)
 
 
 FusionKind = Literal["sum", "mnz", "rrf"]
@@ -95,20 +113,13 @@ def fuse_dense(lists: DenseLists, kind: FusionKind, normalize: Normalizer = minm
         raise ValueError(f"RRF k must be >= 0, got {rrf_k}")
     n_lists, n_queries, n = lists.position.shape
     totals = np.zeros((n_queries, n))
-    counts = np.zeros((n_queries, n), dtype=np.int64)
-    first_seen = np.full((n_queries, n), np.iinfo(np.int64).max, dtype=np.int64)
     for k in range(n_lists):
-        position = lists.position[k]
-        listed = position >= 0
-        weights = (1.0 / (rrf_k + position + 1) if kind == "rrf"
-                   else normalize(lists.scores[k].astype(np.float64), listed))
-        totals += np.where(listed, weights, 0.0)
-        counts += listed
-        # Round-robin order: rank 1 of every list in list order, then rank 2, ...
-        np.minimum(first_seen, np.where(listed, position * n_lists + k, first_seen), out=first_seen)
+        listed = lists.listed[k]
+        totals += (np.divide(1.0, lists.position[k] + (rrf_k + 1), out=np.zeros((n_queries, n)), where=listed)
+                   if kind == "rrf" else normalize(lists.scores[k], listed))
     if kind == "mnz":
-        totals *= counts
-    return FusedScores(totals, counts > 0, first_seen)
+        totals *= lists.listed.sum(axis=0)
+    return FusedScores(totals, lists.listed.any(axis=0), lists.first_seen)
 
 
 def fuse_lists(lists: Sequence[RankedList], kind: FusionKind, normalize: Normalizer = minmax_normalize,
