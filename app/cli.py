@@ -1,6 +1,7 @@
 """The `gridrank` command: index a media folder, search it, see its status."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typer reads every command's annotations on each run, and
+# evaluating them from strings was 10 ms of a search that a running server answers.
 
 import json
 import logging
@@ -15,7 +16,6 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from app import last_index
 from retrieval.errors import GridrankError
@@ -98,7 +98,7 @@ def _index_for_query(index: Path | None) -> last_index.ChosenIndex:
     return chosen
 
 
-def _load_encoder(settings) -> ClipEncoder:
+def _load_encoder(settings) -> "ClipEncoder":
     from retrieval.models.encoder import ClipEncoder
 
     name, pretrained = settings.model_identity
@@ -184,6 +184,7 @@ def _index(root: Path, index_dir: Path, rebuild: bool, retry_skipped: bool, ray:
     from indexer import ray_embedding
     from indexer.banks import check_bank
     from indexer.pipeline import IndexProgress, run_index
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     check_bank(index_dir, query_bank, settings.hub_norm)  # before any embedding
 
@@ -348,7 +349,7 @@ def search(
         print_explanation(console, response, saved)
 
 
-def _print_search(data: dict, chosen: last_index.ChosenIndex, args: SearchArgs, json_output: bool,
+def _print_search(data: dict, chosen: last_index.ChosenIndex, args: "SearchArgs", json_output: bool,
                   served_by: str | None = None) -> None:
     """A search's --json data as JSON, or as the table with its notes."""
     where = {"path": str(chosen.path), "chosen_by": chosen.chosen_by} | ({"served_by": served_by} if served_by
@@ -563,6 +564,7 @@ def evaluate(
     from retrieval.evaluation.runner import EvalOptions
     from retrieval.evaluation.plan import RERANK_CHOICES, parse_list
     from retrieval.evaluation.report import write_report
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     if list_presets:
         from retrieval.evaluation.presets import load_presets

@@ -44,7 +44,8 @@ def to_request(args: SearchArgs, searcher: Searcher, max_pixels: int, image: Ima
     own user (a server checks the token only that user can read).
     """
     from retrieval.query.build import build_query, like_query
-    from retrieval.query.filters import MediaFilter, normalize_under, parse_date, parse_exts
+    from retrieval.query.filters import normalize_under, parse_date, parse_exts
+    from retrieval.query.types import MediaFilter
     from retrieval.query.request import SearchRequest
 
     media_filter = MediaFilter(normalize_under(args.under, searcher.store.info.root), None,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.query.filters import MediaFilter
+from retrieval.query.types import MediaFilter
 from retrieval.store.ids import FRAME_BITS, KIND_SHIFT
 from retrieval.store.index_meta import CATALOG_FILE
 from retrieval.store.index_store import IndexStore

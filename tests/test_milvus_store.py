@@ -17,7 +17,8 @@ from pymilvus import MilvusClient
 
 from indexer.pipeline import run_index
 from retrieval.errors import ModelMismatchError, SettingsError
-from retrieval.query.filters import MediaFilter, milvus_expression
+from retrieval.query.filters import milvus_expression
+from retrieval.query.types import MediaFilter
 from retrieval.settings import load_settings
 from retrieval.store.index_meta import MILVUS_PREFIX_KEY, STORE_KEY
 from retrieval.store.index_store import IndexStore

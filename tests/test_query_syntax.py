@@ -6,7 +6,8 @@ import functools
 import numpy as np
 import pytest
 
-from retrieval.query.filters import MediaFilter, media_condition, normalize_under, parse_date, parse_exts
+from retrieval.query.filters import media_condition, normalize_under, parse_date, parse_exts
+from retrieval.query.types import MediaFilter
 from retrieval.store.catalog import Catalog, FrameRecord, MediaRecord
 from retrieval.query.grouping import group_duplicates, merge_segments, original_of
 from retrieval.query.types import Segment

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from indexer.pipeline import run_index
-from retrieval.query.filters import MediaFilter
+from retrieval.query.types import MediaFilter
 from retrieval.query.build import build_query, like_query
 from retrieval.query.types import Query
 from retrieval.query.search import Searcher, UnknownItemError

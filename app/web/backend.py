@@ -30,9 +30,9 @@ from app.web.views import ResultViews, WebConfig
 from retrieval.errors import BadMediaError, BadQueryError
 from retrieval.media.image_io import ImageRejected, load_rgb
 from retrieval.query.build import build_query, like_query
-from retrieval.query.filters import MediaFilter, normalize_under, parse_date, parse_exts
+from retrieval.query.filters import normalize_under, parse_date, parse_exts
 from retrieval.query.request import SearchRequest
-from retrieval.query.types import SearchHit, SearchResponse
+from retrieval.query.types import MediaFilter, SearchHit, SearchResponse
 from retrieval.query.search import Searcher
 from retrieval.query.service import SearchService
 from retrieval.rerank.names import FUSION_METHODS as ALL_FUSION_METHODS, RERANK_METHODS as ALL_RERANK_METHODS

@@ -1,7 +1,8 @@
 """Which indexed items a search may return: folder prefix, kind, date range, file extension.
 
-Pure: parsing the user's values and turning a filter into the SQL condition the catalog runs
-(one query, in SQLite: at ten million items a Python pass over every row took tens of seconds).
+Pure: parsing the user's values into a MediaFilter (query/types.py) and turning one into the SQL
+condition the catalog runs (one query, in SQLite: at ten million items a Python pass over every row
+took tens of seconds).
 The searcher turns the ids that pass into a FAISS id selector, so a filtered query still fills
 its K results.
 """
@@ -10,26 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from retrieval.errors import BadQueryError
+from retrieval.query.types import MediaFilter
 from retrieval.store.catalog import ITEM_DATE_SQL, MediaCondition
-from retrieval.store.ids import MediaKind
-
-
-@dataclass(frozen=True)
-class MediaFilter:
-    under: str | None = None  # folder relative to the indexed root, '/'-separated, no trailing '/'
-    kind: MediaKind | None = None
-    after: dt.date | None = None  # on or after
-    before: dt.date | None = None  # strictly before
-    exts: tuple[str, ...] = ()  # lower case, without the dot
-
-    @property
-    def active(self) -> bool:
-        """True when anything beyond the kind narrows the search (the kind alone is an id range)."""
-        return bool(self.under or self.after or self.before or self.exts)
 
 
 def media_condition(f: MediaFilter) -> MediaCondition:

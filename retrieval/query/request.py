@@ -7,10 +7,9 @@ import math
 from dataclasses import dataclass, field
 
 from retrieval.errors import BadQueryError
-from retrieval.query.filters import MediaFilter
 from retrieval.query.hub_names import HUB_NORMS
 from retrieval.query.kinds import KINDS, SearchKind
-from retrieval.query.types import Query
+from retrieval.query.types import MediaFilter, Query
 from retrieval.rerank.names import fusion_info, reranker_info
 from retrieval.rerank.windows import MAX_RERANK_K, MIN_RERANK_K
 

@@ -12,10 +12,11 @@ import numpy as np
 
 from retrieval.errors import BadQueryError, UnknownItemError
 from retrieval.query.kinds import SearchKind
-from retrieval.query.types import (Query, QueryTerm, ResultShape, SearchHit, SearchResponse, Segment, StageTimings)
+from retrieval.query.types import (MediaFilter, Query, QueryTerm, ResultShape, SearchHit, SearchResponse, Segment,
+                                   StageTimings)
 from retrieval.models.encoder import ClipEncoder
 from retrieval.query import hub_banks
-from retrieval.query.filters import MediaFilter, media_condition, milvus_expression
+from retrieval.query.filters import media_condition, milvus_expression
 from retrieval.query.hub_banks import HUB_POOL
 from retrieval.query.grouping import group_duplicates, merge_segments, original_of
 from retrieval.store.catalog import MediaRecord

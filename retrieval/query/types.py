@@ -5,12 +5,12 @@ Plain data, importable without the models (the CLI validates a request before lo
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from retrieval.errors import BadQueryError
-from retrieval.query.filters import MediaFilter
 from retrieval.rerank.types import RerankReport
 from retrieval.store.ids import MediaKind
 
@@ -53,6 +53,22 @@ class Query:
     def __post_init__(self) -> None:
         if not (self.text and self.text.strip()) and self.image is None and not self.terms and self.like is None:
             raise BadQueryError("a query needs text, an image, or both")
+
+
+@dataclass(frozen=True)
+class MediaFilter:
+    """Which indexed items a search may return (query/filters.py parses it and turns it into SQL or Milvus)."""
+
+    under: str | None = None  # folder relative to the indexed root, '/'-separated, no trailing '/'
+    kind: MediaKind | None = None
+    after: dt.date | None = None  # on or after
+    before: dt.date | None = None  # strictly before
+    exts: tuple[str, ...] = ()  # lower case, without the dot
+
+    @property
+    def active(self) -> bool:
+        """True when anything beyond the kind narrows the search (the kind alone is an id range)."""
+        return bool(self.under or self.after or self.before or self.exts)
 
 
 @dataclass(frozen=True)
