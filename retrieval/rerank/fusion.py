@@ -65,7 +65,8 @@ class DenseLists:
         n_lists = len(self.position)
         first = np.full(self.position.shape[1:], np.iinfo(np.int64).max, dtype=np.int64)
         for k in range(n_lists):
-            np.minimum(first, np.multiply(self.position[k], n_lists, dtype=np.int64) + k, out=first, where=self.listed[k])
+            round_robin = np.multiply(self.position[k], n_lists, dtype=np.int64) + k
+            np.minimum(first, round_robin, out=first, where=self.listed[k])
         return first
 
 
