@@ -3,6 +3,7 @@
 # No `from __future__ import annotations` here: typer reads every command's annotations on each run, and
 # evaluating them from strings was 10 ms of a search that a running server answers.
 
+import hashlib
 import json
 import logging
 import os
@@ -36,8 +37,29 @@ def _flag(*param_decls: str, **kwargs):
     return typer.Option(*param_decls, metavar="", **kwargs)
 
 
+class _HelpFlag:
+    """typer's own --help would read `--help <bool>` too: no value shown, as for the other flags."""
+
+    def get_help_option(self, ctx):
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+
+class _Group(_HelpFlag, typer.core.TyperGroup):
+    pass
+
+
+class _Command(_HelpFlag, typer.core.TyperCommand):
+    pass
+
+
+SAMPLE_MEDIA = Path(__file__).resolve().parents[1] / "assets" / "sample"  # what `gridrank demo` indexes
+
 app = typer.Typer(
     help="Search your photos and videos by text, by example image, or for a moment in a video.",
+    cls=_Group,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -113,7 +135,7 @@ def _main(verbose: Annotated[bool, _flag("--verbose", "-v", help="Log more.")] =
     _setup_logging(verbose)
 
 
-@app.command()
+@app.command(cls=_Command)
 def index(
     root: Annotated[Path, typer.Argument(help="Folder of photos and videos, searched recursively.")],
     index: IndexOpt = None,
@@ -235,7 +257,7 @@ MIX_HELP = ("Query syntax (also in the web UI and API): plain words are one text
             "query (image changed as the words say, weight a = composed_text_weight).")
 
 
-@app.command(context_settings={"ignore_unknown_options": True}, epilog=MIX_HELP)
+@app.command(cls=_Command, context_settings={"ignore_unknown_options": True}, epilog=MIX_HELP)
 def search(
     query: Annotated[Optional[list[str]], typer.Argument(
         help="What to look for, in words; or weighted terms like \"2:beach\" \"+dog\" \"-people\" (see below).",
@@ -381,13 +403,14 @@ def save_images_sent(response) -> list[Path]:
     return paths
 
 
-@app.command()
+@app.command(cls=_Command)
 def status(
     index: IndexOpt = None,
     json_output: Annotated[bool, _flag("--json", help="JSON for scripts.")] = False,
 ) -> None:
-    """Model, counts of images / videos / frames, the index type with its measured recall@10, and files skipped
-    with the reason."""
+    """Model, counts of images / videos / frames, the index type with its recall@10, and the files skipped.
+
+    Each skipped file is listed with why it was skipped."""
     from app.index_report import StatusReport, print_status
     from app.render import to_json
     from retrieval.settings import load_settings
@@ -444,7 +467,7 @@ def _serve(index_dir: Path, settings, host: str, port: int, auth: str | None, au
         _fail(f"cannot listen on {host}:{port} ({str(e).split('. ')[0]}): pick another --port or --host")
 
 
-@app.command()
+@app.command(cls=_Command)
 def serve(
     index: IndexOpt = None,
     host: HostOpt = "127.0.0.1",
@@ -466,7 +489,7 @@ def serve(
     _serve(index_dir, settings, host, port, auth, auth_file, max_upload_mb, read_only)
 
 
-@app.command()
+@app.command(cls=_Command)
 def demo(
     tiny: TinyOpt = False,
     host: HostOpt = "127.0.0.1",
@@ -481,18 +504,20 @@ def demo(
     from retrieval.models.encoder import ClipEncoder
     from retrieval.settings import load_settings
 
-    sample = Path(__file__).resolve().parents[1] / "assets" / "sample"
+    sample = SAMPLE_MEDIA
     if not sample.is_dir():
         _fail(f"sample media not found at {sample}: `gridrank demo` runs from a source checkout")
     settings = load_settings(None, **_model_flags(tiny, None, None, device))
-    # Outside the sample folder (it may be read-only); one index per profile, so --tiny never meets a real model.
-    index_dir = settings.cache_dir / "demo-index" / settings.profile
+    # Outside the sample folder (it may be read-only); one index per profile, so --tiny never meets a real model,
+    # and per checkout: another clone's demo (same user, same cache) would find an index of other files.
+    checkout = hashlib.sha256(str(sample).encode()).hexdigest()[:12]
+    index_dir = settings.cache_dir / "demo-index" / f"{settings.profile}-{checkout}"
     encoder = ClipEncoder.from_settings(settings)
     console.print(summary_line(run_index(sample, index_dir, settings, encoder=encoder)))
     _serve(index_dir, settings, host, port, auth, auth_file, 20.0, False, encoder=encoder)
 
 
-@app.command("eval")
+@app.command("eval", cls=_Command)
 def evaluate(
     dataset: Annotated[Optional[str], typer.Option(
         help="Benchmark: flickr30k, coco (Karpathy 5k test), cirr, circo, fashioniq-dress, fashioniq-shirt, "
@@ -558,8 +583,9 @@ def evaluate(
     pretrained: PretrainedOpt = None,
     device: DeviceOpt = None,
 ) -> None:
-    """Measure retrieval on a public benchmark (or precomputed similarities): Recall@K, mAP@K, ranks, with
-    and without reranking or fusion. Writes report.md, report.json and a chart to --out."""
+    """Measure retrieval on a public benchmark or on precomputed similarities, with and without reranking.
+
+    Recall@K, mAP@K and ranks per method, fusions included. Writes report.md, report.json and a chart to --out."""
     from retrieval.evaluation.precomputed import run_precomputed
     from retrieval.evaluation.runner import EvalOptions
     from retrieval.evaluation.plan import RERANK_CHOICES, parse_list

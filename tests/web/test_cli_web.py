@@ -63,8 +63,25 @@ def test_demo_indexes_the_sample_media_then_serves(run_cli, served, tiny_setting
     assert result.code == 0, result.err
     assert "indexed" in result.out
     index_dir, settings, options, encoder = served[-1]
-    assert index_dir == tiny_settings.cache_dir / "demo-index" / "tiny"
+    assert index_dir.parent == tiny_settings.cache_dir / "demo-index" and index_dir.name.startswith("tiny-")
     assert (index_dir / "catalog.sqlite").is_file()
     assert settings.profile == "tiny"
     assert encoder is not None
     assert options.host == "127.0.0.1"
+
+
+def test_a_second_checkout_runs_its_own_demo(run_cli, served, tmp_path, monkeypatch):
+    # Same user, same cache: the demo of another clone (another sample folder) must not meet this one's index.
+    import shutil
+
+    import app.cli
+
+    for checkout in ("one", "two"):
+        sample = shutil.copytree(app.cli.SAMPLE_MEDIA, tmp_path / checkout / "assets" / "sample")
+        monkeypatch.setattr(app.cli, "SAMPLE_MEDIA", sample)
+        result = run_cli("demo", "--tiny")
+        assert result.code == 0, result.err
+        assert "indexed" in result.out
+    first, second = served[-2][0], served[-1][0]
+    assert first != second
+    assert (first / "catalog.sqlite").is_file() and (second / "catalog.sqlite").is_file()
