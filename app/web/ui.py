@@ -87,6 +87,15 @@ CSS = """
   .gr-results .caption-label { font-size: 10px !important; }
   /* Tighter tabs, so all four fit: Gradio moves the ones that do not behind a "More tabs" button. */
   .tab-container button { padding: 6px 9px !important; }
+  /* The first screen shows media: the search box, then what the index holds or what a search found;
+     the options, filters and query syntax follow the results (stacked, they filled two screens). */
+  #gr-header .tagline { display: none; }
+  #search-help, #search-controls, #search-filters { order: 1; }
+  #search-saw { order: 2; }
+  .form:has(> #search-query) { min-width: 0 !important; }
+  #search-button { min-width: 84px !important; }
+  #tiny-banner { font-size: 13px; padding: 6px 10px; }
+  .gr-summary p { font-size: 13px; }
 }
 """
 
@@ -374,7 +383,7 @@ def _search_tab(backend: WebBackend) -> ResultsArea:
                            min_width=QUERY_MIN_WIDTH)
         button = gr.Button("Search", variant="primary", scale=1, elem_id="search-button", min_width=120)
     gr.Markdown(QUERY_HELP, elem_id="search-help", elem_classes="gr-timings")
-    with gr.Row():
+    with gr.Row(elem_id="search-controls"):
         kind, k, rerank, rerank_k = _controls(backend, "search")
     with gr.Accordion("Filters, score cutoff, duplicates", open=False, elem_id="search-filters"):
         with gr.Row():
