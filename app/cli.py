@@ -3,7 +3,6 @@
 # No `from __future__ import annotations` here: typer reads every command's annotations on each run, and
 # evaluating them from strings was 10 ms of a search that a running server answers.
 
-import hashlib
 import json
 import logging
 import os
@@ -499,6 +498,8 @@ def demo(
     device: DeviceOpt = None,
 ) -> None:
     """Index the bundled sample photos and videos (assets/sample), then open the web app on them."""
+    import hashlib
+
     from app.index_report import summary_line
     from indexer.pipeline import run_index
     from retrieval.models.encoder import ClipEncoder
