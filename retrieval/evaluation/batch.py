@@ -32,6 +32,9 @@ class _Masks:
     excluded: np.ndarray
     in_subset: np.ndarray | None  # CIRR: each query's image set, its reference left out
     pairs: tuple[np.ndarray, np.ndarray]  # (query row, item) of every ground truth, in task order
+    # The pessimistic tie-break among equal scores: irrelevant items first, then by index (distinct per row;
+    # int32: half the memory of int64 to gather).
+    tie_order: np.ndarray
 
     @classmethod
     def of(cls, task: RankingTask) -> _Masks:
@@ -49,7 +52,9 @@ class _Masks:
             in_subset &= ~excluded
         rows = np.repeat(np.arange(task.n_queries), [len(items) for items in task.relevant])
         items = np.array([i for items in task.relevant for i in items], dtype=np.int64)
-        return cls(relevant, excluded, in_subset, (rows, items))
+        n = task.n_items
+        tie_order = relevant * np.int32(n) + np.arange(n, dtype=np.int32)
+        return cls(relevant, excluded, in_subset, (rows, items), tie_order)
 
 
 def pessimistic_orders(scores: np.ndarray, relevant: np.ndarray, excluded: np.ndarray) -> np.ndarray:
@@ -92,20 +97,15 @@ def _ranks_before(primary: np.ndarray, secondary: np.ndarray, masks: _Masks, amo
 
 def _retriever_keys(scores: np.ndarray, masks: _Masks) -> tuple[np.ndarray, np.ndarray]:
     """Keys for the pessimistic rule: higher score first; on a tie irrelevant items first, then by index."""
-    n = scores.shape[1]
-    # The scores as given (float32 compares as float64 would); int32 indices: half the memory to gather.
-    return scores, masks.relevant * np.int32(n) + np.arange(n, dtype=np.int32)
+    return scores, masks.tie_order  # the scores as given: float32 compares as float64 would
 
 
-def _fusion_keys(task: RankingTask, method: Method, top_lists: DenseLists, masks: _Masks
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def _fusion_keys(method: Method, top_lists: DenseLists, masks: _Masks) -> tuple[np.ndarray, np.ndarray]:
     """Keys for a fused ranking: listed items by fused score, ties by round-robin order; then the
     unlisted ones, pessimistically (irrelevant first, then by index)."""
     fused = SCORE_FUSIONS[method.target].dense(top_lists)
-    n = task.n_items
     primary = np.where(fused.present, fused.totals, -np.inf)
-    unlisted_order = masks.relevant * n + np.arange(n)
-    secondary = np.where(fused.present, fused.first_seen - np.iinfo(np.int64).max, unlisted_order)
+    secondary = np.where(fused.present, fused.first_seen - np.iinfo(np.int64).max, masks.tie_order)
     return primary, secondary
 
 
@@ -136,7 +136,7 @@ def outcomes(task: RankingTask, methods: list[Method]) -> dict[str, list[QueryOu
         if method.kind == "retriever":
             primary, secondary = _retriever_keys(task.retrievers[method.target], masks)
         elif method.kind == "fusion" and top_lists is not None:
-            primary, secondary = _fusion_keys(task, method, top_lists, masks)
+            primary, secondary = _fusion_keys(method, top_lists, masks)
         else:
             raise ValueError(f"{method.name} needs a model: it is ranked query by query")
         ranks = _ranks_before(primary, secondary, masks, ~masks.excluded)
